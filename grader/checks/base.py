@@ -1,0 +1,49 @@
+"""What a check kind is, and the verdict it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from grader.scenarios.model import Observation, Scenario
+from grader.spec.model import LabSpec
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A check's judgement of an observation, in words a student can act on."""
+
+    passed: bool
+    summary: str
+    expected: str | None = None
+    received: str | None = None
+    cause: str | None = None
+    details: tuple[str, ...] = ()
+
+
+def passed(summary: str) -> Verdict:
+    return Verdict(passed=True, summary=summary)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For check kinds that take no parameters beyond id, title, kind and points."""
+
+
+@dataclass(frozen=True)
+class CheckKind(Generic[P]):
+    """One kind of check: its parameters, the scenario it needs, and how it judges."""
+
+    name: str
+    description: str
+    params: type[P]
+    scenario: Callable[[P], Scenario]
+    judge: Callable[[P, Any, LabSpec], Verdict]
+    needs: tuple[str, ...]
+    """Which services ("server", "client") the spec must declare for this kind."""
+
+    def verdict(self, params: object, observation: Observation, lab: LabSpec) -> Verdict:
+        return self.judge(params, observation, lab)  # type: ignore[arg-type]

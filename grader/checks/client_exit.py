@@ -1,0 +1,43 @@
+"""client_exit: against the reference server, the student's client exits with a status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.checks.base import CheckKind, Verdict, passed
+from grader.checks.diagnosis import client_problem
+from grader.scenarios.model import ClientSession, ClientSessionObservation
+from grader.spec.model import LabSpec, ReferenceServer, doc
+
+
+@dataclass(frozen=True)
+class Params:
+    status: int = field(default=0, metadata=doc("The exit status expected."))
+    reference_server: ReferenceServer = field(
+        default=ReferenceServer(), metadata=doc("What the grader's server sends.")
+    )
+
+
+def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
+    problem = client_problem(seen.client, seen.peer, seen.server_port, lab)
+    if problem is not None:
+        return problem
+    if seen.client.exit_code != params.status:
+        return Verdict(
+            passed=False,
+            summary=f"the client exited with status {seen.client.exit_code}",
+            expected=f"status {params.status}",
+            received=f"status {seen.client.exit_code}",
+            cause="Something called sys.exit() with a non-zero status, or an error escaped.",
+        )
+    return passed(f"exited with status {params.status}")
+
+
+KIND = CheckKind(
+    name="client_exit",
+    description="Against the grader's server, the client exits with the expected status.",
+    params=Params,
+    scenario=lambda params: ClientSession(params.reference_server),
+    judge=judge,
+    needs=("client",),
+)

@@ -1,0 +1,62 @@
+"""client_no_server: with nothing listening, the client fails politely (status, message)."""
+
+from __future__ import annotations
+
+from grader.checks.base import CheckKind, NoParams, Verdict, passed
+from grader.checks.diagnosis import has_traceback, program_problem, stderr_tail
+from grader.scenarios.model import ClientAlone, ClientSessionObservation
+from grader.spec.model import LabSpec
+
+
+def judge(params: NoParams, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
+    client = seen.client
+    if client.missing or client.oom_killed:
+        problem = program_problem(client, lab)
+        assert problem is not None
+        return problem
+    expected = "a non-zero exit status and a one-line message on stderr, no traceback"
+    if client.timed_out:
+        return Verdict(
+            passed=False,
+            summary=f"the client was still running after {lab.timeouts.run_s:g} s",
+            expected=expected,
+            received="no exit (stopped by the grader)",
+            cause="When connect() fails, print a message to stderr and exit; do not retry forever.",
+        )
+    if has_traceback(client):
+        return Verdict(
+            passed=False,
+            summary="the client crashed with a traceback when no server was listening",
+            expected=expected,
+            received=f"a traceback, exit status {client.exit_code}",
+            cause="Catch the connection error (except OSError as e:), print a short message with"
+            " print(..., file=sys.stderr) and call sys.exit(1).",
+            details=stderr_tail(client),
+        )
+    if client.exit_code == 0:
+        return Verdict(
+            passed=False,
+            summary="the client exited with status 0 although it could not connect",
+            expected=expected,
+            received="status 0",
+            cause="Exit with sys.exit(1) after the error message, so scripts can tell it failed.",
+        )
+    if not client.stderr.strip():
+        return Verdict(
+            passed=False,
+            summary="the client printed nothing on stderr",
+            expected=expected,
+            received=f"status {client.exit_code}, empty stderr",
+            cause="Error messages belong on stderr: print(..., file=sys.stderr).",
+        )
+    return passed(f"exited with status {client.exit_code} and an error message")
+
+
+KIND = CheckKind(
+    name="client_no_server",
+    description="With no server listening, the client exits non-zero with a message, no traceback.",
+    params=NoParams,
+    scenario=lambda params: ClientAlone(),
+    judge=judge,
+    needs=("client",),
+)

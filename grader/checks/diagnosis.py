@@ -1,0 +1,200 @@
+"""Names the common reasons a student's program failed, each in one teaching sentence."""
+
+from __future__ import annotations
+
+from grader.checks.base import Verdict
+from grader.scenarios.model import ListenObservation, ProgramRun, ServerPeerReport
+from grader.spec.model import LabSpec
+
+STDERR_TAIL_LINES = 6
+
+
+def shown(data: bytes, limit: int = 200) -> str:
+    """Bytes as a student should read them: Python's repr, cut in the middle if long."""
+    if len(data) <= limit:
+        return repr(data)
+    half = limit // 2
+    return f"{data[:half]!r} ... ({len(data) - limit} bytes not shown) ... {data[-half:]!r}"
+
+
+def stderr_tail(run: ProgramRun) -> tuple[str, ...]:
+    lines = [line for line in run.stderr_text.splitlines() if line.strip()]
+    if not lines:
+        return ()
+    tail = lines[-STDERR_TAIL_LINES:]
+    return (f"last lines of {run.file}'s stderr:", *(f"  {line}" for line in tail))
+
+
+def has_traceback(run: ProgramRun) -> bool:
+    return "Traceback (most recent call last)" in run.stderr_text
+
+
+def last_error_line(run: ProgramRun) -> str | None:
+    lines = [line.strip() for line in run.stderr_text.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def program_problem(run: ProgramRun, lab: LabSpec) -> Verdict | None:
+    """A failing verdict when the program could not do its work at all, else None."""
+    if run.missing:
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} not found in the submission",
+            cause=f"Put {run.file} at the top level of your submission, next to the others.",
+        )
+    if run.oom_killed:
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} was killed: it used more than {lab.limits.memory_mb} MB of memory",
+            cause="Read and send in chunks instead of holding everything in memory at once.",
+            details=stderr_tail(run),
+        )
+    if "Resource temporarily unavailable" in run.stderr_text or (
+        "can't start new thread" in run.stderr_text
+    ):
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} hit the limit of {lab.limits.pids} processes and threads",
+            cause="A loop that starts a process or thread per step never ends; start a bounded"
+            " number.",
+            details=stderr_tail(run),
+        )
+    if run.exit_code not in (None, 0) and has_traceback(run):
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} crashed with exit status {run.exit_code}: {last_error_line(run)}",
+            cause="Python stopped at the error shown below; fix it and run the file by hand.",
+            details=stderr_tail(run),
+        )
+    return None
+
+
+def unreachable(listen: ListenObservation | None, run: ProgramRun, lab: LabSpec) -> Verdict | None:
+    """For checks that need a connection: a short failing verdict if there can be none."""
+    problem = listen_problem(listen, run, lab)
+    if problem is None:
+        return None
+    return Verdict(
+        passed=False,
+        summary=f"not checked, because {problem.summary}",
+        cause="Fix that first (see the listening check); this check needs a connection.",
+    )
+
+
+def listen_problem(
+    listen: ListenObservation | None, run: ProgramRun, lab: LabSpec
+) -> Verdict | None:
+    """A failing verdict when the server cannot be reached on SERVER_PORT, else None."""
+    problem = program_problem(run, lab)
+    if problem is not None:
+        return problem
+    port = listen.expected_port if listen else None
+    if listen is None or not listen.listeners:
+        ended = (
+            f"{run.file} exited with status {run.exit_code} before it listened"
+            if run.exit_code is not None
+            else f"nothing listened within {lab.timeouts.start_s:g} s"
+        )
+        return Verdict(
+            passed=False,
+            summary=ended,
+            expected=f"a TCP socket in LISTEN state on port {port}",
+            received="no listening socket",
+            cause="Call bind() and then listen() on the socket before accept().",
+            details=stderr_tail(run),
+        )
+    if listen.reachable:
+        return None
+    sentences = []
+    on_port = listen.on_expected_port
+    seen = ", ".join(f"{lst.address}:{lst.port}" for lst in listen.listeners)
+    if not on_port:
+        other = listen.listeners[0].port
+        sentences.append(
+            f"The server listens on port {other}, but SERVER_PORT was {port}: read the port"
+            " with int(os.environ.get('SERVER_PORT', ...)) instead of hard-coding it."
+        )
+    if all(lst.loopback_only for lst in listen.listeners):
+        sentences.append(
+            "It is bound to 127.0.0.1 (localhost) only, so other containers cannot reach it:"
+            " bind to '0.0.0.0' (all interfaces) instead."
+        )
+    return Verdict(
+        passed=False,
+        summary="the server cannot be reached from the lab network on SERVER_PORT",
+        expected=f"listening on 0.0.0.0:{port} (all interfaces)",
+        received=f"listening on {seen}",
+        cause=" ".join(sentences),
+    )
+
+
+def client_problem(
+    run: ProgramRun, peer: ServerPeerReport | None, server_port: int, lab: LabSpec
+) -> Verdict | None:
+    """A failing verdict when the client never reached the reference server, else None."""
+    if run.missing or run.oom_killed:
+        return program_problem(run, lab)
+    if peer is not None and not peer.accepted:
+        wrong_ports = sorted(set(peer.syn_ports) - {server_port})
+        if wrong_ports:
+            return Verdict(
+                passed=False,
+                summary="the client connected to the wrong port",
+                expected=f"a connection to SERVER_HOST on port {server_port}",
+                received=f"connection attempts on port {', '.join(map(str, wrong_ports))}",
+                cause="Read the port with int(os.environ.get('SERVER_PORT', ...)) instead of"
+                " hard-coding it.",
+                details=stderr_tail(run),
+            )
+        return Verdict(
+            passed=False,
+            summary="the client never reached the server",
+            expected="a connection to the host named in SERVER_HOST",
+            received="no connection attempt arrived there",
+            cause="The client probably connects to localhost or a hard-coded host: read the host"
+            " with os.environ.get('SERVER_HOST', 'localhost').",
+            details=stderr_tail(run),
+        )
+    problem = program_problem(run, lab)
+    if problem is not None:
+        return problem
+    if run.timed_out:
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} was still running after {lab.timeouts.run_s:g} s and was stopped",
+            cause="The client waits for data that never comes: read until recv() returns b''"
+            " (the server closed), then stop.",
+        )
+    return None
+
+
+def stdout_lines(run: ProgramRun) -> list[str]:
+    return [line.rstrip("\r") for line in run.stdout_text.split("\n")]
+
+
+def missing_line(run: ProgramRun, line: str) -> Verdict | None:
+    """A failing verdict when `line` is not one of the program's output lines, else None."""
+    lines = stdout_lines(run)
+    if line in lines:
+        return None
+    near = [seen for seen in lines if seen.strip()]
+    received = shown(run.stdout) if near else "nothing on stdout"
+    cause = "Print exactly the line the lab's README gives."
+    prefix = line.split(":")[0]
+    partial = [seen for seen in near if seen.startswith(prefix) and line.startswith(seen)]
+    if partial:
+        cause = (
+            "TCP is a byte stream: one recv() returned only part of the data. Call recv() in a"
+            " loop until it returns b'' (the server closed), then print everything."
+        )
+    elif any(seen.startswith(prefix) for seen in near):
+        cause = "The line is there but its content differs: print the bytes received decoded"
+        cause += " as text, e.g. data.decode(), not repr(data) or str(data)."
+    return Verdict(
+        passed=False,
+        summary="the expected line is not in the program's output",
+        expected=repr(line),
+        received=received,
+        cause=cause,
+        details=stderr_tail(run),
+    )

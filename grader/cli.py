@@ -1,0 +1,179 @@
+"""The `socketlab` command: check (students), grade (instructors), image, clean."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import Progress
+
+from grader import __version__
+from grader.errors import InfrastructureError, LabNotFoundError, SocketlabError, SpecError
+from grader.grading import GradingOutcome, grade_submission
+from grader.labs import find_lab
+from grader.reporting.gradebook import GradebookRow, write_gradebook
+from grader.reporting.gradescope import write_results_json
+from grader.reporting.terminal import print_report
+from grader.sandbox import engine, image, labels
+from grader.spec.loader import load_spec
+
+EXIT_ALL_PASSED = 0
+EXIT_SOME_FAILED = 1
+EXIT_INFRASTRUCTURE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socketlab", description="Grade socket-programming labs in Docker containers."
+    )
+    parser.add_argument("--version", action="version", version=f"socketlab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="check your own work on a lab (students)")
+    check.add_argument("lab", metavar="LAB", help="lab id (e.g. 01-tcp-hello) or lab directory")
+    check.add_argument(
+        "--submission",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="directory with your server.py and client.py (default: the lab directory)",
+    )
+    check.add_argument("--verbose", "-v", action="store_true", help="show passed checks' details")
+
+    grade = commands.add_parser("grade", help="grade many submissions (instructors)")
+    grade.add_argument("lab", metavar="LAB", help="lab id or lab directory")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION_DIR")
+    grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+
+    image_command = commands.add_parser("image", help="the runtime image")
+    image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = image_actions.add_parser("build", help="build the runtime image if it is not current")
+    build.add_argument(
+        "--install-tools",
+        action="store_true",
+        help="install mmdebstrap with apt-get if the offline path needs it (root only)",
+    )
+
+    clean = commands.add_parser("clean", help="remove containers and networks a killed run left")
+    clean.add_argument(
+        "--all", action="store_true", help="also remove those of runs that are still going"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        match arguments.command:
+            case "check":
+                return check(console, arguments.lab, arguments.submission, arguments.verbose)
+            case "grade":
+                return grade(console, arguments.lab, arguments.submissions, arguments.out)
+            case "image":
+                client = engine.connect()
+                image.build_image(client, install_tools=arguments.install_tools, say=console.print)
+                return EXIT_ALL_PASSED
+            case "clean":
+                removed = labels.sweep(engine.connect(), stale_only=not arguments.all)
+                console.print(f"removed {removed} containers and networks")
+                return EXIT_ALL_PASSED
+    except (SpecError, LabNotFoundError) as e:
+        errors.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        return EXIT_INFRASTRUCTURE
+    except InfrastructureError as e:
+        errors.print(f"[bold red]infrastructure error:[/] {e}")
+        errors.print("Nothing was graded; no score was written.")
+        return EXIT_INFRASTRUCTURE
+    except SocketlabError as e:
+        errors.print(f"[bold red]error:[/] {e}")
+        return EXIT_INFRASTRUCTURE
+    except KeyboardInterrupt:
+        errors.print("interrupted: containers and networks of this run were removed")
+        return 130
+    raise AssertionError(f"unhandled command {arguments.command}")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def check(console: Console, lab_name: str, submission: Path | None, verbose: bool) -> int:
+    spec_path = find_lab(lab_name)
+    lab = load_spec(spec_path)
+    submission = (submission or spec_path.parent).resolve()
+    _require_directory(submission)
+    engine.connect()
+    console.print(f"checking {lab.id} — this starts your programs in Docker containers…")
+    outcome = grade_submission(lab, submission, skip_hidden=True, verbose=verbose)
+    _raise_on_infrastructure(outcome)
+    assert outcome.result is not None
+    hidden = sum(1 for check in lab.checks if check.hidden)
+    print_report(console, outcome.result, hidden_skipped=hidden)
+    return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
+
+
+def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -> int:
+    spec_path = find_lab(lab_name)
+    lab = load_spec(spec_path)
+    for submission in submissions:
+        _require_directory(submission)
+    engine.connect()
+    image.require_image(engine.connect())
+    rows: list[GradebookRow] = []
+    names = _unique_names(submissions)
+    failure: str | None = None
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"grading {lab.id}", total=len(submissions))
+        for submission, name in zip(submissions, names, strict=True):
+            progress.update(task, description=f"grading {name}")
+            target = out / name
+            outcome = grade_submission(
+                lab, submission.resolve(), skip_hidden=False, junit_xml=target / "junit.xml"
+            )
+            if outcome.infrastructure_failure is not None or outcome.result is None:
+                failure = outcome.infrastructure_failure or "the grader did not finish"
+                rows.append(GradebookRow(name, None, failure))
+                console.print(f"[red]![/] {name}: not graded: {failure.splitlines()[0]}")
+                break
+            write_results_json(outcome.result, target / "results.json")
+            rows.append(GradebookRow(name, outcome.result))
+            console.print(f"  {name}: {outcome.result.score:g} / {outcome.result.max_score:g}")
+            progress.advance(task)
+    write_gradebook(lab, rows, out / "gradebook.csv")
+    if failure is not None:
+        raise InfrastructureError(failure)
+    console.print(f"wrote {out}/<submission>/results.json and {out / 'gradebook.csv'}")
+    return EXIT_ALL_PASSED
+
+
+def _raise_on_infrastructure(outcome: GradingOutcome) -> None:
+    if outcome.infrastructure_failure is not None:
+        raise InfrastructureError(outcome.infrastructure_failure)
+
+
+def _require_directory(path: Path) -> None:
+    if not path.is_dir():
+        raise SocketlabError(f"{path} is not a directory")
+
+
+def _unique_names(submissions: list[Path]) -> list[str]:
+    names: list[str] = []
+    for submission in submissions:
+        base = submission.resolve().name
+        name, number = base, 2
+        while name in names:
+            name, number = f"{base}-{number}", number + 1
+        names.append(name)
+    return names
+
+
+if __name__ == "__main__":
+    sys.exit(main())

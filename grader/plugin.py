@@ -1,0 +1,159 @@
+"""The pytest plugin: each lab's spec.yaml becomes one test item per check.
+
+pytest labs/01-tcp-hello --submission path/to/submission
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.checks import check_kinds
+from grader.checks.base import Verdict
+from grader.errors import InfrastructureError, SpecError
+from grader.reporting.feedback import feedback_text
+from grader.results import CheckResult, Status
+from grader.scenarios.runner import SubmissionRun
+from grader.spec.loader import load_spec
+from grader.spec.model import CheckSpec, LabSpec
+
+RESULTS = pytest.StashKey[list[CheckResult]]()
+RUNS = pytest.StashKey[dict[Path, SubmissionRun]]()
+INFRASTRUCTURE_FAILURE = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("socketlab", "socketlab grading")
+    group.addoption(
+        "--submission",
+        metavar="DIR",
+        default=None,
+        help="The student's submission to grade (default: the lab directory itself).",
+    )
+    group.addoption(
+        "--skip-hidden",
+        action="store_true",
+        default=False,
+        help="Leave out checks marked `hidden: true` (what students run).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RESULTS] = []
+    config.stash[RUNS] = {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for run in config.stash.get(RUNS, {}).values():
+        run.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name == "spec.yaml":
+        return LabFile.from_parent(parent, path=file_path)
+    return None
+
+
+class LabFile(pytest.File):
+    def collect(self) -> Iterator[CheckItem]:
+        try:
+            lab = load_spec(self.path)
+        except SpecError as e:
+            raise self.CollectError(str(e)) from e
+        skip_hidden = bool(self.config.getoption("--skip-hidden"))
+        for check in lab.checks:
+            if check.hidden and skip_hidden:
+                continue
+            yield CheckItem.from_parent(self, name=check.id, lab=lab, check=check)
+
+
+class CheckFailed(Exception):
+    """Raised by a check item whose verdict is a failure."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(feedback_text(result))
+        self.result = result
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, lab: LabSpec, check: CheckSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lab = lab
+        self.check = check
+        self.user_properties.append(("max_points", check.points))
+
+    def submission(self) -> Path:
+        option = self.config.getoption("--submission")
+        return Path(option).resolve() if option else self.lab.directory.resolve()
+
+    def submission_run(self) -> SubmissionRun:
+        runs = self.config.stash[RUNS]
+        key = self.lab.path.resolve()
+        if key not in runs:
+            runs[key] = SubmissionRun(self.lab, self.submission())
+        return runs[key]
+
+    def runtest(self) -> None:
+        failure = self.config.stash.get(INFRASTRUCTURE_FAILURE, None)
+        if failure is not None:
+            self.record("error", None, error=failure)
+            raise InfrastructureError(failure)
+        kind = check_kinds()[self.check.kind]
+        try:
+            observation = self.submission_run().observe(kind.scenario(self.check.params))
+            verdict = kind.verdict(self.check.params, observation, self.lab)
+        except InfrastructureError as e:
+            self.config.stash[INFRASTRUCTURE_FAILURE] = str(e)
+            self.record("error", None, error=str(e))
+            raise
+        except Exception as e:
+            self.record("error", None, error=f"grader error: {e!r}\n{traceback.format_exc()}")
+            raise
+        result = self.record("passed" if verdict.passed else "failed", verdict)
+        self.user_properties.append(("points", result.points))
+        if not verdict.passed:
+            raise CheckFailed(result)
+
+    def record(
+        self, status: Status, verdict: Verdict | None, error: str | None = None
+    ) -> CheckResult:
+        result = CheckResult(
+            check_id=self.check.id,
+            title=self.check.title,
+            kind=self.check.kind,
+            max_points=self.check.points,
+            points=self.check.points if status == "passed" else 0.0,
+            status=status,
+            hidden=self.check.hidden,
+            verdict=verdict,
+            error=error,
+            extra_feedback=self.check.feedback,
+        )
+        self.config.stash[RESULTS].append(result)
+        return result
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, InfrastructureError):
+            return f"infrastructure error (not the submission's fault): {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.check.line - 1 if self.check.line else None
+        return self.path, line, f"{self.lab.id}::{self.check.id} ({self.check.points:g} points)"
+
+
+def collected_results(config: pytest.Config) -> list[CheckResult]:
+    results: list[CheckResult] = config.stash.get(RESULTS, [])
+    return list(results)
+
+
+def infrastructure_failure(config: pytest.Config) -> str | None:
+    return config.stash.get(INFRASTRUCTURE_FAILURE, None)

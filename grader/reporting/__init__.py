@@ -1,0 +1,1 @@
+"""Reporters: they only format results (terminal, Gradescope, CSV); they never judge."""

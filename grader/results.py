@@ -1,0 +1,49 @@
+"""Results as plain data: what each check concluded, and a submission's total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from grader.checks.base import Verdict
+
+Status = Literal["passed", "failed", "error"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str
+    title: str
+    kind: str
+    max_points: float
+    points: float
+    status: Status
+    hidden: bool
+    verdict: Verdict | None = None
+    error: str | None = None
+    """For status "error": what went wrong in the grader or Docker (never the student)."""
+    extra_feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    lab_id: str
+    submission: Path
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def score(self) -> float:
+        return sum(check.points for check in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(check.max_points for check in self.checks)
+
+    @property
+    def errors(self) -> tuple[CheckResult, ...]:
+        return tuple(check for check in self.checks if check.status == "error")
+
+    @property
+    def all_passed(self) -> bool:
+        return all(check.status == "passed" for check in self.checks)

@@ -1,0 +1,1 @@
+"""The Docker side: engine, runtime image, lab networks and containers, all labelled."""

@@ -1,0 +1,201 @@
+"""Containers for student programs (hardened) and for the grader's helpers, each removed on exit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from grader.errors import InfrastructureError
+from grader.sandbox.labels import RunLabels
+from grader.spec.model import Limits
+
+PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+SUBMISSION_MOUNT = "/submission"
+PROBES_MOUNT = "/probes"
+NOBODY = "65534:65534"
+LOG_CONFIG = docker.types.LogConfig(
+    type=docker.types.LogConfig.types.JSON, config={"max-size": "1m", "max-file": "1"}
+)
+
+
+@dataclass(frozen=True)
+class ExitState:
+    exit_code: int | None
+    oom_killed: bool
+
+
+class Running:
+    """A started container: wait for it, stop it, read its bounded output."""
+
+    def __init__(self, container: Any, output_limit_bytes: int) -> None:
+        self.container = container
+        self.output_limit_bytes = output_limit_bytes
+
+    @property
+    def id(self) -> str:
+        return str(self.container.id)
+
+    def wait_exit(self, timeout_s: float) -> ExitState | None:
+        """The exit state once the container stops, or None if it still runs at the timeout."""
+        try:
+            self.container.wait(timeout=timeout_s)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return None
+        return self.state()
+
+    def state(self) -> ExitState:
+        self.container.reload()
+        state = self.container.attrs["State"]
+        running = state.get("Running", False)
+        return ExitState(
+            exit_code=None if running else int(state.get("ExitCode", -1)),
+            oom_killed=bool(state.get("OOMKilled", False)),
+        )
+
+    def is_running(self) -> bool:
+        self.container.reload()
+        return bool(self.container.attrs["State"].get("Running", False))
+
+    def signal(self, name: str) -> None:
+        try:
+            self.container.kill(signal=name)
+        except docker.errors.APIError as e:
+            if "is not running" not in str(e):
+                raise
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        with suppress(docker.errors.NotFound):
+            self.container.stop(timeout=max(1, round(grace_s)))
+
+    def output(self, *, stdout: bool) -> bytes:
+        """The last bytes of stdout or stderr, never more than the output limit."""
+        data: bytes = self.container.logs(stdout=stdout, stderr=not stdout)
+        return data[-self.output_limit_bytes :]
+
+
+def _remove(container: Any) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as e:
+        if "already in progress" not in str(e):
+            raise
+
+
+@contextmanager
+def started(client: Any, output_limit_bytes: int, **create_args: Any) -> Iterator[Running]:
+    """Creates and starts a container and removes it afterwards, also when start fails."""
+    try:
+        container = client.containers.create(**create_args)
+    except docker.errors.ImageNotFound as e:
+        raise InfrastructureError(f"image {create_args.get('image')} is missing: {e}") from e
+    except docker.errors.APIError as e:
+        raise InfrastructureError(f"cannot create a container: {e}") from e
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            raise InfrastructureError(f"cannot start a container: {e}") from e
+        yield Running(container, output_limit_bytes)
+    finally:
+        _remove(container)
+
+
+@dataclass(frozen=True)
+class LabContext:
+    """What every container of one run shares."""
+
+    client: Any
+    image: str
+    network: Any
+    labels: RunLabels
+    limits: Limits
+
+    def _common(self, role: str) -> dict[str, Any]:
+        labels = {**self.labels.as_dict(), "socketlab.role": role}
+        return {
+            "image": self.image,
+            "labels": labels,
+            "log_config": LOG_CONFIG,
+            "init": True,
+            "read_only": True,
+            "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
+            "detach": True,
+        }
+
+    def _on_network(self, alias: str | None) -> dict[str, Any]:
+        config = {}
+        if alias:
+            config = {self.network.name: self.client.api.create_endpoint_config(aliases=[alias])}
+        return {"network": self.network.name, "networking_config": config or None}
+
+    def student_program(
+        self, submission: Path, file: str, env: dict[str, str], alias: str | None, role: str
+    ) -> Any:
+        """Runs `python3 FILE` from the read-only submission, with every limit applied."""
+        memory = f"{self.limits.memory_mb}m"
+        return started(
+            self.client,
+            self.limits.output_kb * 1024,
+            command=["python3", file],
+            user=NOBODY,
+            working_dir=SUBMISSION_MOUNT,
+            volumes={str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"}},
+            tmpfs={"/tmp": "size=16m,mode=1777"},
+            environment={
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "HOME": "/tmp",
+                **env,
+            },
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(self.limits.cpus * 1e9),
+            pids_limit=self.limits.pids,
+            ulimits=[
+                docker.types.Ulimit(name="nofile", soft=256, hard=256),
+                docker.types.Ulimit(name="fsize", soft=16 << 20, hard=16 << 20),
+            ],
+            **self._common(role),
+            **self._on_network(alias),
+        )
+
+    def helper(
+        self,
+        script: str,
+        argument: str,
+        role: str,
+        *,
+        alias: str | None = None,
+        share_network_of: Running | None = None,
+        capabilities: tuple[str, ...] = (),
+    ) -> Any:
+        """Runs one of the grader's probe scripts: on the lab network, or inside a program's."""
+        placement = (
+            {"network_mode": f"container:{share_network_of.id}"}
+            if share_network_of is not None
+            else self._on_network(alias)
+        )
+        return started(
+            self.client,
+            1 << 20,
+            command=["python3", f"{PROBES_MOUNT}/{script}", argument],
+            user="0:0",
+            volumes={str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}},
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+            cap_add=list(capabilities) or None,
+            mem_limit="128m",
+            memswap_limit="128m",
+            pids_limit=64,
+            **self._common(role),
+            **placement,
+        )

@@ -1,0 +1,77 @@
+"""Labels on every container and network socketlab creates, and cleanup by label."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+MANAGED = "socketlab.managed"
+RUN = "socketlab.run"
+OWNER_HOST = "socketlab.owner-host"
+OWNER_PID = "socketlab.owner-pid"
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """Identifies one grading run; every resource of the run carries these labels."""
+
+    run_id: str
+    host: str
+    pid: int
+
+    @classmethod
+    def new(cls) -> RunLabels:
+        return cls(run_id=uuid.uuid4().hex[:12], host=socket.gethostname(), pid=os.getpid())
+
+    def as_dict(self) -> dict[str, str]:
+        return {MANAGED: "1", RUN: self.run_id, OWNER_HOST: self.host, OWNER_PID: str(self.pid)}
+
+
+def _owner_is_gone(labels: dict[str, str]) -> bool:
+    """True when the process that created a resource on this host no longer runs."""
+    if labels.get(OWNER_HOST) != socket.gethostname():
+        return False
+    try:
+        pid = int(labels.get(OWNER_PID, ""))
+    except ValueError:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def sweep(client: Any, *, run_id: str | None = None, stale_only: bool = True) -> int:
+    """Removes labelled containers, then networks; returns how many were removed.
+
+    With `run_id`, only that run's resources; with `stale_only`, only those whose owning
+    process on this host has ended (so concurrent runs are left alone).
+    """
+    filters = {"label": [f"{MANAGED}=1"] + ([f"{RUN}={run_id}"] if run_id else [])}
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if stale_only and run_id is None and not _owner_is_gone(container.labels):
+            continue
+        try:
+            container.remove(force=True, v=True)
+            removed += 1
+        except Exception as e:  # already gone, or being removed by its own run
+            if "No such container" not in str(e) and "already in progress" not in str(e):
+                raise
+    for network in client.networks.list(filters=filters):
+        labels = network.attrs.get("Labels") or {}
+        if stale_only and run_id is None and not _owner_is_gone(labels):
+            continue
+        try:
+            network.remove()
+            removed += 1
+        except Exception as e:
+            if "not found" not in str(e).lower():
+                raise
+    return removed

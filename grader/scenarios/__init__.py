@@ -1,0 +1,1 @@
+"""Scenarios: what the grader runs for a check, and the observations that come back."""

@@ -1,0 +1,135 @@
+"""The scenarios a check can ask for and the plain observations each one returns.
+
+A scenario is a frozen, hashable description, so checks that need the same run share it.
+Observations record what happened; they never judge it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from grader.spec.model import ReferenceClient, ReferenceServer
+
+
+@dataclass(frozen=True)
+class ServerSession:
+    """Run the student's server; once it listens, the reference client talks to it."""
+
+    client: ReferenceClient = field(default_factory=ReferenceClient)
+
+
+@dataclass(frozen=True)
+class ClientSession:
+    """Run the reference server; once it listens, run the student's client against it."""
+
+    server: ReferenceServer = field(default_factory=ReferenceServer)
+
+
+@dataclass(frozen=True)
+class ClientAlone:
+    """Run the student's client where SERVER_HOST exists but nothing listens."""
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """Run the student's client against the student's server."""
+
+
+Scenario = ServerSession | ClientSession | ClientAlone | EndToEnd
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """One run of a student's program, as the container saw it."""
+
+    file: str
+    missing: bool = False
+    exit_code: int | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+    @property
+    def ran(self) -> bool:
+        return not self.missing
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+    @property
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: str
+    port: int
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.address.startswith("127.") or self.address == "::1"
+
+
+@dataclass(frozen=True)
+class ListenObservation:
+    """The server's listening sockets, read from its own network namespace."""
+
+    expected_port: int
+    listeners: tuple[Listener, ...]
+    waited_s: float
+
+    @property
+    def on_expected_port(self) -> tuple[Listener, ...]:
+        return tuple(lst for lst in self.listeners if lst.port == self.expected_port)
+
+    @property
+    def reachable(self) -> bool:
+        return any(not lst.loopback_only for lst in self.on_expected_port)
+
+
+@dataclass(frozen=True)
+class ClientPeerReport:
+    """What the reference client saw when it talked to the student's server."""
+
+    connected: bool
+    connect_error: str | None
+    received: bytes
+    end: Literal["fin", "rst", "timeout", "none"]
+
+
+@dataclass(frozen=True)
+class ServerPeerReport:
+    """What the reference server saw of the student's client."""
+
+    accepted: bool
+    received: bytes
+    sent: bytes
+    syn_ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServerSessionObservation:
+    server: ProgramRun
+    listen: ListenObservation | None
+    peer: ClientPeerReport | None
+
+
+@dataclass(frozen=True)
+class ClientSessionObservation:
+    client: ProgramRun
+    peer: ServerPeerReport | None
+    server_port: int
+
+
+@dataclass(frozen=True)
+class EndToEndObservation:
+    server: ProgramRun
+    listen: ListenObservation | None
+    client: ProgramRun | None
+
+
+Observation = ServerSessionObservation | ClientSessionObservation | EndToEndObservation

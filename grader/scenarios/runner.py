@@ -1,0 +1,170 @@
+"""Runs scenarios for one submission on its own lab network, once each, and keeps what was seen."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+from grader.sandbox import engine, image, labels, network, staging
+from grader.sandbox.containers import LabContext
+from grader.scenarios import steps
+from grader.scenarios.model import (
+    ClientAlone,
+    ClientSession,
+    ClientSessionObservation,
+    EndToEnd,
+    EndToEndObservation,
+    Observation,
+    ProgramRun,
+    Scenario,
+    ServerSession,
+    ServerSessionObservation,
+)
+from grader.spec.model import LabSpec, ServiceSpec
+
+
+class SubmissionRun:
+    """Everything one submission's grading needs, torn down together on exit."""
+
+    def __init__(self, lab: LabSpec, submission: Path) -> None:
+        self.lab = lab
+        self.submission = submission
+        self.labels = labels.RunLabels.new()
+        self._stack = ExitStack()
+        self._seen: dict[Scenario, Observation] = {}
+        self._context: LabContext | None = None
+        self._staged: Path | None = None
+
+    def __enter__(self) -> SubmissionRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._stack.close()
+        finally:
+            if self._context is not None:
+                labels.sweep(self._context.client, run_id=self.labels.run_id, stale_only=False)
+                self._context = None
+
+    def _open(self) -> LabContext:
+        """Connects, checks the image and makes the network on first use."""
+        if self._context is None:
+            client = engine.connect()
+            runtime = image.require_image(client)
+            labels.sweep(client)
+            lab_network = self._stack.enter_context(network.lab_network(client, self.labels))
+            self._staged = self._stack.enter_context(staging.staged_submission(self.submission))
+            self._context = LabContext(client, runtime, lab_network, self.labels, self.lab.limits)
+        return self._context
+
+    def observe(self, scenario: Scenario) -> Observation:
+        if scenario not in self._seen:
+            self._seen[scenario] = self._run(scenario)
+        return self._seen[scenario]
+
+    @property
+    def port(self) -> int:
+        service = self.lab.services.server or self.lab.services.client
+        assert service is not None
+        return service.grading_port or service.port or 0
+
+    def _service(self, role: str) -> ServiceSpec:
+        service: ServiceSpec | None = getattr(self.lab.services, role)
+        assert service is not None, f"the spec loader guarantees services.{role}"
+        return service
+
+    def _run(self, scenario: Scenario) -> Observation:
+        context = self._open()
+        assert self._staged is not None
+        match scenario:
+            case ServerSession():
+                return self._server_session(context, self._staged, scenario)
+            case ClientSession():
+                return self._client_session(context, self._staged, scenario, listen=True)
+            case ClientAlone():
+                return self._client_session(context, self._staged, ClientSession(), listen=False)
+            case EndToEnd():
+                return self._end_to_end(context, self._staged)
+
+    def _server_session(
+        self, context: LabContext, staged: Path, scenario: ServerSession
+    ) -> ServerSessionObservation:
+        server = self._service("server")
+        timeouts = self.lab.timeouts
+        absent = steps.missing(staged, server.file)
+        if absent is not None:
+            return ServerSessionObservation(server=absent, listen=None, peer=None)
+        env = steps.program_env(self.port, client=False)
+        with context.student_program(
+            staged, server.file, env, steps.SERVER_ALIAS, "server"
+        ) as program:
+            listen = steps.wait_for_listen(
+                context, program, self.port, server.protocol, timeouts.start_s
+            )
+            peer = None
+            if program.is_running():
+                reference = scenario.client
+                peer = steps.run_reference_client(
+                    context,
+                    self.port,
+                    reference.send,
+                    reference.half_close,
+                    reference.read_timeout_s,
+                )
+            run = steps.finish_program(program, server.file, timeouts.exit_s)
+        return ServerSessionObservation(server=run, listen=listen, peer=peer)
+
+    def _client_session(
+        self, context: LabContext, staged: Path, scenario: ClientSession, *, listen: bool
+    ) -> ClientSessionObservation:
+        client = self._service("client")
+        absent = steps.missing(staged, client.file)
+        if absent is not None:
+            return ClientSessionObservation(client=absent, peer=None, server_port=self.port)
+        reference = scenario.server
+        with steps.ReferenceServer(
+            context,
+            self.port,
+            reference.send,
+            reference.pause_ms,
+            listen=listen,
+            start_timeout_s=self.lab.timeouts.start_s,
+        ) as peer:
+            env = steps.program_env(self.port, client=True)
+            with context.student_program(staged, client.file, env, None, "client") as program:
+                run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
+            report = peer.report()
+        return ClientSessionObservation(client=run, peer=report, server_port=self.port)
+
+    def _end_to_end(self, context: LabContext, staged: Path) -> EndToEndObservation:
+        server, client = self._service("server"), self._service("client")
+        timeouts = self.lab.timeouts
+        absent_server = steps.missing(staged, server.file)
+        if absent_server is not None:
+            return EndToEndObservation(server=absent_server, listen=None, client=None)
+        absent_client = steps.missing(staged, client.file)
+        server_env = steps.program_env(self.port, client=False)
+        client_env = steps.program_env(self.port, client=True)
+        with context.student_program(
+            staged, server.file, server_env, steps.SERVER_ALIAS, "server"
+        ) as server_program:
+            listen = steps.wait_for_listen(
+                context, server_program, self.port, server.protocol, timeouts.start_s
+            )
+            client_run: ProgramRun | None = absent_client
+            if absent_client is None and listen.reachable:
+                with context.student_program(
+                    staged, client.file, client_env, None, "client"
+                ) as client_program:
+                    client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
+            server_run = steps.finish_program(server_program, server.file, timeouts.exit_s)
+        return EndToEndObservation(server=server_run, listen=listen, client=client_run)

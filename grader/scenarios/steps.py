@@ -1,0 +1,201 @@
+"""The steps scenarios are made of: run a program, wait for it to listen, run a grader peer."""
+
+from __future__ import annotations
+
+import base64
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InfrastructureError
+from grader.sandbox.containers import LabContext, Running
+from grader.sandbox.waiting import Poll
+from grader.scenarios.model import (
+    ClientPeerReport,
+    Listener,
+    ListenObservation,
+    ProgramRun,
+    ServerPeerReport,
+)
+
+SERVER_ALIAS = "server"
+HELPER_MARGIN_S = 10.0
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def program_env(port: int, *, client: bool) -> dict[str, str]:
+    env = {"SERVER_PORT": str(port)}
+    if client:
+        env["SERVER_HOST"] = SERVER_ALIAS
+    return env
+
+
+def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
+    """Waits up to `timeout_s` for the program to exit, stopping it if it does not."""
+    exited = program.wait_exit(timeout_s)
+    timed_out = exited is None
+    if exited is None:
+        program.stop()
+    state = exited or program.state()
+    return ProgramRun(
+        file=file,
+        exit_code=None if timed_out else state.exit_code,
+        timed_out=timed_out,
+        oom_killed=state.oom_killed,
+        stdout=program.output(stdout=True),
+        stderr=program.output(stdout=False),
+    )
+
+
+def wait_for_listen(
+    context: LabContext, server: Running, port: int, protocol: str, timeout_s: float
+) -> ListenObservation:
+    """Reads the server's sockets from inside its namespace until one listens or it exits."""
+    options = json.dumps({"port": port, "protocol": protocol, "timeout_s": timeout_s})
+    empty = ListenObservation(expected_port=port, listeners=(), waited_s=0.0)
+    if not server.is_running():
+        return empty
+    with ExitStack() as stack:
+        try:
+            watcher = stack.enter_context(
+                context.helper("listen_watch.py", options, "listen-watch", share_network_of=server)
+            )
+        except InfrastructureError:
+            if not server.is_running():  # it exited between the two calls
+                return empty
+            raise
+
+        def settled() -> bool | None:
+            if not watcher.is_running():
+                return True
+            if not server.is_running():
+                return False
+            return None
+
+        if Poll(timeout_s + HELPER_MARGIN_S).until(settled) is not True:
+            return empty
+        report = _last_json_line(watcher.output(stdout=True), "listen watcher", watcher)
+    listeners = tuple(Listener(address, port) for address, port in report["listeners"])
+    return ListenObservation(port, listeners, float(report["waited_s"]))
+
+
+def run_reference_client(
+    context: LabContext, port: int, send: bytes, half_close: bool, read_timeout_s: float
+) -> ClientPeerReport:
+    options = {
+        "mode": "client",
+        "host": SERVER_ALIAS,
+        "port": port,
+        "send": b64(send),
+        "half_close": half_close,
+        "connect_timeout_s": read_timeout_s,
+        "read_timeout_s": read_timeout_s,
+    }
+    with context.helper("peer.py", json.dumps(options), "reference-client") as peer:
+        if peer.wait_exit(2 * read_timeout_s + HELPER_MARGIN_S) is None:
+            raise InfrastructureError("the grader's reference client did not finish")
+        report = _peer_report(peer)
+    return ClientPeerReport(
+        connected=bool(report["connected"]),
+        connect_error=report["connect_error"],
+        received=base64.b64decode(report["received"]),
+        end=report["end"],
+    )
+
+
+class ReferenceServer:
+    """The grader's server (or, with listen=False, a host where nothing listens)."""
+
+    def __init__(
+        self,
+        context: LabContext,
+        port: int,
+        pieces: tuple[bytes, ...],
+        pause_ms: int,
+        *,
+        listen: bool,
+        start_timeout_s: float,
+    ) -> None:
+        self.options = {
+            "mode": "server" if listen else "closed",
+            "port": port,
+            "send": [b64(piece) for piece in pieces],
+            "pause_ms": pause_ms,
+            "read_timeout_s": 5.0,
+        }
+        self.context = context
+        self.start_timeout_s = start_timeout_s
+        self._helper: Any = None
+        self._peer: Running | None = None
+
+    def __enter__(self) -> ReferenceServer:
+        self._helper = self.context.helper(
+            "peer.py",
+            json.dumps(self.options),
+            "reference-server",
+            alias=SERVER_ALIAS,
+            capabilities=("NET_RAW",),
+        )
+        peer = self._helper.__enter__()
+        self._peer = peer
+        ready = Poll(self.start_timeout_s + HELPER_MARGIN_S).until(
+            lambda: True if b"READY" in peer.output(stdout=True) else None
+        )
+        if not ready:
+            self.__exit__(None, None, None)
+            raise InfrastructureError(
+                "the grader's reference server did not start:\n"
+                + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+            )
+        return self
+
+    def report(self) -> ServerPeerReport:
+        """Stops the server (if it still waits) and returns what it saw."""
+        assert self._peer is not None
+        self._peer.signal("SIGTERM")
+        if self._peer.wait_exit(HELPER_MARGIN_S) is None:
+            raise InfrastructureError("the grader's reference server did not stop")
+        report = _peer_report(self._peer)
+        return ServerPeerReport(
+            accepted=bool(report["accepted"]),
+            received=base64.b64decode(report["received"]),
+            sent=base64.b64decode(report["sent"]),
+            syn_ports=tuple(report["syn_ports"]),
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            helper.__exit__(None, None, None)
+
+
+def _peer_report(peer: Running) -> dict[str, Any]:
+    for line in reversed(peer.output(stdout=True).decode("utf-8", "replace").splitlines()):
+        if line.startswith("REPORT "):
+            return dict(json.loads(line.removeprefix("REPORT ")))
+    raise InfrastructureError(
+        "the grader's peer printed no report:\n"
+        + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+    )
+
+
+def _last_json_line(output: bytes, what: str, helper: Running) -> dict[str, Any]:
+    lines = output.decode("utf-8", "replace").strip().splitlines()
+    try:
+        return dict(json.loads(lines[-1]))
+    except (IndexError, ValueError) as e:
+        raise InfrastructureError(
+            f"the {what} printed no result:\n"
+            + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+        ) from e
+
+
+def missing(submission: Path, file: str) -> ProgramRun | None:
+    """A ProgramRun that says the file is missing, or None when it is there."""
+    if (submission / file).is_file():
+        return None
+    return ProgramRun(file=file, missing=True)

@@ -1,0 +1,114 @@
+"""The frozen, typed shape of a lab's spec.yaml; nothing here reads files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NewType
+
+Payload = NewType("Payload", bytes)
+"""Bytes written in YAML as a string (UTF-8; YAML escapes such as "\\n" work)."""
+
+
+def doc(text: str) -> dict[str, str]:
+    """Field metadata that carries a description into the JSON Schema."""
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    file: str = field(metadata=doc("The student's program, relative to the submission."))
+    port: int | None = field(
+        default=None, metadata=doc("The default port the lab's README promises students.")
+    )
+    grading_port: int | None = field(
+        default=None,
+        metadata=doc(
+            "The port the grader passes in SERVER_PORT; differs from `port` so that a"
+            " hard-coded port is caught."
+        ),
+    )
+    protocol: Literal["tcp", "udp"] = field(default="tcp", metadata=doc("Transport protocol."))
+
+
+@dataclass(frozen=True)
+class Services:
+    server: ServiceSpec | None = field(default=None, metadata=doc("The student's server."))
+    client: ServiceSpec | None = field(default=None, metadata=doc("The student's client."))
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    start_s: float = field(
+        default=10.0, metadata=doc("How long a server may take to reach LISTEN.")
+    )
+    run_s: float = field(
+        default=20.0, metadata=doc("Wall-clock limit for one program run within a check.")
+    )
+    exit_s: float = field(
+        default=5.0, metadata=doc("How long a server may take to exit once its work is done.")
+    )
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = field(default=64, metadata=doc("Memory limit per student container."))
+    cpus: float = field(default=0.5, metadata=doc("CPU share per student container."))
+    pids: int = field(default=64, metadata=doc("Process and thread limit per container."))
+    output_kb: int = field(
+        default=64, metadata=doc("How much of stdout and of stderr the grader keeps.")
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceClient:
+    """What the grader's instrumented client does against the student's server."""
+
+    send: Payload = field(default=Payload(b""), metadata=doc("Bytes sent after connecting."))
+    half_close: bool = field(
+        default=False, metadata=doc("Shut down the sending side after sending.")
+    )
+    read_timeout_s: float = field(
+        default=5.0, metadata=doc("How long to wait for the server to close the connection.")
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceServer:
+    """What the grader's instrumented server does for the student's client."""
+
+    send: tuple[Payload, ...] = field(
+        default=(), metadata=doc("Pieces sent to the client, in order, one send each.")
+    )
+    pause_ms: int = field(default=0, metadata=doc("Pause between two pieces, in milliseconds."))
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    kind: str
+    points: float
+    params: object
+    hidden: bool = False
+    feedback: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    id: str
+    title: str
+    path: Path
+    services: Services
+    timeouts: Timeouts
+    limits: Limits
+    checks: tuple[CheckSpec, ...]
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def max_points(self) -> float:
+        return sum(check.points for check in self.checks)
