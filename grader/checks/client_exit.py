@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import client_problem
+from grader.checks.diagnosis import client_problem, stderr_tail, still_running
 from grader.scenarios.model import ClientSession, ClientSessionObservation
 from grader.spec.model import LabSpec, ReferenceServer, doc
 
@@ -22,6 +22,8 @@ def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdi
     problem = client_problem(seen.client, seen.peer, seen.server_port, lab)
     if problem is not None:
         return problem
+    if seen.client.timed_out:
+        return still_running(seen.client, lab)
     if seen.client.exit_code != params.status:
         return Verdict(
             passed=False,
@@ -29,6 +31,7 @@ def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdi
             expected=f"status {params.status}",
             received=f"status {seen.client.exit_code}",
             cause="Something called sys.exit() with a non-zero status, or an error escaped.",
+            details=stderr_tail(seen.client),
         )
     return passed(f"exited with status {params.status}")
 

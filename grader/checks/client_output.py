@@ -21,7 +21,7 @@ class Params:
 def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
     problem = client_problem(seen.client, seen.peer, seen.server_port, lab)
     if problem is None:
-        problem = missing_line(seen.client, params.stdout_line)
+        problem = missing_line(seen.client, params.stdout_line, lab)
     if problem is not None:
         return problem
     return passed(f"printed {params.stdout_line!r}")

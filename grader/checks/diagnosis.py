@@ -18,11 +18,20 @@ def shown(data: bytes, limit: int = 200) -> str:
 
 
 def stderr_tail(run: ProgramRun) -> tuple[str, ...]:
+    note = (
+        (f"({run.file} printed more than the grader keeps, so the middle of its output was cut)",)
+        if run.output_cut
+        else ()
+    )
     lines = [line for line in run.stderr_text.splitlines() if line.strip()]
     if not lines:
-        return ()
-    tail = lines[-STDERR_TAIL_LINES:]
-    return (f"last lines of {run.file}'s stderr:", *(f"  {line}" for line in tail))
+        return note
+    tail = [shorten(line) for line in lines[-STDERR_TAIL_LINES:]]
+    return (*note, f"last lines of {run.file}'s stderr:", *(f"  {line}" for line in tail))
+
+
+def shorten(line: str, limit: int = 160) -> str:
+    return line if len(line) <= limit else f"{line[:limit]}… ({len(line) - limit} more characters)"
 
 
 def has_traceback(run: ProgramRun) -> bool:
@@ -60,10 +69,17 @@ def program_problem(run: ProgramRun, lab: LabSpec) -> Verdict | None:
             details=stderr_tail(run),
         )
     if run.exit_code not in (None, 0) and has_traceback(run):
+        error = last_error_line(run) or ""
+        cause = "Python stopped at the error shown below; fix it and run the file by hand."
+        if error.startswith("ConnectionResetError"):
+            cause = (
+                "The other side reset the connection (RST) instead of closing it in an orderly"
+                " way: see the check on how the server closes."
+            )
         return Verdict(
             passed=False,
-            summary=f"{run.file} crashed with exit status {run.exit_code}: {last_error_line(run)}",
-            cause="Python stopped at the error shown below; fix it and run the file by hand.",
+            summary=f"{run.file} crashed with exit status {run.exit_code}: {error}",
+            cause=cause,
             details=stderr_tail(run),
         )
     return None
@@ -158,25 +174,39 @@ def client_problem(
     problem = program_problem(run, lab)
     if problem is not None:
         return problem
-    if run.timed_out:
-        return Verdict(
-            passed=False,
-            summary=f"{run.file} was still running after {lab.timeouts.run_s:g} s and was stopped",
-            cause="The client waits for data that never comes: read until recv() returns b''"
-            " (the server closed), then stop.",
-        )
     return None
+
+
+def still_running(run: ProgramRun, lab: LabSpec) -> Verdict:
+    return Verdict(
+        passed=False,
+        summary=f"{run.file} was still running after {lab.timeouts.run_s:g} s and was stopped",
+        cause="The program waits for something that never comes: read until recv() returns b''"
+        " (the other side closed), then finish.",
+        details=stderr_tail(run),
+    )
 
 
 def stdout_lines(run: ProgramRun) -> list[str]:
     return [line.rstrip("\r") for line in run.stdout_text.split("\n")]
 
 
-def missing_line(run: ProgramRun, line: str) -> Verdict | None:
+def missing_line(run: ProgramRun, line: str, lab: LabSpec) -> Verdict | None:
     """A failing verdict when `line` is not one of the program's output lines, else None."""
     lines = stdout_lines(run)
     if line in lines:
         return None
+    if run.timed_out and not run.stdout.strip():
+        return still_running(run, lab)
+    if run.output_cut:
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} printed more than the grader keeps ({lab.limits.output_kb} KB)",
+            expected=repr(line),
+            received=shown(run.stdout) if run.stdout.strip() else "nothing left on stdout",
+            cause="A flood of output pushes earlier lines out of the log: print only what the"
+            " README asks for.",
+        )
     near = [seen for seen in lines if seen.strip()]
     received = shown(run.stdout) if near else "nothing on stdout"
     cause = "Print exactly the line the lab's README gives."

@@ -18,7 +18,9 @@ class Params:
 def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
     problem = unreachable(seen.listen, seen.server, lab)
     if problem is None and seen.client is not None:
-        problem = program_problem(seen.client, lab) or missing_line(seen.client, params.stdout_line)
+        problem = program_problem(seen.client, lab) or missing_line(
+            seen.client, params.stdout_line, lab
+        )
     if problem is not None:
         return problem
     return passed(f"your client printed {params.stdout_line!r} from your server")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from grader.sandbox.labels import RunLabels
 from grader.spec.model import Limits
 
 PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+RUN_BOUNDED = PROBES_DIR / "run_bounded.py"
+RUN_BOUNDED_MOUNT = "/opt/socketlab/run_bounded.py"
 SUBMISSION_MOUNT = "/submission"
 PROBES_MOUNT = "/probes"
 NOBODY = "65534:65534"
@@ -141,15 +144,22 @@ class LabContext:
     def student_program(
         self, submission: Path, file: str, env: dict[str, str], alias: str | None, role: str
     ) -> Any:
-        """Runs `python3 FILE` from the read-only submission, with every limit applied."""
+        """Runs `python3 FILE` from the read-only submission, with every limit applied.
+
+        The program runs under run_bounded.py, which keeps a bounded record of its output.
+        """
         memory = f"{self.limits.memory_mb}m"
+        wrapper = {"argv": ["python3", file], "keep_bytes": self.limits.output_kb * 1024}
         return started(
             self.client,
-            self.limits.output_kb * 1024,
-            command=["python3", file],
+            self.limits.output_kb * 1024 * 4,
+            command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
             user=NOBODY,
             working_dir=SUBMISSION_MOUNT,
-            volumes={str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"}},
+            volumes={
+                str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
+                str(RUN_BOUNDED): {"bind": RUN_BOUNDED_MOUNT, "mode": "ro"},
+            },
             tmpfs={"/tmp": "size=16m,mode=1777"},
             environment={
                 "PYTHONUNBUFFERED": "1",

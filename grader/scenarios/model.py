@@ -50,6 +50,8 @@ class ProgramRun:
     oom_killed: bool = False
     stdout: bytes = b""
     stderr: bytes = b""
+    output_cut: bool = False
+    """More was printed than the grader keeps (the spec's limits.output_kb)."""
 
     @property
     def ran(self) -> bool:

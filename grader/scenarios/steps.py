@@ -21,6 +21,7 @@ from grader.scenarios.model import (
 
 SERVER_ALIAS = "server"
 HELPER_MARGIN_S = 10.0
+TIME_IS_UP = "SIGUSR2"  # run_bounded.py kills the program and reports what it printed
 
 
 def b64(data: bytes) -> str:
@@ -37,18 +38,43 @@ def program_env(port: int, *, client: bool) -> dict[str, str]:
 def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
     """Waits up to `timeout_s` for the program to exit, stopping it if it does not."""
     exited = program.wait_exit(timeout_s)
-    timed_out = exited is None
+    if exited is None:
+        program.signal(TIME_IS_UP)
+        exited = program.wait_exit(HELPER_MARGIN_S)
     if exited is None:
         program.stop()
     state = exited or program.state()
+    record = _run_record(program)
+    if record is None:  # the wrapper itself was killed: only Docker's view is left
+        return ProgramRun(
+            file=file, exit_code=None, timed_out=exited is None, oom_killed=state.oom_killed
+        )
+    stdout, stdout_cut = _stream(record["stdout"])
+    stderr, stderr_cut = _stream(record["stderr"])
+    timed_out = bool(record["killed_by_grader"])
     return ProgramRun(
         file=file,
-        exit_code=None if timed_out else state.exit_code,
+        exit_code=None if timed_out else int(record["status"]),
         timed_out=timed_out,
         oom_killed=state.oom_killed,
-        stdout=program.output(stdout=True),
-        stderr=program.output(stdout=False),
+        stdout=stdout,
+        stderr=stderr,
+        output_cut=stdout_cut or stderr_cut,
     )
+
+
+def _run_record(program: Running) -> dict[str, Any] | None:
+    for line in reversed(program.output(stdout=True).decode("utf-8", "replace").splitlines()):
+        if line.startswith("RUN "):
+            return dict(json.loads(line.removeprefix("RUN ")))
+    return None
+
+
+def _stream(kept: dict[str, Any]) -> tuple[bytes, bool]:
+    """A stream's kept bytes (first and last part), and whether anything was left out."""
+    head, tail = base64.b64decode(kept["head"]), base64.b64decode(kept["tail"])
+    cut = int(kept["total"]) > len(head) + len(tail)
+    return (head + b"\n[... output cut ...]\n" + tail if cut else head + tail), cut
 
 
 def wait_for_listen(
