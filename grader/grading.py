@@ -63,6 +63,8 @@ def grade_submission(
     with contextlib.redirect_stdout(captured):
         exit_code = pytest.main(arguments, plugins=[collector])
     output = captured.getvalue()
+    if exit_code == pytest.ExitCode.INTERRUPTED and "KeyboardInterrupt" in output:
+        raise KeyboardInterrupt  # pytest caught Ctrl-C and already removed the run's resources
     config = collector.config
     if config is None:
         return GradingOutcome(None, f"pytest did not start (exit {exit_code}):\n{output}", output)

@@ -42,7 +42,8 @@ Say = Callable[[str], None]
 
 
 def runtime_image() -> str:
-    return f"{REPOSITORY}:{__version__}"
+    """The image tag in use: SOCKETLAB_RUNTIME_IMAGE if set (to pin another build), else ours."""
+    return os.environ.get("SOCKETLAB_RUNTIME_IMAGE") or f"{REPOSITORY}:{__version__}"
 
 
 @dataclass(frozen=True)

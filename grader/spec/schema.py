@@ -21,7 +21,7 @@ PYTHON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 def type_schema(tp: Any) -> dict[str, Any]:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return object_schema(tp)
     if origin in (types.UnionType, typing.Union):
         options = [type_schema(t) for t in typing.get_args(tp) if t is not type(None)]
@@ -39,7 +39,7 @@ def properties_of(cls: type) -> tuple[dict[str, Any], list[str]]:
     hints = typing.get_type_hints(cls)
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         schema = type_schema(hints[f.name])
         if "doc" in f.metadata:
             schema["description"] = f.metadata["doc"]

@@ -1,0 +1,154 @@
+"""The command line as users run it: exit codes, output files, and cleanup on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.sandbox.labels import MANAGED, OWNER_HOST, OWNER_PID, RUN
+from tests.conftest import socketlab
+from tests.submissions import LAB01, REPOSITORY
+
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def test_grade_without_docker_exits_2_and_writes_no_score(tmp_path: Path) -> None:
+    done = socketlab(
+        "grade", "01-tcp-hello", "solutions/01-tcp-hello", "--out", str(tmp_path), env=NO_DOCKER
+    )
+    assert done.returncode == 2
+    assert "cannot reach the Docker engine" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_without_docker_exits_2() -> None:
+    done = socketlab("check", "01-tcp-hello", env=NO_DOCKER)
+    assert done.returncode == 2
+    assert "Hint:" in done.stderr
+
+
+def test_unknown_lab_exits_2_and_lists_the_labs() -> None:
+    done = socketlab("check", "99-nope")
+    assert done.returncode == 2
+    assert "01-tcp-hello" in done.stderr
+
+
+def test_malformed_spec_exits_2_naming_file_line_and_field(tmp_path: Path) -> None:
+    lab = tmp_path / "01-tcp-hello"
+    lab.mkdir()
+    spec = (REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml").read_text()
+    (lab / "spec.yaml").write_text(spec.replace("points: 2\n", "points: two\n", 1))
+    done = socketlab("check", str(lab))
+    assert done.returncode == 2
+    assert f"{lab / 'spec.yaml'}:" in done.stderr
+    assert "checks[0].points" in done.stderr
+
+
+@pytest.mark.docker
+def test_missing_runtime_image_exits_2_and_writes_no_score(tmp_path: Path) -> None:
+    done = socketlab(
+        "grade",
+        "01-tcp-hello",
+        "solutions/01-tcp-hello",
+        "--out",
+        str(tmp_path),
+        env={"SOCKETLAB_RUNTIME_IMAGE": "socketlab-runtime:does-not-exist"},
+    )
+    assert done.returncode == 2
+    assert "socketlab image build" in done.stderr
+    assert not (tmp_path / "01-tcp-hello" / "results.json").exists()
+
+
+@pytest.mark.docker
+def test_check_exits_0_when_everything_passes() -> None:
+    done = socketlab("check", "01-tcp-hello", "--submission", "solutions/01-tcp-hello")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Total: 15 / 15" in done.stdout
+
+
+@pytest.mark.docker
+def test_check_exits_1_and_explains_when_a_check_fails(tmp_path: Path) -> None:
+    broken = next(b for b in LAB01 if b.name == "server-greeting-with-newline")
+    done = socketlab("check", "01-tcp-hello", "--submission", str(broken.materialize(tmp_path)))
+    assert done.returncode == 1
+    assert "received: b'Hello, Client!\\n'" in done.stdout
+
+
+@pytest.mark.docker
+def test_plain_pytest_grades_a_submission() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "labs/01-tcp-hello",
+            "--submission",
+            "solutions/01-tcp-hello",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPOSITORY,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "10 passed" in done.stdout
+
+
+def managed(client: Any) -> list[Any]:
+    filters = {"label": [f"{MANAGED}=1"]}
+    return [
+        *client.containers.list(all=True, filters=filters),
+        *client.networks.list(filters=filters),
+    ]
+
+
+@pytest.mark.docker
+def test_ctrl_c_during_a_check_removes_its_containers_and_network(docker_ready: Any) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "check", "01-tcp-hello"],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not docker_ready.containers.list(filters={"label": [f"{MANAGED}=1"]}):
+        assert time.monotonic() < deadline, "no container was started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert managed(docker_ready) == []
+
+
+@pytest.mark.docker
+def test_clean_removes_what_a_killed_run_left(docker_ready: Any) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = {
+        MANAGED: "1",
+        RUN: "leftover",
+        OWNER_HOST: os.uname().nodename,
+        OWNER_PID: dead.stdout.strip(),
+    }
+    from grader.sandbox.image import runtime_image
+
+    container = docker_ready.containers.create(runtime_image(), ["true"], labels=labels)
+    done = socketlab("clean")
+    assert done.returncode == 0
+    assert container.id not in [c.id for c in managed(docker_ready)]

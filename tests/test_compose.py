@@ -1,0 +1,66 @@
+"""Each lab's compose file runs the solution by hand, with docker-compose or docker compose."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader import __version__
+from grader.sandbox.image import runtime_image
+from tests.submissions import REPOSITORY
+
+COMPOSE_FILES = sorted((REPOSITORY / "compose").glob("*.yaml"))
+EXPECTED_OUTPUT = {"01-tcp-hello": "Received from server: Hello, Client!"}
+
+
+def compose_command() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return ["docker", "compose"]
+
+
+def test_every_lab_has_a_compose_file() -> None:
+    labs = {path.name for path in (REPOSITORY / "labs").iterdir() if path.is_dir()}
+    assert {path.stem for path in COMPOSE_FILES} == labs
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.stem)
+def test_compose_file_suits_both_compose_tools_and_stays_internal(compose_file: Path) -> None:
+    document = yaml.safe_load(compose_file.read_text())
+    assert "version" not in document and "name" not in document
+    assert all(network.get("internal") for network in document["networks"].values())
+    assert f"socketlab-runtime:{__version__}" in compose_file.read_text()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.stem)
+def test_compose_runs_the_solution(compose_file: Path) -> None:
+    lab = compose_file.stem
+    project = f"socketlab-test-{uuid.uuid4().hex[:8]}"
+    base = [*compose_command(), "-f", str(compose_file), "-p", project]
+    env = {
+        **os.environ,
+        "SUBMISSION": f"../solutions/{lab}",
+        "SOCKETLAB_RUNTIME_IMAGE": runtime_image(),
+    }
+    try:
+        done = subprocess.run(
+            [*base, "up", "--abort-on-container-exit", "--exit-code-from", "client"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert EXPECTED_OUTPUT[lab] in done.stdout
+    finally:
+        subprocess.run(
+            [*base, "down", "-v"], capture_output=True, env=env, timeout=120, check=False
+        )

@@ -1,0 +1,68 @@
+"""Lab 01 graded for real: the solution, the starter and one broken submission per mistake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grader.spec.loader import load_spec
+from tests.conftest import GradedBatch
+from tests.submissions import LAB01, REPOSITORY, Broken
+
+pytestmark = pytest.mark.docker
+
+LAB01_SPEC = load_spec(REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml")
+
+
+def test_grading_the_batch_exits_zero_whatever_the_scores(lab01_batch: GradedBatch) -> None:
+    assert lab01_batch.process.returncode == 0, lab01_batch.process.stderr
+
+
+def test_solution_scores_full_marks(lab01_batch: GradedBatch) -> None:
+    results = lab01_batch.results("01-tcp-hello")
+    assert lab01_batch.failed_checks("01-tcp-hello") == set()
+    assert results["score"] == LAB01_SPEC.max_points
+
+
+def test_starter_scores_less_and_its_feedback_teaches_the_fixes(lab01_batch: GradedBatch) -> None:
+    starter = lab01_batch.results("01-tcp-hello-2")
+    feedback = lab01_batch.feedback("01-tcp-hello-2")
+    assert starter["score"] < LAB01_SPEC.max_points
+    assert "0.0.0.0" in feedback
+    assert "SERVER_HOST" in feedback
+    assert "SERVER_PORT" in feedback
+
+
+@pytest.mark.parametrize("broken", LAB01, ids=lambda b: b.name)
+def test_broken_submission_fails_exactly_its_checks(
+    lab01_batch: GradedBatch, broken: Broken
+) -> None:
+    assert lab01_batch.failed_checks(broken.name) == set(broken.fails)
+    feedback = lab01_batch.feedback(broken.name)
+    for words in broken.mentions:
+        assert words in feedback, f"feedback lacks {words!r}:\n{feedback}"
+
+
+def test_gradebook_has_a_row_per_submission_and_a_column_per_check(
+    lab01_batch: GradedBatch,
+) -> None:
+    rows = (lab01_batch.out / "gradebook.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert header[:4] == ["submission", "status", "score", "max_score"]
+    assert header[4:] == [check.id for check in LAB01_SPEC.checks]
+    assert len(rows) == 1 + 2 + len(LAB01)
+
+
+def test_junit_report_carries_points(lab01_batch: GradedBatch) -> None:
+    junit = (lab01_batch.out / "01-tcp-hello" / "junit.xml").read_text()
+    assert 'name="max_points"' in junit
+    assert "server-listens" in junit
+
+
+def test_no_labelled_container_or_network_remains(
+    lab01_batch: GradedBatch, docker_ready: Any
+) -> None:
+    filters = {"label": ["socketlab.managed=1"]}
+    assert docker_ready.containers.list(all=True, filters=filters) == []
+    assert docker_ready.networks.list(filters=filters) == []

@@ -1,0 +1,139 @@
+"""spec.yaml loading: typed objects for good specs, file + line + field for bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.errors import SpecError
+from grader.spec.loader import load_spec
+from grader.spec.model import ReferenceServer
+from tests.submissions import REPOSITORY
+
+LAB01 = REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml"
+
+MINIMAL = """\
+id: 99-test
+title: A test lab
+services:
+  server:
+    file: server.py
+    port: 50000
+checks:
+  - id: listens
+    title: It listens
+    kind: server_listens
+    points: 1
+  - id: greets
+    title: It greets
+    kind: server_sends
+    points: 2
+    expect: "hi"
+"""
+
+
+def write_spec(tmp_path: Path, text: str) -> Path:
+    lab = tmp_path / "99-test"
+    lab.mkdir(exist_ok=True)
+    path = lab / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> SpecError:
+    with pytest.raises(SpecError) as excinfo:
+        load_spec(write_spec(tmp_path, text))
+    return excinfo.value
+
+
+def test_lab01_spec_loads_into_typed_checks() -> None:
+    lab = load_spec(LAB01)
+    assert lab.id == "01-tcp-hello"
+    assert lab.services.server is not None and lab.services.server.grading_port == 50432
+    pieces = next(check for check in lab.checks if check.id == "client-greeting-in-pieces")
+    assert pieces.params.reference_server == ReferenceServer(  # type: ignore[attr-defined]
+        send=(b"Hel", b"lo, ", b"Client!"), pause_ms=300
+    )
+    assert lab.max_points == sum(check.points for check in lab.checks)
+
+
+def test_minimal_spec_gets_default_timeouts_and_limits(tmp_path: Path) -> None:
+    lab = load_spec(write_spec(tmp_path, MINIMAL))
+    assert lab.timeouts.start_s == 10.0
+    assert lab.limits.memory_mb == 64
+    assert [check.line for check in lab.checks] == [8, 12]
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace('expect: "hi"', "expect: 5"))
+    assert error.line == 16
+    assert error.field == "checks[1].expect"
+    assert str(error).startswith(f"{tmp_path / '99-test' / 'spec.yaml'}:16:")
+
+
+def test_unknown_key_in_a_check_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace('expect: "hi"', 'expected: "hi"'))
+    assert error.field == "checks[1].expected"
+    assert "unknown key" in error.message
+
+
+def test_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "extra: 1\n")
+    assert (error.field, error.line) == ("extra", 17)
+
+
+def test_duplicate_check_ids_are_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("id: greets", "id: listens"))
+    assert error.field == "checks[1].id"
+    assert "duplicate check id 'listens'" in error.message
+
+
+def test_unknown_check_kind_lists_the_known_ones(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("kind: server_sends", "kind: server_says"))
+    assert error.field == "checks[1].kind"
+    assert "server_sends" in error.message
+
+
+def test_missing_required_key_is_named(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("    points: 2\n", ""))
+    assert error.field == "checks[1].points"
+
+
+def test_kind_needing_an_undeclared_service_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL + "  - {id: e2e, title: x, kind: end_to_end, points: 1, stdout_line: y}\n"
+    error = load_error(tmp_path, text)
+    assert "needs services.client" in error.message
+
+
+def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("title: It greets", "title: [unclosed"))
+    assert error.line is not None and error.line >= 13
+    assert "not valid YAML" in error.message
+
+
+def test_lab_id_must_match_its_directory(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("id: 99-test", "id: 98-other"))
+    assert error.field == "id"
+
+
+def test_non_positive_limits_are_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "limits:\n  memory_mb: 0\n")
+    assert error.field == "limits.memory_mb"
+
+
+def test_out_of_range_port_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("port: 50000", "port: 80"))
+    assert error.field == "services.server.port"
+
+
+def test_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        load_spec(tmp_path / "nothing" / "spec.yaml")
+
+
+def test_every_shipped_lab_spec_loads() -> None:
+    for path in sorted((REPOSITORY / "labs").glob("*/spec.yaml")):
+        assert load_spec(path).checks, path
+        assert yaml.safe_load(path.read_text())["id"] == path.parent.name
