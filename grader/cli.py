@@ -43,7 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory with your server.py and client.py (default: the lab directory)",
     )
-    check.add_argument("--verbose", "-v", action="store_true", help="show passed checks' details")
+    check.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also show passed checks' details and packet diagrams",
+    )
+    check.add_argument(
+        "--captures",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where to keep packet captures (default: ./socketlab-captures/LAB)",
+    )
 
     grade = commands.add_parser("grade", help="grade many submissions (instructors)")
     grade.add_argument("lab", metavar="LAB", help="lab id or lab directory")
@@ -74,7 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         match arguments.command:
             case "check":
-                return check(console, arguments.lab, arguments.submission, arguments.verbose)
+                return check(
+                    console,
+                    arguments.lab,
+                    arguments.submission,
+                    arguments.verbose,
+                    arguments.captures,
+                )
             case "grade":
                 return grade(console, arguments.lab, arguments.submissions, arguments.out)
             case "image":
@@ -105,18 +123,27 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def check(console: Console, lab_name: str, submission: Path | None, verbose: bool) -> int:
+def check(
+    console: Console,
+    lab_name: str,
+    submission: Path | None,
+    verbose: bool,
+    captures: Path | None,
+) -> int:
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
+    captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
     engine.connect()
     console.print(f"checking {lab.id} — this starts your programs in Docker containers…")
-    outcome = grade_submission(lab, submission, skip_hidden=True, verbose=verbose)
+    outcome = grade_submission(lab, submission, skip_hidden=True, captures=captures)
     _raise_on_infrastructure(outcome)
     assert outcome.result is not None
     hidden = sum(1 for check in lab.checks if check.hidden)
-    print_report(console, outcome.result, hidden_skipped=hidden)
+    print_report(console, outcome.result, hidden_skipped=hidden, verbose=verbose)
+    if any(captures.glob("*.pcap")):
+        console.print(f"packet captures (open them in Wireshark): {captures}")
     return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
 
 
@@ -136,7 +163,11 @@ def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -
             progress.update(task, description=f"grading {name}")
             target = out / name
             outcome = grade_submission(
-                lab, submission.resolve(), skip_hidden=False, junit_xml=target / "junit.xml"
+                lab,
+                submission.resolve(),
+                skip_hidden=False,
+                junit_xml=target / "junit.xml",
+                captures=target / "captures",
             )
             if outcome.infrastructure_failure is not None or outcome.result is None:
                 failure = outcome.infrastructure_failure or "the grader did not finish"

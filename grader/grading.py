@@ -39,7 +39,7 @@ def grade_submission(
     *,
     skip_hidden: bool,
     junit_xml: Path | None = None,
-    verbose: bool = False,
+    captures: Path | None = None,
 ) -> GradingOutcome:
     arguments = [
         str(lab.path),
@@ -55,6 +55,8 @@ def grade_submission(
     ]
     if skip_hidden:
         arguments.append("--skip-hidden")
+    if captures is not None:
+        arguments += ["--captures", str(captures)]
     if junit_xml is not None:
         junit_xml.parent.mkdir(parents=True, exist_ok=True)
         arguments += ["--junitxml", str(junit_xml), "-o", "junit_suite_name=" + lab.id]

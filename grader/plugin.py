@@ -5,6 +5,7 @@ pytest labs/01-tcp-hello --submission path/to/submission
 
 from __future__ import annotations
 
+import shutil
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from grader.checks.base import Verdict
 from grader.errors import InfrastructureError, SpecError
 from grader.reporting.feedback import feedback_text
 from grader.results import CheckResult, Status
+from grader.scenarios.model import Scenario
 from grader.scenarios.runner import SubmissionRun
 from grader.spec.loader import load_spec
 from grader.spec.model import CheckSpec, LabSpec
@@ -33,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         default=None,
         help="The student's submission to grade (default: the lab directory itself).",
+    )
+    group.addoption(
+        "--captures",
+        metavar="DIR",
+        default=None,
+        help="Keep each packet-level check's capture as DIR/<check id>.pcap.",
     )
     group.addoption(
         "--skip-hidden",
@@ -94,8 +102,16 @@ class CheckItem(pytest.Item):
         runs = self.config.stash[RUNS]
         key = self.lab.path.resolve()
         if key not in runs:
-            runs[key] = SubmissionRun(self.lab, self.submission())
+            runs[key] = SubmissionRun(self.lab, self.submission(), captured_scenarios(self.lab))
         return runs[key]
+
+    def keep_capture(self, observation: object) -> None:
+        directory = self.config.getoption("--captures")
+        capture = getattr(observation, "capture", None)
+        if directory and capture is not None and capture.pcap.exists():
+            target = Path(directory) / f"{self.check.id}.pcap"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(capture.pcap, target)
 
     def runtest(self) -> None:
         failure = self.config.stash.get(INFRASTRUCTURE_FAILURE, None)
@@ -106,6 +122,8 @@ class CheckItem(pytest.Item):
         try:
             observation = self.submission_run().observe(kind.scenario(self.check.params))
             verdict = kind.verdict(self.check.params, observation, self.lab)
+            if kind.uses_capture(self.check.params):
+                self.keep_capture(observation)
         except InfrastructureError as e:
             self.config.stash[INFRASTRUCTURE_FAILURE] = str(e)
             self.record("error", None, error=str(e))
@@ -148,6 +166,16 @@ class CheckItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.check.line - 1 if self.check.line else None
         return self.path, line, f"{self.lab.id}::{self.check.id} ({self.check.points:g} points)"
+
+
+def captured_scenarios(lab: LabSpec) -> frozenset[Scenario]:
+    """The scenarios some check of the lab judges from packets: only those are captured."""
+    kinds = check_kinds()
+    return frozenset(
+        kinds[check.kind].scenario(check.params)
+        for check in lab.checks
+        if kinds[check.kind].uses_capture(check.params)
+    )
 
 
 def collected_results(config: pytest.Config) -> list[CheckResult]:

@@ -22,6 +22,8 @@ class Verdict:
     received: str | None = None
     cause: str | None = None
     details: tuple[str, ...] = ()
+    diagram: tuple[str, ...] = ()
+    """A ladder diagram of the captured packets, shown on failure or when asked for."""
 
 
 def passed(summary: str) -> Verdict:
@@ -42,8 +44,16 @@ class CheckKind(Generic[P]):
     params: type[P]
     scenario: Callable[[P], Scenario]
     judge: Callable[[P, Any, LabSpec], Verdict]
-    needs: tuple[str, ...]
+    needs: tuple[str, ...] | Callable[[P], tuple[str, ...]]
     """Which services ("server", "client") the spec must declare for this kind."""
+    captures: bool | Callable[[P], bool] = False
+    """Whether it looks at a packet capture of its scenario (then the capture is kept)."""
+
+    def services_needed(self, params: object) -> tuple[str, ...]:
+        return self.needs(params) if callable(self.needs) else self.needs  # type: ignore[arg-type]
+
+    def uses_capture(self, params: object) -> bool:
+        return self.captures(params) if callable(self.captures) else self.captures  # type: ignore[arg-type]
 
     def verdict(self, params: object, observation: Observation, lab: LabSpec) -> Verdict:
         return self.judge(params, observation, lab)  # type: ignore[arg-type]

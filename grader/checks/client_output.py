@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import client_problem, missing_line
+from grader.checks.packets import diagram, flow_to
+from grader.packets.model import FIN
 from grader.scenarios.model import ClientSession, ClientSessionObservation
 from grader.spec.model import LabSpec, ReferenceServer, doc
 
@@ -22,9 +24,30 @@ def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdi
     problem = client_problem(seen.client, seen.peer, seen.server_port, lab)
     if problem is None:
         problem = missing_line(seen.client, params.stdout_line, lab)
+        if problem is not None and seen.capture is not None:
+            problem = replace(problem, diagram=pieces_diagram(seen))
     if problem is not None:
         return problem
     return passed(f"printed {params.stdout_line!r}")
+
+
+def pieces_diagram(seen: ClientSessionObservation) -> tuple[str, ...]:
+    """The capture, with each later piece of the server's data marked as its own segment."""
+    assert seen.capture is not None
+    conversation = seen.capture.conversation
+    flow = flow_to(conversation, seen.server_port)
+    if flow is None:
+        return diagram(conversation, None, {})
+    data = [s.packet for s in flow.segments if s.direction == "to_client" and s.packet.payload]
+    marks = {
+        packet.number: "a separate segment: one recv() may return only part of the stream"
+        for packet in data[1:]
+    }
+    client_fin = flow.first(FIN, "to_server")
+    if client_fin is not None:
+        before = sum(len(p.payload) for p in data if p.number < client_fin.packet.number)
+        marks[client_fin.packet.number] = f"your client closed after {before} bytes of data"
+    return diagram(conversation, flow, marks)
 
 
 KIND = CheckKind(
@@ -34,4 +57,6 @@ KIND = CheckKind(
     scenario=lambda params: ClientSession(params.reference_server),
     judge=judge,
     needs=("client",),
+    # Pieces sent with pauses travel as separate segments: the capture shows the student why.
+    captures=lambda params: len(params.reference_server.send) > 1,
 )

@@ -1,11 +1,12 @@
-"""tcp_handshake: a client's three-way handshake with the student's server completes."""
+"""tcp_handshake: the capture shows a complete three-way handshake with the student's server."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import unreachable
+from grader.checks.base import CheckKind, Verdict
+from grader.checks.diagnosis import program_problem
+from grader.checks.packets import diagram, flow_to, no_capture
 from grader.scenarios.model import ServerSession, ServerSessionObservation
 from grader.spec.model import LabSpec, ReferenceClient, doc
 
@@ -13,32 +14,66 @@ from grader.spec.model import LabSpec, ReferenceClient, doc
 @dataclass(frozen=True)
 class Params:
     reference_client: ReferenceClient = field(
-        default=ReferenceClient(), metadata=doc("What the grader's client does once connected.")
+        default_factory=ReferenceClient,
+        metadata=doc("What the grader's client does once connected."),
     )
 
 
 def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdict:
-    problem = unreachable(seen.listen, seen.server, lab)
-    if problem is not None:
+    problem = program_problem(seen.server, lab)
+    if problem is not None and seen.peer is None:
         return problem
-    if seen.peer is None or not seen.peer.connected:
-        error = seen.peer.connect_error if seen.peer else "the grader's client did not run"
+    if seen.capture is None:
+        return no_capture()
+    port = seen.listen.expected_port if seen.listen else 0
+    conversation = seen.capture.conversation
+    flow = flow_to(conversation, port)
+    if flow is None or flow.handshake.syn is None:
         return Verdict(
             passed=False,
-            summary="the TCP handshake did not complete",
+            summary="no SYN reached the server on SERVER_PORT",
             expected="SYN, SYN-ACK, ACK",
-            received=f"connect() failed: {error}",
-            cause="The listening socket's queue never took the connection: make sure the server"
-            " calls accept() and that nothing else fills its backlog.",
+            received="no connection attempt in the capture",
+            cause="The server was not running when the grader's client tried to connect.",
+            diagram=diagram(conversation, flow, {}),
         )
-    return passed("the three-way handshake completed")
+    handshake = flow.handshake
+    if handshake.complete:
+        return Verdict(
+            passed=True,
+            summary="SYN, SYN-ACK, ACK: the three-way handshake completed",
+            diagram=diagram(conversation, flow, {}),
+        )
+    if handshake.reset_reply is not None:
+        return Verdict(
+            passed=False,
+            summary="the server's machine answered the SYN with RST",
+            expected="SYN-ACK in reply to SYN",
+            received="RST: nothing listens on that port",
+            cause=f"Port closed: is the server listening on SERVER_PORT ({port}), on all"
+            " interfaces (0.0.0.0)? A wrong port or a 127.0.0.1-only socket looks like this.",
+            diagram=diagram(
+                conversation, flow, {handshake.reset_reply.number: "port closed: wrong port?"}
+            ),
+        )
+    last_syn = [s.packet for s in flow.segments if s.direction == "to_server"][-1]
+    return Verdict(
+        passed=False,
+        summary="the SYN was never answered",
+        expected="SYN-ACK in reply to SYN",
+        received="no SYN-ACK (the client sent SYN again and gave up)",
+        cause="Nothing accepted the connection: the listening socket's queue was full (the"
+        " server never calls accept()), or the traffic was filtered.",
+        diagram=diagram(conversation, flow, {last_syn.number: "no SYN-ACK"}),
+    )
 
 
 KIND = CheckKind(
     name="tcp_handshake",
-    description="A client's TCP handshake with the server completes.",
+    description="The capture shows a complete three-way handshake with the server.",
     params=Params,
     scenario=lambda params: ServerSession(params.reference_client),
     judge=judge,
     needs=("server",),
+    captures=True,
 )

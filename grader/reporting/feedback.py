@@ -5,7 +5,11 @@ from __future__ import annotations
 from grader.results import CheckResult
 
 
-def feedback_lines(result: CheckResult) -> list[str]:
+def feedback_lines(result: CheckResult, *, verbose: bool = False) -> list[str]:
+    """The summary; for a failure also expected, received, cause and details.
+
+    With `verbose`, a passed check's packet diagram is shown too.
+    """
     if result.status == "error":
         return [f"not graded: {result.error}"]
     verdict = result.verdict
@@ -13,6 +17,8 @@ def feedback_lines(result: CheckResult) -> list[str]:
         return []
     lines = [verdict.summary]
     if verdict.passed:
+        if verbose and verdict.diagram:
+            lines.extend(f"  {line}" for line in verdict.diagram)
         return lines
     if verdict.expected is not None:
         lines.append(f"  expected: {verdict.expected}")
@@ -21,6 +27,9 @@ def feedback_lines(result: CheckResult) -> list[str]:
     if verdict.cause:
         lines.append(f"  likely cause: {verdict.cause}")
     lines.extend(f"  {line}" for line in verdict.details)
+    if verdict.diagram:
+        lines.append("  the packets on the wire:")
+        lines.extend(f"  {line}" for line in verdict.diagram)
     if result.extra_feedback:
         lines.append(f"  {result.extra_feedback}")
     return lines

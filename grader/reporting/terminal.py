@@ -12,7 +12,9 @@ from grader.results import SubmissionResult
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "error": ("!", "yellow")}
 
 
-def print_report(console: Console, result: SubmissionResult, *, hidden_skipped: int = 0) -> None:
+def print_report(
+    console: Console, result: SubmissionResult, *, hidden_skipped: int = 0, verbose: bool = False
+) -> None:
     console.print(f"[bold]{escape(result.lab_id)}[/] — submission {escape(str(result.submission))}")
     console.print()
     for check in result.checks:
@@ -23,8 +25,8 @@ def print_report(console: Console, result: SubmissionResult, *, hidden_skipped: 
         line.append(f"  [{check.points:g}/{check.max_points:g}]", style="dim")
         line.append(f"  {check.check_id}", style="dim")
         console.print(line)
-        if check.status != "passed":
-            for feedback in feedback_lines(check):
+        if check.status != "passed" or verbose:
+            for feedback in feedback_lines(check, verbose=verbose):
                 console.print(Text(f"     {feedback}"))
     console.print()
     total_style = "bold green" if result.all_passed else "bold"

@@ -190,6 +190,26 @@ class LabContext:
         capabilities: tuple[str, ...] = (),
     ) -> Any:
         """Runs one of the grader's probe scripts: on the lab network, or inside a program's."""
+        return self.tool(
+            ["python3", f"{PROBES_MOUNT}/{script}", argument],
+            role,
+            alias=alias,
+            share_network_of=share_network_of,
+            capabilities=capabilities,
+            volumes={str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}},
+        )
+
+    def tool(
+        self,
+        command: list[str],
+        role: str,
+        *,
+        alias: str | None = None,
+        share_network_of: Running | None = None,
+        capabilities: tuple[str, ...] = (),
+        volumes: dict[str, dict[str, str]] | None = None,
+    ) -> Any:
+        """Runs a grader-owned command as root with only the capabilities it names."""
         placement = (
             {"network_mode": f"container:{share_network_of.id}"}
             if share_network_of is not None
@@ -198,9 +218,9 @@ class LabContext:
         return started(
             self.client,
             1 << 20,
-            command=["python3", f"{PROBES_MOUNT}/{script}", argument],
+            command=command,
             user="0:0",
-            volumes={str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}},
+            volumes=volumes or {},
             environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
             cap_add=list(capabilities) or None,
             mem_limit="128m",

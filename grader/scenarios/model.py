@@ -7,8 +7,10 @@ Observations record what happened; they never judge it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from grader.packets.model import Conversation
 from grader.spec.model import ReferenceClient, ReferenceServer
 
 
@@ -114,10 +116,19 @@ class ServerPeerReport:
 
 
 @dataclass(frozen=True)
+class Capture:
+    """A finished packet capture and the conversation read from it."""
+
+    pcap: Path
+    conversation: Conversation
+
+
+@dataclass(frozen=True)
 class ServerSessionObservation:
     server: ProgramRun
     listen: ListenObservation | None
     peer: ClientPeerReport | None
+    capture: Capture | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,7 @@ class ClientSessionObservation:
     client: ProgramRun
     peer: ServerPeerReport | None
     server_port: int
+    capture: Capture | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class EndToEndObservation:
     server: ProgramRun
     listen: ListenObservation | None
     client: ProgramRun | None
+    capture: Capture | None = None
 
 
 Observation = ServerSessionObservation | ClientSessionObservation | EndToEndObservation

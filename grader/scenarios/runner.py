@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from grader.packets.conversation import conversation
+from grader.packets.pcap import read_packets
 from grader.sandbox import engine, image, labels, network, staging
-from grader.sandbox.containers import LabContext
+from grader.sandbox.capture import PacketCapture, capture
+from grader.sandbox.containers import LabContext, Running
 from grader.scenarios import steps
 from grader.scenarios.model import (
+    Capture,
     ClientAlone,
     ClientSession,
     ClientSessionObservation,
@@ -21,20 +27,25 @@ from grader.scenarios.model import (
     ServerSession,
     ServerSessionObservation,
 )
-from grader.spec.model import LabSpec, ServiceSpec
+from grader.spec.model import LabSpec, ReferenceServer, ServiceSpec
 
 
 class SubmissionRun:
     """Everything one submission's grading needs, torn down together on exit."""
 
-    def __init__(self, lab: LabSpec, submission: Path) -> None:
+    def __init__(
+        self, lab: LabSpec, submission: Path, captured: frozenset[Scenario] = frozenset()
+    ) -> None:
         self.lab = lab
         self.submission = submission
+        self.captured = captured
+        """The scenarios whose packets some check needs; only those are captured."""
         self.labels = labels.RunLabels.new()
         self._stack = ExitStack()
         self._seen: dict[Scenario, Observation] = {}
         self._context: LabContext | None = None
         self._staged: Path | None = None
+        self._captures_dir: Path | None = None
 
     def __enter__(self) -> SubmissionRun:
         return self
@@ -63,6 +74,9 @@ class SubmissionRun:
             labels.sweep(client)
             lab_network = self._stack.enter_context(network.lab_network(client, self.labels))
             self._staged = self._stack.enter_context(staging.staged_submission(self.submission))
+            self._captures_dir = Path(
+                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="socketlab-pcap-"))
+            )
             self._context = LabContext(client, runtime, lab_network, self.labels, self.lab.limits)
         return self._context
 
@@ -70,6 +84,26 @@ class SubmissionRun:
         if scenario not in self._seen:
             self._seen[scenario] = self._run(scenario)
         return self._seen[scenario]
+
+    @contextmanager
+    def _maybe_capture(
+        self, context: LabContext, scenario: Scenario, observed: Running
+    ) -> Iterator[PacketCapture | None]:
+        """Captures in `observed`'s namespace when a check needs this scenario's packets."""
+        if scenario not in self.captured:
+            yield None
+            return
+        assert self._captures_dir is not None
+        name = f"scenario-{len(self._seen) + 1}"
+        with capture(context, observed, self._captures_dir, name) as running:
+            yield running
+
+    @staticmethod
+    def _finished(running: PacketCapture | None) -> Capture | None:
+        if running is None:
+            return None
+        pcap = running.stop()
+        return Capture(pcap, conversation(read_packets(pcap)))
 
     @property
     def port(self) -> int:
@@ -91,9 +125,9 @@ class SubmissionRun:
             case ClientSession():
                 return self._client_session(context, self._staged, scenario, listen=True)
             case ClientAlone():
-                return self._client_session(context, self._staged, ClientSession(), listen=False)
+                return self._client_session(context, self._staged, scenario, listen=False)
             case EndToEnd():
-                return self._end_to_end(context, self._staged)
+                return self._end_to_end(context, self._staged, scenario)
 
     def _server_session(
         self, context: LabContext, staged: Path, scenario: ServerSession
@@ -104,9 +138,11 @@ class SubmissionRun:
         if absent is not None:
             return ServerSessionObservation(server=absent, listen=None, peer=None)
         env = steps.program_env(self.port, client=False)
-        with context.student_program(
-            staged, server.file, env, steps.SERVER_ALIAS, "server"
-        ) as program:
+        with ExitStack() as stack:
+            program = stack.enter_context(
+                context.student_program(staged, server.file, env, steps.SERVER_ALIAS, "server")
+            )
+            packets = stack.enter_context(self._maybe_capture(context, scenario, program))
             listen = steps.wait_for_listen(
                 context, program, self.port, server.protocol, timeouts.start_s
             )
@@ -121,31 +157,46 @@ class SubmissionRun:
                     reference.read_timeout_s,
                 )
             run = steps.finish_program(program, server.file, timeouts.exit_s)
-        return ServerSessionObservation(server=run, listen=listen, peer=peer)
+            captured = self._finished(packets)
+        return ServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
 
     def _client_session(
-        self, context: LabContext, staged: Path, scenario: ClientSession, *, listen: bool
+        self,
+        context: LabContext,
+        staged: Path,
+        scenario: ClientSession | ClientAlone,
+        *,
+        listen: bool,
     ) -> ClientSessionObservation:
         client = self._service("client")
         absent = steps.missing(staged, client.file)
         if absent is not None:
             return ClientSessionObservation(client=absent, peer=None, server_port=self.port)
-        reference = scenario.server
-        with steps.ReferenceServer(
-            context,
-            self.port,
-            reference.send,
-            reference.pause_ms,
-            listen=listen,
-            start_timeout_s=self.lab.timeouts.start_s,
-        ) as peer:
+        reference = scenario.server if isinstance(scenario, ClientSession) else ReferenceServer()
+        with ExitStack() as stack:
+            peer = stack.enter_context(
+                steps.ReferenceServer(
+                    context,
+                    self.port,
+                    reference.send,
+                    reference.pause_ms,
+                    listen=listen,
+                    start_timeout_s=self.lab.timeouts.start_s,
+                )
+            )
+            packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
             env = steps.program_env(self.port, client=True)
             with context.student_program(staged, client.file, env, None, "client") as program:
                 run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
             report = peer.report()
-        return ClientSessionObservation(client=run, peer=report, server_port=self.port)
+            captured = self._finished(packets)
+        return ClientSessionObservation(
+            client=run, peer=report, server_port=self.port, capture=captured
+        )
 
-    def _end_to_end(self, context: LabContext, staged: Path) -> EndToEndObservation:
+    def _end_to_end(
+        self, context: LabContext, staged: Path, scenario: EndToEnd
+    ) -> EndToEndObservation:
         server, client = self._service("server"), self._service("client")
         timeouts = self.lab.timeouts
         absent_server = steps.missing(staged, server.file)
@@ -154,9 +205,13 @@ class SubmissionRun:
         absent_client = steps.missing(staged, client.file)
         server_env = steps.program_env(self.port, client=False)
         client_env = steps.program_env(self.port, client=True)
-        with context.student_program(
-            staged, server.file, server_env, steps.SERVER_ALIAS, "server"
-        ) as server_program:
+        with ExitStack() as stack:
+            server_program = stack.enter_context(
+                context.student_program(
+                    staged, server.file, server_env, steps.SERVER_ALIAS, "server"
+                )
+            )
+            packets = stack.enter_context(self._maybe_capture(context, scenario, server_program))
             listen = steps.wait_for_listen(
                 context, server_program, self.port, server.protocol, timeouts.start_s
             )
@@ -167,4 +222,7 @@ class SubmissionRun:
                 ) as client_program:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
             server_run = steps.finish_program(server_program, server.file, timeouts.exit_s)
-        return EndToEndObservation(server=server_run, listen=listen, client=client_run)
+            captured = self._finished(packets)
+        return EndToEndObservation(
+            server=server_run, listen=listen, client=client_run, capture=captured
+        )

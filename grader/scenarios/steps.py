@@ -179,6 +179,11 @@ class ReferenceServer:
             )
         return self
 
+    @property
+    def running(self) -> Running:
+        assert self._peer is not None, "use ReferenceServer as a context manager"
+        return self._peer
+
     def report(self) -> ServerPeerReport:
         """Stops the server (if it still waits) and returns what it saw."""
         assert self._peer is not None

@@ -148,11 +148,6 @@ class SpecReader:
                 common["kind"], f"{where}.kind", f"no check kind {kind_name!r} (known: {known})"
             )
         kind = kinds[kind_name]
-        for role in kind.needs:
-            if getattr(services, role) is None:
-                raise self.convert.error(
-                    common["kind"], f"{where}.kind", f"{kind_name} needs services.{role}"
-                )
         points = self.convert.to_type(float, common["points"], f"{where}.points")
         if points < 0:
             raise self.convert.error(common["points"], f"{where}.points", "must not be negative")
@@ -166,6 +161,11 @@ class SpecReader:
         )
         params_items = [item for item in items if item[0] not in COMMON_CHECK_KEYS]
         params = self.convert.to_dataclass_from_items(kind.params, params_items, node, where)
+        for role in kind.services_needed(params):
+            if getattr(services, role) is None:
+                raise self.convert.error(
+                    common["kind"], f"{where}.kind", f"{kind_name} needs services.{role}"
+                )
         return CheckSpec(
             id=check_id,
             title=self.text(common["title"], f"{where}.title"),

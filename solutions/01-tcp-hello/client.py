@@ -15,7 +15,10 @@ except OSError as e:
 
 received = bytearray()
 with sock:
-    while chunk := sock.recv(1024):
-        received += chunk
+    try:
+        while chunk := sock.recv(1024):
+            received += chunk
+    except ConnectionResetError:
+        print("client: the server reset the connection", file=sys.stderr)
 
 print(f"Received from server: {received.decode()}")

@@ -1,0 +1,1 @@
+"""Packet captures: read with dpkt into a conversation model, and drawn as a ladder diagram."""

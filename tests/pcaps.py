@@ -1,0 +1,106 @@
+"""Small pcap files written with dpkt, for testing the packet analysis without Docker."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dpkt
+
+from grader.packets.model import ACK, FIN, PSH, RST, SYN
+
+CLIENT = ("10.213.0.3", 40000)
+SERVER = ("10.213.0.2", 50432)
+
+
+@dataclass
+class PcapWriter:
+    """Builds Ethernet frames for a client/server conversation, tracking sequence numbers."""
+
+    frames: list[bytes] = field(default_factory=list)
+    client_seq: int = 1000
+    server_seq: int = 5000
+
+    def tcp(
+        self,
+        to_server: bool,
+        flags: int,
+        payload: bytes = b"",
+        *,
+        seq: int | None = None,
+        ack: int | None = None,
+    ) -> None:
+        source, destination = (CLIENT, SERVER) if to_server else (SERVER, CLIENT)
+        own = self.client_seq if to_server else self.server_seq
+        other = self.server_seq if to_server else self.client_seq
+        segment = dpkt.tcp.TCP(
+            sport=source[1],
+            dport=destination[1],
+            flags=flags,
+            seq=own if seq is None else seq,
+            ack=other if ack is None else ack,
+            data=payload,
+        )
+        self._frame(source, destination, segment, dpkt.ip.IP_PROTO_TCP)
+        advance = len(payload) + (1 if flags & (SYN | FIN) else 0)
+        if seq is None:
+            if to_server:
+                self.client_seq += advance
+            else:
+                self.server_seq += advance
+
+    def udp(self, to_server: bool, payload: bytes) -> None:
+        source, destination = (CLIENT, SERVER) if to_server else (SERVER, CLIENT)
+        datagram = dpkt.udp.UDP(sport=source[1], dport=destination[1], data=payload)
+        datagram.ulen = 8 + len(payload)
+        self._frame(source, destination, datagram, dpkt.ip.IP_PROTO_UDP)
+
+    def _frame(
+        self,
+        source: tuple[str, int],
+        destination: tuple[str, int],
+        transport: object,
+        protocol: int,
+    ) -> None:
+        ip = dpkt.ip.IP(
+            src=socket.inet_aton(source[0]),
+            dst=socket.inet_aton(destination[0]),
+            p=protocol,
+            data=transport,
+        )
+        ip.len = 20 + len(bytes(transport))  # type: ignore[arg-type]
+        ethernet = dpkt.ethernet.Ethernet(
+            src=b"\x02\x00\x00\x00\x00\x01",
+            dst=b"\x02\x00\x00\x00\x00\x02",
+            type=dpkt.ethernet.ETH_TYPE_IP,
+            data=ip,
+        )
+        self.frames.append(bytes(ethernet))
+
+    def handshake(self) -> None:
+        self.tcp(True, SYN, ack=0)
+        self.tcp(False, SYN | ACK)
+        self.tcp(True, ACK)
+
+    def write(self, path: Path) -> Path:
+        with path.open("wb") as f:
+            writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
+            for number, frame in enumerate(self.frames):
+                writer.writepkt(frame, ts=1_700_000_000 + number / 1000)
+        return path
+
+
+def hello_exchange(close: str = "graceful") -> PcapWriter:
+    """Lab 01's exchange: handshake, greeting, then the server's chosen close."""
+    pcap = PcapWriter()
+    pcap.handshake()
+    pcap.tcp(False, PSH | ACK, b"Hello, Client!")
+    pcap.tcp(True, ACK)
+    if close == "graceful":
+        pcap.tcp(False, FIN | ACK)
+        pcap.tcp(True, FIN | ACK)
+        pcap.tcp(False, ACK)
+    elif close == "reset":
+        pcap.tcp(False, RST | ACK)
+    return pcap

@@ -1,0 +1,160 @@
+"""Packet analysis on small captures written by the tests themselves (no Docker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.checks import tcp_close, tcp_handshake
+from grader.packets.conversation import conversation
+from grader.packets.ladder import ladder
+from grader.packets.model import ACK, FIN, PSH, RST, SYN, Conversation
+from grader.packets.pcap import read_packets
+from grader.scenarios.model import (
+    Capture,
+    ListenObservation,
+    ProgramRun,
+    ServerSessionObservation,
+)
+from grader.spec.loader import load_spec
+from tests.pcaps import CLIENT, SERVER, PcapWriter, hello_exchange
+from tests.submissions import REPOSITORY
+
+LAB = load_spec(REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml")
+
+
+def read(pcap: PcapWriter, tmp_path: Path) -> Conversation:
+    return conversation(read_packets(pcap.write(tmp_path / "test.pcap")))
+
+
+def observed(pcap: PcapWriter, tmp_path: Path) -> ServerSessionObservation:
+    path = pcap.write(tmp_path / "test.pcap")
+    return ServerSessionObservation(
+        server=ProgramRun(file="server.py", exit_code=0),
+        listen=ListenObservation(SERVER[1], (), 0.1),
+        peer=None,
+        capture=Capture(path, conversation(read_packets(path))),
+    )
+
+
+def test_complete_handshake_is_recognised(tmp_path: Path) -> None:
+    flow = read(hello_exchange(), tmp_path).tcp[0]
+    assert (flow.client, flow.server) == (CLIENT, SERVER)
+    assert flow.handshake.complete
+    assert flow.data("to_client") == b"Hello, Client!"
+    verdict = tcp_handshake.judge(tcp_handshake.Params(), observed(hello_exchange(), tmp_path), LAB)
+    assert verdict.passed
+
+
+def test_unanswered_syn_is_not_a_handshake(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    pcap.tcp(True, SYN, ack=0, seq=1000)
+    pcap.tcp(True, SYN, ack=0, seq=1000)
+    flow = read(pcap, tmp_path).tcp[0]
+    assert not flow.handshake.complete
+    assert flow.handshake.reset_reply is None
+    assert flow.retransmissions == 1
+    verdict = tcp_handshake.judge(tcp_handshake.Params(), observed(pcap, tmp_path), LAB)
+    assert verdict.summary == "the SYN was never answered"
+    assert any("no SYN-ACK" in line for line in verdict.diagram)
+
+
+def test_reset_in_reply_to_syn_means_port_closed(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    pcap.tcp(True, SYN, ack=0)
+    pcap.tcp(False, RST | ACK, seq=0)
+    flow = read(pcap, tmp_path).tcp[0]
+    assert flow.handshake.reset_reply is not None
+    verdict = tcp_handshake.judge(tcp_handshake.Params(), observed(pcap, tmp_path), LAB)
+    assert verdict.cause is not None and "wrong port" in verdict.cause
+    assert any("port closed: wrong port?" in line for line in verdict.diagram)
+
+
+def test_graceful_close_passes(tmp_path: Path) -> None:
+    verdict = tcp_close.judge(tcp_close.Params(), observed(hello_exchange(), tmp_path), LAB)
+    assert verdict.passed, verdict
+
+
+def test_reset_after_data_fails_the_close_and_marks_the_rst(tmp_path: Path) -> None:
+    verdict = tcp_close.judge(tcp_close.Params(), observed(hello_exchange("reset"), tmp_path), LAB)
+    assert not verdict.passed
+    assert verdict.summary == "the server reset the connection instead of closing it"
+    marked = [line for line in verdict.diagram if "<- abortive close" in line]
+    assert len(marked) == 1 and "RST" in marked[0]
+
+
+def test_missing_fin_fails_the_close(tmp_path: Path) -> None:
+    verdict = tcp_close.judge(tcp_close.Params(), observed(hello_exchange("none"), tmp_path), LAB)
+    assert verdict.summary == "the server never closed the connection"
+
+
+def half_closed(data_after_fin: bool) -> PcapWriter:
+    pcap = PcapWriter()
+    pcap.handshake()
+    pcap.tcp(True, PSH | ACK, b"ping")
+    pcap.tcp(True, FIN | ACK)
+    if data_after_fin:
+        pcap.tcp(False, PSH | ACK, b"ping")
+    pcap.tcp(False, FIN | ACK)
+    pcap.tcp(True, ACK)
+    return pcap
+
+
+def test_half_close_with_reply_after_the_clients_fin_passes(tmp_path: Path) -> None:
+    params = tcp_close.Params(mode="half_close")
+    assert tcp_close.judge(params, observed(half_closed(True), tmp_path), LAB).passed
+    verdict = tcp_close.judge(params, observed(half_closed(False), tmp_path), LAB)
+    assert verdict.summary == "no data flowed back after the client's FIN"
+
+
+def test_half_close_fails_when_the_server_closes_first(tmp_path: Path) -> None:
+    params = tcp_close.Params(mode="half_close")
+    verdict = tcp_close.judge(params, observed(hello_exchange(), tmp_path), LAB)
+    assert verdict.summary == "the server closed first"
+
+
+def test_retransmitted_segment_is_counted_once_in_the_data(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    pcap.handshake()
+    pcap.tcp(False, PSH | ACK, b"Hello", seq=5001)
+    pcap.tcp(False, PSH | ACK, b"Hello", seq=5001)
+    flow = read(pcap, tmp_path).tcp[0]
+    assert flow.retransmissions == 1
+    assert flow.data("to_client") == b"Hello"
+
+
+def test_udp_request_reply_pairs_keep_their_boundaries(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    for payload in (b"one", b"two"):
+        pcap.udp(True, payload)
+        pcap.udp(False, payload)
+    flow = read(pcap, tmp_path).udp[0]
+    assert flow.sent("to_server") == (b"one", b"two")
+    assert flow.sent("to_client") == (b"one", b"two")
+
+
+def test_udp_merged_or_missing_replies_show_in_the_flow(tmp_path: Path) -> None:
+    merged = PcapWriter()
+    merged.udp(True, b"one")
+    merged.udp(True, b"two")
+    merged.udp(False, b"onetwo")
+    flow = read(merged, tmp_path).udp[0]
+    assert flow.sent("to_client") == (b"onetwo",)
+    missing = PcapWriter()
+    missing.udp(True, b"one")
+    missing.udp(True, b"one")
+    flow = read(missing, tmp_path).udp[0]
+    assert flow.sent("to_client") == ()
+    assert flow.retransmissions == 1
+
+
+def test_ladder_elides_the_middle_of_long_conversations_but_keeps_marks(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    pcap.handshake()
+    for _ in range(60):
+        pcap.tcp(False, PSH | ACK, b"x" * 100)
+    flows = read(pcap, tmp_path)
+    lines = ladder(flows, CLIENT, {30: "look here"})
+    assert any("packets not shown" in line for line in lines)
+    assert any("<- look here" in line for line in lines)
+    assert len(lines) < 40
+    assert "client → server  SYN" in lines[1]
