@@ -66,3 +66,25 @@ def test_no_labelled_container_or_network_remains(
     filters = {"label": ["socketlab.managed=1"]}
     assert docker_ready.containers.list(all=True, filters=filters) == []
     assert docker_ready.networks.list(filters=filters) == []
+
+
+def test_a_resetting_server_loses_exactly_the_close_points_and_keeps_its_pcap(
+    lab01_batch: GradedBatch,
+) -> None:
+    results = lab01_batch.results("server-resets-connection")
+    close = next(check for check in LAB01_SPEC.checks if check.id == "server-close")
+    assert results["score"] == LAB01_SPEC.max_points - close.points
+    output = next(t["output"] for t in results["tests"] if t["name"].startswith("server-close"))
+    rst_lines = [line for line in output.splitlines() if "<- abortive close" in line]
+    assert len(rst_lines) == 1 and "RST" in rst_lines[0]
+    pcap = lab01_batch.out / "server-resets-connection" / "captures" / "server-close.pcap"
+    assert pcap.stat().st_size > 24, "the capture must hold packets"
+
+
+def test_every_packet_check_keeps_its_capture(lab01_batch: GradedBatch) -> None:
+    captures = lab01_batch.out / "01-tcp-hello" / "captures"
+    assert {p.name for p in captures.glob("*.pcap")} == {
+        "server-handshake.pcap",
+        "server-close.pcap",
+        "client-greeting-in-pieces.pcap",
+    }

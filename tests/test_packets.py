@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.checks import tcp_close, tcp_handshake
+from grader.checks import retransmissions, tcp_close, tcp_handshake, udp_boundaries, udp_only
 from grader.packets.conversation import conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import ACK, FIN, PSH, RST, SYN, Conversation
 from grader.packets.pcap import read_packets
 from grader.scenarios.model import (
     Capture,
+    Listener,
     ListenObservation,
     ProgramRun,
     ServerSessionObservation,
+    UdpServerSessionObservation,
 )
 from grader.spec.loader import load_spec
 from tests.pcaps import CLIENT, SERVER, PcapWriter, hello_exchange
@@ -158,3 +160,60 @@ def test_ladder_elides_the_middle_of_long_conversations_but_keeps_marks(tmp_path
     assert any("<- look here" in line for line in lines)
     assert len(lines) < 40
     assert "client → server  SYN" in lines[1]
+
+
+def udp_observed(pcap: PcapWriter, tmp_path: Path) -> UdpServerSessionObservation:
+    path = pcap.write(tmp_path / "udp.pcap")
+    return UdpServerSessionObservation(
+        server=ProgramRun(file="server.py", exit_code=0),
+        listen=ListenObservation(SERVER[1], (Listener("0.0.0.0", SERVER[1]),), 0.1, "udp"),
+        peer=None,
+        capture=Capture(path, conversation(read_packets(path))),
+    )
+
+
+def echoed(*replies: bytes) -> PcapWriter:
+    pcap = PcapWriter()
+    pcap.udp(True, b"first")
+    pcap.udp(True, b"second")
+    for reply in replies:
+        pcap.udp(False, reply)
+    return pcap
+
+
+def test_udp_boundaries_pass_when_each_datagram_is_echoed(tmp_path: Path) -> None:
+    observation = udp_observed(echoed(b"first", b"second"), tmp_path)
+    assert udp_boundaries.judge(udp_boundaries.Params(), observation, LAB).passed
+    assert udp_only.judge(udp_only.Params(), observation, LAB).passed
+
+
+def test_udp_boundaries_name_merged_split_missing_and_changed_replies(tmp_path: Path) -> None:
+    def cause(*replies: bytes) -> str:
+        verdict = udp_boundaries.judge(
+            udp_boundaries.Params(), udp_observed(echoed(*replies), tmp_path), LAB
+        )
+        assert not verdict.passed
+        return f"{verdict.summary} / {verdict.cause}"
+
+    assert "merged" in cause(b"firstsecond")
+    assert "split" in cause(b"fir", b"st", b"second")
+    assert "no reply" in cause(b"first")
+    assert "reply 2 differs" in cause(b"first", b"SECOND")
+
+
+def test_udp_only_fails_when_tcp_shows_up(tmp_path: Path) -> None:
+    pcap = echoed(b"first", b"second")
+    pcap.handshake()
+    verdict = udp_only.judge(udp_only.Params(), udp_observed(pcap, tmp_path), LAB)
+    assert not verdict.passed
+    assert "SOCK_DGRAM" in str(verdict.cause)
+
+
+def test_retransmissions_are_counted_against_the_limit(tmp_path: Path) -> None:
+    pcap = echoed(b"first", b"second")
+    pcap.udp(True, b"first")
+    observation = udp_observed(pcap, tmp_path)
+    assert retransmissions.judge(retransmissions.Params(at_most=1), observation, LAB).passed
+    verdict = retransmissions.judge(retransmissions.Params(at_most=0), observation, LAB)
+    assert verdict.summary == "1 retransmissions, more than the 0 allowed"
+    assert any("<- retransmission" in line for line in verdict.diagram)

@@ -114,9 +114,17 @@ def listen_problem(
         return Verdict(
             passed=False,
             summary=ended,
-            expected=f"a TCP socket in LISTEN state on port {port}",
-            received="no listening socket",
-            cause="Call bind() and then listen() on the socket before accept().",
+            expected=(
+                f"a UDP socket bound to port {port}"
+                if listen and listen.protocol == "udp"
+                else f"a TCP socket in LISTEN state on port {port}"
+            ),
+            received="no such socket",
+            cause=(
+                "Bind the UDP socket with sock.bind(('0.0.0.0', port)) before recvfrom()."
+                if listen and listen.protocol == "udp"
+                else "Call bind() and then listen() on the socket before accept()."
+            ),
             details=stderr_tail(run),
         )
     if listen.reachable:

@@ -114,6 +114,34 @@ def run_client(options: dict[str, Any]) -> None:
     report(observed)
 
 
+def run_udp_client(options: dict[str, Any]) -> None:
+    """Sends each datagram in turn and records every reply until the replies stop coming."""
+    replies: list[str] = []
+    sent: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        address = (socket.gethostbyname(options["host"]), options["port"])
+        for index, piece in enumerate(options["send"]):
+            if index and options["pause_ms"]:
+                time.sleep(options["pause_ms"] / 1000)
+            payload = base64.b64decode(piece)
+            sock.sendto(payload, address)
+            sent.append(piece)
+        deadline = time.monotonic() + options["reply_timeout_s"]
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            try:
+                data, source = sock.recvfrom(65535)
+            except TimeoutError:
+                break
+            except OSError:  # ICMP port unreachable surfaces as ConnectionRefusedError
+                break
+            if source == address:
+                replies.append(b64(data))
+                if len(replies) >= len(sent):
+                    deadline = min(deadline, time.monotonic() + options["extra_wait_s"])
+    report({"sent": sent, "replies": replies})
+
+
 def serve_one(listener: socket.socket, options: dict[str, Any], observed: dict[str, Any]) -> None:
     conn, _ = listener.accept()
     observed["accepted"] = True
@@ -166,6 +194,8 @@ def main() -> None:
     mode = options["mode"]
     if mode == "client":
         run_client(options)
+    elif mode == "udp-client":
+        run_udp_client(options)
     elif mode == "server":
         run_server(options, listen=True)
     elif mode == "closed":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.packets.model import Conversation
-from grader.spec.model import ReferenceClient, ReferenceServer
+from grader.spec.model import ReferenceClient, ReferenceServer, ReferenceUdpClient
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,13 @@ class ServerSession:
     """Run the student's server; once it listens, the reference client talks to it."""
 
     client: ReferenceClient = field(default_factory=ReferenceClient)
+
+
+@dataclass(frozen=True)
+class UdpServerSession:
+    """Run the student's UDP server; once its socket is bound, the reference client sends."""
+
+    client: ReferenceUdpClient = field(default_factory=ReferenceUdpClient)
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class EndToEnd:
     """Run the student's client against the student's server."""
 
 
-Scenario = ServerSession | ClientSession | ClientAlone | EndToEnd
+Scenario = ServerSession | UdpServerSession | ClientSession | ClientAlone | EndToEnd
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class ListenObservation:
     expected_port: int
     listeners: tuple[Listener, ...]
     waited_s: float
+    protocol: Literal["tcp", "udp"] = "tcp"
 
     @property
     def on_expected_port(self) -> tuple[Listener, ...]:
@@ -103,6 +111,14 @@ class ClientPeerReport:
     connect_error: str | None
     received: bytes
     end: Literal["fin", "rst", "timeout", "none"]
+
+
+@dataclass(frozen=True)
+class UdpPeerReport:
+    """The datagrams the reference UDP client sent, and the replies it got, in order."""
+
+    sent: tuple[bytes, ...]
+    replies: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,14 @@ class ServerSessionObservation:
 
 
 @dataclass(frozen=True)
+class UdpServerSessionObservation:
+    server: ProgramRun
+    listen: ListenObservation | None
+    peer: UdpPeerReport | None
+    capture: Capture | None = None
+
+
+@dataclass(frozen=True)
 class ClientSessionObservation:
     client: ProgramRun
     peer: ServerPeerReport | None
@@ -147,4 +171,9 @@ class EndToEndObservation:
     capture: Capture | None = None
 
 
-Observation = ServerSessionObservation | ClientSessionObservation | EndToEndObservation
+Observation = (
+    ServerSessionObservation
+    | UdpServerSessionObservation
+    | ClientSessionObservation
+    | EndToEndObservation
+)

@@ -26,6 +26,8 @@ from grader.scenarios.model import (
     Scenario,
     ServerSession,
     ServerSessionObservation,
+    UdpServerSession,
+    UdpServerSessionObservation,
 )
 from grader.spec.model import LabSpec, ReferenceServer, ServiceSpec
 
@@ -122,6 +124,8 @@ class SubmissionRun:
         match scenario:
             case ServerSession():
                 return self._server_session(context, self._staged, scenario)
+            case UdpServerSession():
+                return self._udp_server_session(context, self._staged, scenario)
             case ClientSession():
                 return self._client_session(context, self._staged, scenario, listen=True)
             case ClientAlone():
@@ -159,6 +163,36 @@ class SubmissionRun:
             run = steps.finish_program(program, server.file, timeouts.exit_s)
             captured = self._finished(packets)
         return ServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
+
+    def _udp_server_session(
+        self, context: LabContext, staged: Path, scenario: UdpServerSession
+    ) -> UdpServerSessionObservation:
+        server = self._service("server")
+        timeouts = self.lab.timeouts
+        absent = steps.missing(staged, server.file)
+        if absent is not None:
+            return UdpServerSessionObservation(server=absent, listen=None, peer=None)
+        env = steps.program_env(self.port, client=False)
+        with ExitStack() as stack:
+            program = stack.enter_context(
+                context.student_program(staged, server.file, env, steps.SERVER_ALIAS, "server")
+            )
+            packets = stack.enter_context(self._maybe_capture(context, scenario, program))
+            listen = steps.wait_for_listen(context, program, self.port, "udp", timeouts.start_s)
+            peer = None
+            if program.is_running():
+                reference = scenario.client
+                peer = steps.run_reference_udp_client(
+                    context,
+                    self.port,
+                    reference.send,
+                    reference.pause_ms,
+                    reference.reply_timeout_s,
+                )
+            program.signal("SIGTERM")  # a UDP server serves forever; SIGTERM asks it to stop
+            run = steps.finish_program(program, server.file, timeouts.exit_s)
+            captured = self._finished(packets)
+        return UdpServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
 
     def _client_session(
         self,

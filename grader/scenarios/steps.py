@@ -6,7 +6,7 @@ import base64
 import json
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import LabContext, Running
@@ -17,6 +17,7 @@ from grader.scenarios.model import (
     ListenObservation,
     ProgramRun,
     ServerPeerReport,
+    UdpPeerReport,
 )
 
 SERVER_ALIAS = "server"
@@ -82,7 +83,8 @@ def wait_for_listen(
 ) -> ListenObservation:
     """Reads the server's sockets from inside its namespace until one listens or it exits."""
     options = json.dumps({"port": port, "protocol": protocol, "timeout_s": timeout_s})
-    empty = ListenObservation(expected_port=port, listeners=(), waited_s=0.0)
+    kind: Literal["tcp", "udp"] = "udp" if protocol == "udp" else "tcp"
+    empty = ListenObservation(expected_port=port, listeners=(), waited_s=0.0, protocol=kind)
     if not server.is_running():
         return empty
     with ExitStack() as stack:
@@ -106,7 +108,7 @@ def wait_for_listen(
             return empty
         report = _last_json_line(watcher.output(stdout=True), "listen watcher", watcher)
     listeners = tuple(Listener(address, port) for address, port in report["listeners"])
-    return ListenObservation(port, listeners, float(report["waited_s"]))
+    return ListenObservation(port, listeners, float(report["waited_s"]), kind)
 
 
 def run_reference_client(
@@ -130,6 +132,34 @@ def run_reference_client(
         connect_error=report["connect_error"],
         received=base64.b64decode(report["received"]),
         end=report["end"],
+    )
+
+
+def run_reference_udp_client(
+    context: LabContext,
+    port: int,
+    datagrams: tuple[bytes, ...],
+    pause_ms: int,
+    reply_timeout_s: float,
+) -> UdpPeerReport:
+    options = {
+        "mode": "udp-client",
+        "host": SERVER_ALIAS,
+        "port": port,
+        "send": [b64(datagram) for datagram in datagrams],
+        "pause_ms": pause_ms,
+        "reply_timeout_s": reply_timeout_s,
+        # After as many replies as requests, wait this long for extra (split) datagrams.
+        "extra_wait_s": 0.5,
+    }
+    with context.helper("peer.py", json.dumps(options), "reference-udp-client") as peer:
+        budget = reply_timeout_s + len(datagrams) * pause_ms / 1000 + HELPER_MARGIN_S
+        if peer.wait_exit(budget) is None:
+            raise InfrastructureError("the grader's UDP client did not finish")
+        report = _peer_report(peer)
+    return UdpPeerReport(
+        sent=tuple(base64.b64decode(d) for d in report["sent"]),
+        replies=tuple(base64.b64decode(d) for d in report["replies"]),
     )
 
 

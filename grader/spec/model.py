@@ -84,6 +84,21 @@ class ReferenceServer:
 
 
 @dataclass(frozen=True)
+class ReferenceUdpClient:
+    """What the grader's UDP client sends to the student's UDP server."""
+
+    send: tuple[Payload, ...] = field(
+        default=(Payload(b"ping"),), metadata=doc("Datagrams sent in order, one each.")
+    )
+    pause_ms: int = field(
+        default=0, metadata=doc("Pause between two datagrams; 0 sends them back to back.")
+    )
+    reply_timeout_s: float = field(
+        default=3.0, metadata=doc("How long to wait for the replies after the last send.")
+    )
+
+
+@dataclass(frozen=True)
 class CheckSpec:
     id: str
     title: str

@@ -1,0 +1,90 @@
+"""udp_boundaries: each datagram sent gets one reply of the same size and payload, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.checks.base import CheckKind, Verdict
+from grader.checks.diagnosis import listen_problem, shown
+from grader.checks.packets import no_capture
+from grader.packets.ladder import ladder
+from grader.packets.model import Conversation, UdpFlow
+from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
+from grader.spec.model import LabSpec, Payload, ReferenceUdpClient, doc
+
+
+@dataclass(frozen=True)
+class Params:
+    reference_udp_client: ReferenceUdpClient = field(
+        default_factory=lambda: ReferenceUdpClient(send=(Payload(b"first"), Payload(b"second"))),
+        metadata=doc("What the grader's UDP client sends; by default two datagrams at once."),
+    )
+
+
+def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Verdict:
+    problem = listen_problem(seen.listen, seen.server, lab)
+    if problem is not None:
+        return problem
+    if seen.capture is None:
+        return no_capture()
+    port = seen.listen.expected_port if seen.listen else 0
+    conversation = seen.capture.conversation
+    flows = conversation.udp_to(port)
+    if not flows:
+        return Verdict(passed=False, summary="no datagram reached the server's port")
+    return boundaries(conversation, flows[0])
+
+
+def boundaries(conversation: Conversation, flow: UdpFlow) -> Verdict:
+    requests = flow.sent("to_server")
+    replies = flow.sent("to_client")
+    sizes = ", ".join(str(len(d)) for d in requests)
+    expected = f"{len(requests)} replies, sized {sizes} bytes, each equal to its request"
+    received = f"{len(replies)} replies, sized {', '.join(str(len(d)) for d in replies) or '-'}"
+    reply_segments = [d for d in flow.datagrams if d.direction == "to_client"]
+    if len(replies) < len(requests) and sum(map(len, replies)) == sum(map(len, requests)):
+        cause = "Replies were merged: send one datagram back per datagram received, right away."
+    elif len(replies) > len(requests):
+        cause = "Replies were split: one sendto() per reply, with the whole payload."
+    elif len(replies) < len(requests):
+        cause = "Some datagrams got no reply: answer every datagram, not only the first."
+    else:
+        mismatch = next(
+            (i for i, (a, b) in enumerate(zip(requests, replies, strict=True)) if a != b), None
+        )
+        if mismatch is None:
+            return Verdict(
+                passed=True,
+                summary=f"{len(requests)} datagrams, {len(replies)} replies, boundaries kept",
+                diagram=ladder(conversation, flow.client, {}),
+            )
+        return Verdict(
+            passed=False,
+            summary=f"reply {mismatch + 1} differs from its request",
+            expected=shown(requests[mismatch]),
+            received=shown(replies[mismatch]),
+            cause="Send back exactly the bytes received: recvfrom() with a buffer as large as"
+            " the largest datagram (65535), and no decoding or stripping.",
+            diagram=ladder(
+                conversation, flow.client, {reply_segments[mismatch].packet.number: "differs"}
+            ),
+        )
+    return Verdict(
+        passed=False,
+        summary="the replies do not match the datagrams one to one",
+        expected=expected,
+        received=received,
+        cause=cause,
+        diagram=ladder(conversation, flow.client, {}),
+    )
+
+
+KIND = CheckKind(
+    name="udp_boundaries",
+    description="N datagrams sent produce N replies, each the size and payload of its request.",
+    params=Params,
+    scenario=lambda params: UdpServerSession(params.reference_udp_client),
+    judge=judge,
+    needs=("server",),
+    captures=True,
+)
