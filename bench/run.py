@@ -12,13 +12,17 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+LAB01_SPEC = REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml"
 sys.path.insert(0, str(REPOSITORY))
+
+import yaml  # noqa: E402
 
 from grader.grading import grade_submission  # noqa: E402
 from grader.sandbox.image import runtime_image  # noqa: E402
@@ -42,10 +46,20 @@ def bare_docker_run(network: str) -> None:
     )
 
 
-def grade_lab01_solution() -> None:
-    lab = load_spec(REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml")
+def grade_lab01_solution(spec: Path = LAB01_SPEC) -> None:
+    lab = load_spec(spec)
     outcome = grade_submission(lab, REPOSITORY / "solutions" / "01-tcp-hello", skip_hidden=False)
     assert outcome.result is not None and outcome.result.all_passed, outcome
+
+
+def lab01_with_only(check_id: str, parent: Path) -> Path:
+    """A copy of lab 01's spec that keeps one check, in a lab directory of the same name."""
+    spec = yaml.safe_load(LAB01_SPEC.read_text())
+    spec["checks"] = [check for check in spec["checks"] if check["id"] == check_id]
+    directory = parent / check_id / "01-tcp-hello"
+    directory.mkdir(parents=True)
+    (directory / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return directory / "spec.yaml"
 
 
 def main() -> None:
@@ -61,10 +75,22 @@ def main() -> None:
     finally:
         subprocess.run(["docker", "network", "rm", network], check=False, capture_output=True)
     grading = timed(grade_lab01_solution, arguments.repeat)
+    # The same server scenario judged without a capture (server-greeting) and with one
+    # (server-close): the difference is what capturing costs.
+    with tempfile.TemporaryDirectory() as workdir:
+        plain = lab01_with_only("server-greeting", Path(workdir))
+        captured = lab01_with_only("server-close", Path(workdir))
+        without_capture = timed(lambda: grade_lab01_solution(plain), arguments.repeat)
+        with_capture = timed(lambda: grade_lab01_solution(captured), arguments.repeat)
     report = {
         "bare_docker_run_s": round(statistics.median(bare), 3),
         "grade_lab01_solution_s": round(statistics.median(grading), 3),
         "grade_lab01_over_bare_run": round(statistics.median(grading) / statistics.median(bare), 1),
+        "server_check_without_capture_s": round(statistics.median(without_capture), 3),
+        "server_check_with_capture_s": round(statistics.median(with_capture), 3),
+        "capture_overhead_ratio": round(
+            statistics.median(with_capture) / statistics.median(without_capture), 2
+        ),
     }
     results = REPOSITORY / "bench" / "results"
     results.mkdir(exist_ok=True)
