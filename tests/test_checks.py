@@ -48,12 +48,6 @@ def test_greeting_check_names_sendall_when_the_greeting_is_cut() -> None:
     assert verdict.cause is not None and "sendall" in verdict.cause
 
 
-def test_close_check_fails_on_reset_and_on_no_close() -> None:
-    assert judge("server-close", served(b"Hello, Client!", "fin")).passed
-    assert "RST" in str(judge("server-close", served(b"Hello, Client!", "rst")).received)
-    assert not judge("server-close", served(b"Hello, Client!", "timeout")).passed
-
-
 def test_listen_check_teaches_all_interfaces_for_a_loopback_server() -> None:
     listen = ListenObservation(50432, (Listener("127.0.0.1", 50432),), 0.1)
     observation = ServerSessionObservation(server=SERVER_EXITED, listen=listen, peer=None)

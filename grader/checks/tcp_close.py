@@ -56,10 +56,8 @@ def judge(
 ) -> Verdict:
     program = seen.server if isinstance(seen, ServerSessionObservation) else seen.client
     problem = program_problem(program, lab)
-    if program.missing and problem is not None:
-        return problem
-    if seen.capture is None:
-        return no_capture()
+    if seen.capture is None or (program.missing and problem is not None):
+        return problem or no_capture()
     port = (
         seen.listen.expected_port
         if isinstance(seen, ServerSessionObservation) and seen.listen

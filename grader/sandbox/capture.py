@@ -8,7 +8,7 @@ grader causes, and stopped with a signal so that the file is flushed and whole.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from grader.errors import InfrastructureError
@@ -40,8 +40,12 @@ class PacketCapture:
 @contextmanager
 def capture(
     context: LabContext, observed: Running, directory: Path, name: str
-) -> Iterator[PacketCapture]:
-    """Captures everything on the observed container's eth0 into directory/name.pcap."""
+) -> Iterator[PacketCapture | None]:
+    """Captures everything on the observed container's eth0 into directory/name.pcap.
+
+    Yields None when the observed program exited before the capture could attach: a
+    crashed submission is an observation, not an infrastructure failure.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o777)  # tcpdump writes as root in its container, maybe another uid here
     command = [
@@ -60,15 +64,24 @@ def capture(
         "-w",
         f"{CAPTURES_MOUNT}/{name}.pcap",
     ]
-    with context.tool(
-        command,
-        "capture",
-        share_network_of=observed,
-        # -Z root keeps tcpdump from switching to its own user, which it does with
-        # setuid/setgid even when the target is root: hence SETUID and SETGID.
-        capabilities=("NET_RAW", "NET_ADMIN", "SETUID", "SETGID"),
-        volumes={str(directory): {"bind": CAPTURES_MOUNT, "mode": "rw"}},
-    ) as helper:
+    with ExitStack() as stack:
+        try:
+            helper = stack.enter_context(
+                context.tool(
+                    command,
+                    "capture",
+                    share_network_of=observed,
+                    # -Z root keeps tcpdump from switching to its own user, which it does with
+                    # setuid/setgid even when the target is root: hence SETUID and SETGID.
+                    capabilities=("NET_RAW", "NET_ADMIN", "SETUID", "SETGID"),
+                    volumes={str(directory): {"bind": CAPTURES_MOUNT, "mode": "rw"}},
+                )
+            )
+        except InfrastructureError:
+            if observed.is_running():
+                raise
+            yield None  # the program already exited (it crashed): there is nothing to capture
+            return
 
         def started_listening() -> bool | None:
             if b"listening on" in helper.output(stdout=False):
@@ -76,6 +89,9 @@ def capture(
             return None if helper.is_running() else False
 
         if not Poll(READY_TIMEOUT_S).until(started_listening):
+            if not observed.is_running():
+                yield None  # its network went away with it before tcpdump could attach
+                return
             raise InfrastructureError(
                 "tcpdump did not start listening:\n"
                 + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]

@@ -98,7 +98,7 @@ class SubmissionRun:
         assert self._captures_dir is not None
         name = f"scenario-{len(self._seen) + 1}"
         with capture(context, observed, self._captures_dir, name) as running:
-            yield running
+            yield running  # None when the program exited before the capture attached
 
     @staticmethod
     def _finished(running: PacketCapture | None) -> Capture | None:
