@@ -22,8 +22,9 @@ def test_rule_by_index_applies_only_in_its_direction() -> None:
 
 def test_rule_by_payload_pattern_drops_the_replies_to_seq_3_and_7() -> None:
     plan = plan_for_replies(Rule("drop", match=r"^PING (3|7) "))
-    actions = [decide(plan, "to_client", seq, f"PING {seq} 1.5".encode()).action
-               for seq in range(1, 11)]
+    actions = [
+        decide(plan, "to_client", seq, f"PING {seq} 1.5".encode()).action for seq in range(1, 11)
+    ]
     assert [seq for seq, action in enumerate(actions, 1) if action == "drop"] == [3, 7]
 
 
