@@ -15,7 +15,7 @@ import pytest
 
 from grader.errors import InfrastructureError
 from grader.sandbox import engine, image
-from tests.submissions import LAB01, REPOSITORY
+from tests.submissions import LAB01, LAB02, REPOSITORY, Broken
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,19 +71,33 @@ class GradedBatch:
         return "\n".join(test["output"] for test in self.results(name)["tests"])
 
 
-@pytest.fixture(scope="session")
-def lab01_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
-    """Lab 01's solution, starter and every broken submission, graded by one `socketlab grade`."""
-    submissions = tmp_path_factory.mktemp("lab01-submissions")
-    directories = [b.materialize(submissions) for b in LAB01]
-    out = tmp_path_factory.mktemp("lab01-out")
+def grade_batch(
+    factory: pytest.TempPathFactory, lab: str, broken: tuple[Broken, ...]
+) -> GradedBatch:
+    """The lab's solution, starter and broken submissions, graded by one `socketlab grade`.
+
+    In the output the solution is named after the lab and the starter gets the suffix -2.
+    """
+    submissions = factory.mktemp(f"{lab}-submissions")
+    directories = [b.materialize(submissions) for b in broken]
+    out = factory.mktemp(f"{lab}-out")
     process = socketlab(
         "grade",
-        "01-tcp-hello",
-        "solutions/01-tcp-hello",
-        "labs/01-tcp-hello",
+        lab,
+        f"solutions/{lab}",
+        f"labs/{lab}",
         *map(str, directories),
         "--out",
         str(out),
     )
     return GradedBatch(out, process)
+
+
+@pytest.fixture(scope="session")
+def lab01_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    return grade_batch(tmp_path_factory, "01-tcp-hello", LAB01)
+
+
+@pytest.fixture(scope="session")
+def lab02_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    return grade_batch(tmp_path_factory, "02-tcp-echo", LAB02)

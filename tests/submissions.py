@@ -239,3 +239,151 @@ LAB01 = (
         mentions=("status 4", "printed more than the grader keeps"),
     ),
 )
+
+LAB02_SERVER_ECHO_CHECKS = frozenset(
+    {
+        "echo-line",
+        "echo-one-byte",
+        "echo-8-mib",
+        "echo-all-byte-values",
+        "echo-slow-pieces",
+        "three-clients",
+        "survives-reset",
+    }
+)
+ECHO_LOOP = "        while data := conn.recv(65536):\n            conn.sendall(data)"
+ACCEPT_LOOP = """    while True:
+        conn, address = listener.accept()
+        try:
+            serve(conn)
+        except (ConnectionResetError, BrokenPipeError) as e:
+            print(f"client {address[0]}:{address[1]} went away: {e}", file=sys.stderr)"""
+
+LAB02 = (
+    Broken(
+        "server-binds-localhost",
+        "02-tcp-echo",
+        (Edit("server.py", SERVER_HOST_LINE, 'HOST = "127.0.0.1"'),),
+        fails=LAB02_SERVER_ECHO_CHECKS | {"server-listens", "sigterm-exit", "end-to-end"},
+        mentions=("0.0.0.0",),
+    ),
+    Broken(
+        "server-single-recv",
+        "02-tcp-echo",
+        (Edit("server.py", ECHO_LOOP, "        conn.sendall(conn.recv(1024))"),),
+        fails=frozenset({"echo-8-mib", "echo-slow-pieces", "survives-reset"}),
+        mentions=("recv()",),
+    ),
+    Broken(
+        "server-adds-newline",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                "            conn.sendall(data)",
+                '            conn.sendall(data + b"\\n")',
+            ),
+        ),
+        fails=LAB02_SERVER_ECHO_CHECKS | {"end-to-end"},
+        mentions=("first difference at byte",),
+    ),
+    Broken(
+        "server-decodes-text",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                "            conn.sendall(data)",
+                '            conn.sendall(data.decode("utf-8", "replace").encode())',
+            ),
+        ),
+        fails=frozenset({"echo-8-mib", "echo-all-byte-values", "survives-reset"}),
+        mentions=("decoding",),
+    ),
+    Broken(
+        "server-serves-one-client",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                ACCEPT_LOOP,
+                "    conn, address = listener.accept()\n    serve(conn)",
+            ),
+        ),
+        fails=frozenset({"three-clients", "survives-reset"}),
+        mentions=("accept()",),
+    ),
+    Broken(
+        "server-dies-on-reset",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                ACCEPT_LOOP,
+                "    while True:\n        conn, address = listener.accept()\n        serve(conn)",
+            ),
+        ),
+        fails=frozenset({"survives-reset"}),
+        mentions=("ConnectionResetError",),
+    ),
+    Broken(
+        "server-ignores-sigterm",
+        "02-tcp-echo",
+        (Edit("server.py", "signal.signal(signal.SIGTERM, stop)\n", ""),),
+        fails=frozenset({"sigterm-exit"}),
+        mentions=("status 143",),
+    ),
+    Broken(
+        "client-reads-one-line",
+        "02-tcp-echo",
+        (
+            Edit(
+                "client.py", "data = sys.stdin.buffer.read()", "data = sys.stdin.buffer.readline()"
+            ),
+        ),
+        fails=frozenset({"client-8-mib"}),
+        mentions=("stdout is not exactly the input",),
+    ),
+    Broken(
+        "client-never-half-closes",
+        "02-tcp-echo",
+        (Edit("client.py", "    sock.shutdown(socket.SHUT_WR)", "    pass"),),
+        fails=frozenset(
+            {
+                "client-half-close",
+                "client-short-input",
+                "client-8-mib",
+                "client-empty-input",
+                "end-to-end",
+            }
+        ),
+        mentions=("shutdown(socket.SHUT_WR)", "still running"),
+    ),
+    Broken(
+        "client-prints-text",
+        "02-tcp-echo",
+        (
+            Edit(
+                "client.py",
+                "    while chunk := sock.recv(65536):\n        sys.stdout.buffer.write(chunk)",
+                "    reply = b''\n    while chunk := sock.recv(65536):\n        reply += chunk\n"
+                "    print(reply.decode())",
+            ),
+        ),
+        fails=frozenset({"client-short-input", "client-8-mib", "client-empty-input", "end-to-end"}),
+        mentions=("sys.stdout.buffer.write",),
+    ),
+    Broken(
+        "client-traceback-without-server",
+        "02-tcp-echo",
+        (
+            Edit(
+                "client.py",
+                "try:\n    sock = socket.create_connection((HOST, PORT))\nexcept OSError as e:",
+                "sock = socket.create_connection((HOST, PORT))\nif False:",
+            ),
+        ),
+        fails=frozenset({"client-no-server"}),
+        mentions=("traceback",),
+    ),
+)

@@ -7,6 +7,7 @@ from grader.checks.base import Verdict
 from grader.scenarios.model import (
     ClientPeerReport,
     ClientSessionObservation,
+    Connection,
     Listener,
     ListenObservation,
     ProgramRun,
@@ -27,7 +28,8 @@ def judge(check_id: str, observation: object) -> Verdict:
 
 
 def served(received: bytes, end: str = "fin") -> ServerSessionObservation:
-    peer = ClientPeerReport(connected=True, connect_error=None, received=received, end=end)  # type: ignore[arg-type]
+    connection = Connection(connected=True, connect_error=None, received=received, end=end)  # type: ignore[arg-type]
+    peer = ClientPeerReport(connections=(connection,))
     return ServerSessionObservation(server=SERVER_EXITED, listen=LISTENING, peer=peer)
 
 

@@ -16,7 +16,10 @@ from grader.sandbox.image import runtime_image
 from tests.submissions import REPOSITORY
 
 COMPOSE_FILES = sorted((REPOSITORY / "compose").glob("*.yaml"))
-EXPECTED_OUTPUT = {"01-tcp-hello": "Received from server: Hello, Client!"}
+EXPECTED_OUTPUT = {
+    "01-tcp-hello": "Received from server: Hello, Client!",
+    "02-tcp-echo": "hello, echo",
+}
 
 
 def compose_command() -> list[str]:

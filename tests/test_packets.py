@@ -217,3 +217,15 @@ def test_retransmissions_are_counted_against_the_limit(tmp_path: Path) -> None:
     verdict = retransmissions.judge(retransmissions.Params(at_most=0), observation, LAB)
     assert verdict.summary == "1 retransmissions, more than the 0 allowed"
     assert any("<- retransmission" in line for line in verdict.diagram)
+
+
+def test_half_close_fails_when_the_client_refuses_the_reply_with_rst(tmp_path: Path) -> None:
+    pcap = PcapWriter()
+    pcap.handshake()
+    pcap.tcp(True, PSH | ACK, b"ping")
+    pcap.tcp(True, FIN | ACK)
+    pcap.tcp(False, PSH | ACK, b"ping")
+    pcap.tcp(True, RST, seq=1006)
+    verdict = tcp_close.judge(tcp_close.Params(mode="half_close"), observed(pcap, tmp_path), LAB)
+    assert verdict.summary == "the client closed completely instead of half-closing"
+    assert any("<- the client refused the reply" in line for line in verdict.diagram)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from grader.checks.base import CheckKind, NoParams, Verdict, passed
+from dataclasses import dataclass, field
+
+from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import has_traceback, program_problem, stderr_tail
 from grader.scenarios.model import ClientAlone, ClientSessionObservation
-from grader.spec.model import LabSpec
+from grader.spec.model import LabSpec, doc
 
 
-def judge(params: NoParams, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
+@dataclass(frozen=True)
+class Params:
+    status: int | None = field(
+        default=None, metadata=doc("The exit status expected; by default any non-zero one.")
+    )
+
+
+def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
     client = seen.client
     if client.missing or client.oom_killed:
         problem = program_problem(client, lab)
@@ -41,6 +50,14 @@ def judge(params: NoParams, seen: ClientSessionObservation, lab: LabSpec) -> Ver
             received="status 0",
             cause="Exit with sys.exit(1) after the error message, so scripts can tell it failed.",
         )
+    if params.status is not None and client.exit_code != params.status:
+        return Verdict(
+            passed=False,
+            summary=f"the client exited with status {client.exit_code}",
+            expected=f"status {params.status} and a message on stderr",
+            received=f"status {client.exit_code}",
+            cause=f"Call sys.exit({params.status}) after printing the error message.",
+        )
     if not client.stderr.strip():
         return Verdict(
             passed=False,
@@ -55,7 +72,7 @@ def judge(params: NoParams, seen: ClientSessionObservation, lab: LabSpec) -> Ver
 KIND = CheckKind(
     name="client_no_server",
     description="With no server listening, the client exits non-zero with a message, no traceback.",
-    params=NoParams,
+    params=Params,
     scenario=lambda params: ClientAlone(),
     judge=judge,
     needs=("client",),

@@ -12,7 +12,7 @@ from typing import Literal
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.diagnosis import program_problem
 from grader.checks.packets import ABORTIVE_CLOSE, diagram, first_reset, flow_to, no_capture
-from grader.packets.model import FIN, Conversation, TcpFlow
+from grader.packets.model import FIN, RST, Conversation, TcpFlow
 from grader.scenarios.model import (
     ClientSession,
     ClientSessionObservation,
@@ -20,7 +20,7 @@ from grader.scenarios.model import (
     ServerSession,
     ServerSessionObservation,
 )
-from grader.spec.model import LabSpec, ReferenceClient, ReferenceServer, doc
+from grader.spec.model import Input, LabSpec, ReferenceClient, ReferenceServer, doc
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,16 @@ class Params:
     )
     reference_server: ReferenceServer = field(
         default_factory=ReferenceServer,
-        metadata=doc("With program: client, what the grader's server sends."),
+        metadata=doc("With program: client, what the grader's server does."),
+    )
+    stdin: Input | None = field(
+        default=None, metadata=doc("With program: client, the client's standard input.")
     )
 
 
 def scenario(params: Params) -> Scenario:
     if params.program == "client":
-        return ClientSession(params.reference_server)
+        return ClientSession(params.reference_server, params.stdin)
     return ServerSession(params.reference_client)
 
 
@@ -135,6 +138,28 @@ def half_close(conversation: Conversation, flow: TcpFlow) -> Verdict:
             cause="The client closed only after the server did; shut down the sending side"
             " with shutdown(SHUT_WR) as soon as everything is sent.",
             diagram=diagram(conversation, flow, {server_fin.packet.number: "server closed first"}),
+        )
+    client_reset = next(
+        (
+            s
+            for s in flow.segments
+            if s.direction == "to_server"
+            and s.packet.has(RST)
+            and s.packet.number > client_fin.packet.number
+        ),
+        None,
+    )
+    if client_reset is not None:
+        return Verdict(
+            passed=False,
+            summary="the client closed completely instead of half-closing",
+            expected=expected,
+            received="the server's data after the client's FIN was refused with RST",
+            cause="close() ends both directions, so the reply can no longer arrive: call"
+            " sock.shutdown(socket.SHUT_WR) after sending, then read until recv() returns b''.",
+            diagram=diagram(
+                conversation, flow, {client_reset.packet.number: "the client refused the reply"}
+            ),
         )
     after = [
         s

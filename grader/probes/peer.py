@@ -8,9 +8,12 @@ once it listens. On SIGTERM it stops and still prints its report.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -66,13 +69,21 @@ class SynSniffer(threading.Thread):
                     self.ports.append(port)
 
 
-def run_client(options: dict[str, Any]) -> None:
-    observed: dict[str, Any] = {
-        "connected": False,
-        "connect_error": None,
-        "received": "",
-        "end": "none",
-    }
+KEEP_RECEIVED_BYTES = 64 * 1024
+
+
+def first_difference(sent: bytes, received: bytes) -> int | None:
+    if sent == received:
+        return None
+    for offset, (a, b) in enumerate(zip(sent, received, strict=False)):
+        if a != b:
+            return offset
+    return min(len(sent), len(received))
+
+
+def one_connection(options: dict[str, Any], payload: bytes, *, reset: bool) -> dict[str, Any]:
+    """Connects, sends `payload` (in pieces if asked), reads until the server closes."""
+    observed: dict[str, Any] = {"connected": False, "connect_error": None, "end": "none"}
     received = bytearray()
     try:
         sock = socket.create_connection(
@@ -80,38 +91,91 @@ def run_client(options: dict[str, Any]) -> None:
         )
     except OSError as e:
         observed["connect_error"] = f"{type(e).__name__}: {e}"
-        report(observed)
-        return
+        return observed | summary(payload, b"")
     observed["connected"] = True
     deadline = time.monotonic() + options["read_timeout_s"]
     try:
         with sock:
-            payload = base64.b64decode(options["send"])
-            if payload:
-                sock.sendall(payload)
+            if reset:  # send half, then close with SO_LINGER 0: the server sees a reset
+                sock.sendall(payload[: max(1, len(payload) // 2)])
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                observed["end"] = "rst"
+                return observed | summary(payload, b"")
+            send_in_pieces(sock, payload, options["chunk_bytes"], options["pause_ms"], received)
             if options["half_close"]:
                 sock.shutdown(socket.SHUT_WR)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    observed["end"] = "timeout"
-                    break
-                sock.settimeout(remaining)
-                try:
-                    chunk = sock.recv(65536)
-                except TimeoutError:
-                    observed["end"] = "timeout"
-                    break
-                if not chunk:
-                    observed["end"] = "fin"
-                    break
-                received += chunk
+            observed["end"] = read_until_close(sock, deadline, received)
     except ConnectionResetError:
         observed["end"] = "rst"
     except OSError as e:
         observed["end"] = "rst" if "reset" in str(e).lower() else "none"
-    observed["received"] = b64(bytes(received))
-    report(observed)
+    return observed | summary(payload, bytes(received))
+
+
+def send_in_pieces(
+    sock: socket.socket, payload: bytes, chunk_bytes: int, pause_ms: int, received: bytearray
+) -> None:
+    """Sends while reading what already came back, so a big echo never deadlocks."""
+    pieces = (
+        [payload[i : i + chunk_bytes] for i in range(0, len(payload), chunk_bytes)]
+        if chunk_bytes
+        else [payload]
+    )
+    sock.setblocking(False)
+    try:
+        for index, piece in enumerate(pieces):
+            if index and pause_ms:
+                time.sleep(pause_ms / 1000)
+            view = memoryview(piece)
+            while view:
+                readable, writable, _ = select.select([sock], [sock], [], 5.0)
+                if readable:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    received += chunk
+                if writable:
+                    view = view[sock.send(view) :]
+    finally:
+        sock.setblocking(True)
+
+
+def read_until_close(sock: socket.socket, deadline: float, received: bytearray) -> str:
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return "timeout"
+        if not chunk:
+            return "fin"
+        received += chunk
+
+
+def summary(sent: bytes, received: bytes) -> dict[str, Any]:
+    return {
+        "received": b64(received[:KEEP_RECEIVED_BYTES]),
+        "received_bytes": len(received),
+        "received_sha256": hashlib.sha256(received).hexdigest(),
+        "sent_bytes": len(sent),
+        "sent_sha256": hashlib.sha256(sent).hexdigest(),
+        "first_difference": first_difference(sent, received),
+    }
+
+
+def run_client(options: dict[str, Any]) -> None:
+    with open(options["send_file"], "rb") as f:
+        payload = f.read()
+    reset_connection = None
+    if options["reset_first"]:
+        reset_connection = one_connection(options, payload, reset=True)
+    connections = [
+        one_connection(options, payload, reset=False) for _ in range(options["connections"])
+    ]
+    report({"connections": connections, "reset_connection": reset_connection})
 
 
 def run_udp_client(options: dict[str, Any]) -> None:
@@ -148,6 +212,9 @@ def serve_one(listener: socket.socket, options: dict[str, Any], observed: dict[s
     sent = bytearray()
     received = bytearray()
     with conn:
+        if options["echo"]:
+            echo(conn, observed)
+            return
         try:
             for index, piece in enumerate(options["send"]):
                 if index:
@@ -163,6 +230,25 @@ def serve_one(listener: socket.socket, options: dict[str, Any], observed: dict[s
             pass
     observed["sent"] = b64(bytes(sent))
     observed["received"] = b64(bytes(received))
+
+
+def echo(conn: socket.socket, observed: dict[str, Any]) -> None:
+    """Reads until the client half-closes, then sends it all back and closes.
+
+    Echoing only after the client's FIN makes the half-close visible in every capture (the
+    data flows back after it), and a client that sends everything before it reads, as the
+    lab's contract allows, can never deadlock against it.
+    """
+    received = bytearray()
+    try:
+        while chunk := conn.recv(65536):
+            received += chunk
+        conn.sendall(received)
+        conn.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    observed["received_bytes"] = len(received)
+    observed["received_sha256"] = hashlib.sha256(received).hexdigest()
 
 
 def run_server(options: dict[str, Any], listen: bool) -> None:

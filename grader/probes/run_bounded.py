@@ -12,6 +12,7 @@ the grader's "time is up": the program is killed and the record is printed.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import selectors
@@ -27,9 +28,11 @@ class Stream:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
+        self.digest = hashlib.sha256()
 
     def add(self, data: bytes) -> None:
         self.total += len(data)
+        self.digest.update(data)
         room = self.half - len(self.head)
         if room > 0:
             self.head += data[:room]
@@ -43,6 +46,7 @@ class Stream:
             "head": base64.b64encode(bytes(self.head)).decode(),
             "tail": base64.b64encode(bytes(self.tail)).decode(),
             "total": self.total,
+            "sha256": self.digest.hexdigest(),
         }
 
 

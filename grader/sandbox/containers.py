@@ -21,6 +21,8 @@ PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
 RUN_BOUNDED = PROBES_DIR / "run_bounded.py"
 RUN_BOUNDED_MOUNT = "/opt/socketlab/run_bounded.py"
 SUBMISSION_MOUNT = "/submission"
+STDIN_MOUNT = "/opt/socketlab/stdin"
+PAYLOAD_MOUNT = "/opt/socketlab/payload"
 PROBES_MOUNT = "/probes"
 NOBODY = "65534:65534"
 LOG_CONFIG = docker.types.LogConfig(
@@ -142,24 +144,37 @@ class LabContext:
         return {"network": self.network.name, "networking_config": config or None}
 
     def student_program(
-        self, submission: Path, file: str, env: dict[str, str], alias: str | None, role: str
+        self,
+        submission: Path,
+        file: str,
+        env: dict[str, str],
+        alias: str | None,
+        role: str,
+        stdin_file: Path | None = None,
     ) -> Any:
         """Runs `python3 FILE` from the read-only submission, with every limit applied.
 
         The program runs under run_bounded.py, which keeps a bounded record of its output.
         """
         memory = f"{self.limits.memory_mb}m"
-        wrapper = {"argv": ["python3", file], "keep_bytes": self.limits.output_kb * 1024}
+        wrapper: dict[str, Any] = {
+            "argv": ["python3", file],
+            "keep_bytes": self.limits.output_kb * 1024,
+        }
+        volumes = {
+            str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
+            str(RUN_BOUNDED): {"bind": RUN_BOUNDED_MOUNT, "mode": "ro"},
+        }
+        if stdin_file is not None:
+            wrapper["stdin"] = STDIN_MOUNT
+            volumes[str(stdin_file)] = {"bind": STDIN_MOUNT, "mode": "ro"}
         return started(
             self.client,
             self.limits.output_kb * 1024 * 4,
             command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
             user=NOBODY,
             working_dir=SUBMISSION_MOUNT,
-            volumes={
-                str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
-                str(RUN_BOUNDED): {"bind": RUN_BOUNDED_MOUNT, "mode": "ro"},
-            },
+            volumes=volumes,
             tmpfs={"/tmp": "size=16m,mode=1777"},
             environment={
                 "PYTHONUNBUFFERED": "1",
@@ -188,15 +203,22 @@ class LabContext:
         alias: str | None = None,
         share_network_of: Running | None = None,
         capabilities: tuple[str, ...] = (),
+        payload_file: Path | None = None,
     ) -> Any:
-        """Runs one of the grader's probe scripts: on the lab network, or inside a program's."""
+        """Runs one of the grader's probe scripts: on the lab network, or inside a program's.
+
+        A payload file, if given, is readable at PAYLOAD_MOUNT (too big for an argument).
+        """
+        volumes = {str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}}
+        if payload_file is not None:
+            volumes[str(payload_file)] = {"bind": PAYLOAD_MOUNT, "mode": "ro"}
         return self.tool(
             ["python3", f"{PROBES_MOUNT}/{script}", argument],
             role,
             alias=alias,
             share_network_of=share_network_of,
             capabilities=capabilities,
-            volumes={str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}},
+            volumes=volumes,
         )
 
     def tool(

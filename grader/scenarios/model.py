@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.packets.model import Conversation
-from grader.spec.model import ReferenceClient, ReferenceServer, ReferenceUdpClient
+from grader.spec.model import Input, ReferenceClient, ReferenceServer, ReferenceUdpClient
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ClientSession:
     """Run the reference server; once it listens, run the student's client against it."""
 
     server: ReferenceServer = field(default_factory=ReferenceServer)
+    stdin: Input | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ClientAlone:
 @dataclass(frozen=True)
 class EndToEnd:
     """Run the student's client against the student's server."""
+
+    stdin: Input | None = None
 
 
 Scenario = ServerSession | UdpServerSession | ClientSession | ClientAlone | EndToEnd
@@ -61,6 +64,9 @@ class ProgramRun:
     stderr: bytes = b""
     output_cut: bool = False
     """More was printed than the grader keeps (the spec's limits.output_kb)."""
+    stdout_bytes: int = 0
+    stdout_sha256: str = ""
+    """Size and hash of everything printed on stdout, kept or not."""
 
     @property
     def ran(self) -> bool:
@@ -104,13 +110,52 @@ class ListenObservation:
 
 
 @dataclass(frozen=True)
-class ClientPeerReport:
-    """What the reference client saw when it talked to the student's server."""
+class Connection:
+    """One connection of the reference client: what it sent and what came back."""
 
     connected: bool
     connect_error: str | None
-    received: bytes
     end: Literal["fin", "rst", "timeout", "none"]
+    received: bytes
+    """Everything received, or its first part when more than the peer keeps."""
+    received_bytes: int = 0
+    received_sha256: str = ""
+    sent_bytes: int = 0
+    sent_sha256: str = ""
+    first_difference: int | None = None
+    """The first offset where what came back differs from what was sent; None if equal."""
+
+    @property
+    def echoed(self) -> bool:
+        return self.connected and self.received_sha256 == self.sent_sha256
+
+
+@dataclass(frozen=True)
+class ClientPeerReport:
+    """What the reference client saw when it talked to the student's server."""
+
+    connections: tuple[Connection, ...]
+    reset_connection: Connection | None = None
+
+    @property
+    def first(self) -> Connection:
+        return self.connections[0]
+
+    @property
+    def connected(self) -> bool:
+        return self.first.connected
+
+    @property
+    def connect_error(self) -> str | None:
+        return self.first.connect_error
+
+    @property
+    def received(self) -> bytes:
+        return self.first.received
+
+    @property
+    def end(self) -> str:
+        return self.first.end
 
 
 @dataclass(frozen=True)

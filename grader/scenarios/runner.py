@@ -29,7 +29,7 @@ from grader.scenarios.model import (
     UdpServerSession,
     UdpServerSessionObservation,
 )
-from grader.spec.model import LabSpec, ReferenceServer, ServiceSpec
+from grader.spec.model import Input, LabSpec, ReferenceServer, ServiceSpec
 
 
 class SubmissionRun:
@@ -48,6 +48,7 @@ class SubmissionRun:
         self._context: LabContext | None = None
         self._staged: Path | None = None
         self._captures_dir: Path | None = None
+        self._workdir: Path | None = None
 
     def __enter__(self) -> SubmissionRun:
         return self
@@ -76,9 +77,12 @@ class SubmissionRun:
             labels.sweep(client)
             lab_network = self._stack.enter_context(network.lab_network(client, self.labels))
             self._staged = self._stack.enter_context(staging.staged_submission(self.submission))
-            self._captures_dir = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="socketlab-pcap-"))
+            workdir = Path(
+                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="socketlab-run-"))
             )
+            workdir.chmod(0o755)  # containers read the stdin files in it as another user
+            self._workdir = workdir
+            self._captures_dir = workdir / "captures"
             self._context = LabContext(client, runtime, lab_network, self.labels, self.lab.limits)
         return self._context
 
@@ -152,17 +156,26 @@ class SubmissionRun:
             )
             peer = None
             if program.is_running():
-                reference = scenario.client
-                peer = steps.run_reference_client(
-                    context,
-                    self.port,
-                    reference.send,
-                    reference.half_close,
-                    reference.read_timeout_s,
-                )
+                payload = self._input_file(scenario.client.send)
+                peer = steps.run_reference_client(context, self.port, scenario.client, payload)
+            if server.serves_forever:
+                program.signal("SIGTERM")  # its work is done; a polite stop is part of the test
             run = steps.finish_program(program, server.file, timeouts.exit_s)
             captured = self._finished(packets)
         return ServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
+
+    def _stdin_file(self, stdin: Input | None) -> Path | None:
+        """The client's standard input as a file for its container, or None for no input."""
+        return None if stdin is None else self._input_file(stdin)
+
+    def _input_file(self, data: Input) -> Path:
+        """The bytes `data` describes, in a file of this run that containers can read."""
+        assert self._workdir is not None
+        path = self._workdir / f"input-{data.digest()}"
+        if not path.exists():
+            path.write_bytes(data.build())
+            path.chmod(0o644)
+        return path
 
     def _udp_server_session(
         self, context: LabContext, staged: Path, scenario: UdpServerSession
@@ -207,6 +220,7 @@ class SubmissionRun:
         if absent is not None:
             return ClientSessionObservation(client=absent, peer=None, server_port=self.port)
         reference = scenario.server if isinstance(scenario, ClientSession) else ReferenceServer()
+        stdin = self._stdin_file(scenario.stdin if isinstance(scenario, ClientSession) else None)
         with ExitStack() as stack:
             peer = stack.enter_context(
                 steps.ReferenceServer(
@@ -214,13 +228,16 @@ class SubmissionRun:
                     self.port,
                     reference.send,
                     reference.pause_ms,
+                    echo=reference.echo,
                     listen=listen,
                     start_timeout_s=self.lab.timeouts.start_s,
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
             env = steps.program_env(self.port, client=True)
-            with context.student_program(staged, client.file, env, None, "client") as program:
+            with context.student_program(
+                staged, client.file, env, None, "client", stdin
+            ) as program:
                 run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
             report = peer.report()
             captured = self._finished(packets)
@@ -252,9 +269,16 @@ class SubmissionRun:
             client_run: ProgramRun | None = absent_client
             if absent_client is None and listen.reachable:
                 with context.student_program(
-                    staged, client.file, client_env, None, "client"
+                    staged,
+                    client.file,
+                    client_env,
+                    None,
+                    "client",
+                    self._stdin_file(scenario.stdin),
                 ) as client_program:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
+            if server.serves_forever:
+                server_program.signal("SIGTERM")
             server_run = steps.finish_program(server_program, server.file, timeouts.exit_s)
             captured = self._finished(packets)
         return EndToEndObservation(

@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grader.errors import InfrastructureError
-from grader.sandbox.containers import LabContext, Running
+from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import (
     ClientPeerReport,
+    Connection,
     Listener,
     ListenObservation,
     ProgramRun,
     ServerPeerReport,
     UdpPeerReport,
 )
+from grader.spec.model import ReferenceClient
 
 SERVER_ALIAS = "server"
 HELPER_MARGIN_S = 10.0
@@ -51,6 +53,7 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
             file=file, exit_code=None, timed_out=exited is None, oom_killed=state.oom_killed
         )
     stdout, stdout_cut = _stream(record["stdout"])
+    stdout_total, stdout_sha256 = int(record["stdout"]["total"]), str(record["stdout"]["sha256"])
     stderr, stderr_cut = _stream(record["stderr"])
     timed_out = bool(record["killed_by_grader"])
     return ProgramRun(
@@ -61,6 +64,8 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
         stdout=stdout,
         stderr=stderr,
         output_cut=stdout_cut or stderr_cut,
+        stdout_bytes=stdout_total,
+        stdout_sha256=stdout_sha256,
     )
 
 
@@ -112,26 +117,48 @@ def wait_for_listen(
 
 
 def run_reference_client(
-    context: LabContext, port: int, send: bytes, half_close: bool, read_timeout_s: float
+    context: LabContext, port: int, client: ReferenceClient, payload_file: Path
 ) -> ClientPeerReport:
+    """Runs the grader's client; what it sends is in `payload_file` (client.send, built)."""
     options = {
         "mode": "client",
         "host": SERVER_ALIAS,
         "port": port,
-        "send": b64(send),
-        "half_close": half_close,
-        "connect_timeout_s": read_timeout_s,
-        "read_timeout_s": read_timeout_s,
+        "send_file": PAYLOAD_MOUNT,
+        "chunk_bytes": client.chunk_bytes,
+        "pause_ms": client.pause_ms,
+        "half_close": client.half_close,
+        "connect_timeout_s": client.read_timeout_s,
+        "read_timeout_s": client.read_timeout_s,
+        "connections": client.connections,
+        "reset_first": client.reset_first,
     }
-    with context.helper("peer.py", json.dumps(options), "reference-client") as peer:
-        if peer.wait_exit(2 * read_timeout_s + HELPER_MARGIN_S) is None:
+    connections = client.connections + (1 if client.reset_first else 0)
+    budget = connections * (2 * client.read_timeout_s) + HELPER_MARGIN_S
+    with context.helper(
+        "peer.py", json.dumps(options), "reference-client", payload_file=payload_file
+    ) as peer:
+        if peer.wait_exit(budget) is None:
             raise InfrastructureError("the grader's reference client did not finish")
         report = _peer_report(peer)
+    reset = report.get("reset_connection")
     return ClientPeerReport(
-        connected=bool(report["connected"]),
-        connect_error=report["connect_error"],
-        received=base64.b64decode(report["received"]),
-        end=report["end"],
+        connections=tuple(_connection(c) for c in report["connections"]),
+        reset_connection=_connection(reset) if reset else None,
+    )
+
+
+def _connection(raw: dict[str, Any]) -> Connection:
+    return Connection(
+        connected=bool(raw["connected"]),
+        connect_error=raw["connect_error"],
+        end=raw["end"],
+        received=base64.b64decode(raw["received"]),
+        received_bytes=int(raw["received_bytes"]),
+        received_sha256=str(raw["received_sha256"]),
+        sent_bytes=int(raw["sent_bytes"]),
+        sent_sha256=str(raw["sent_sha256"]),
+        first_difference=raw["first_difference"],
     )
 
 
@@ -173,6 +200,7 @@ class ReferenceServer:
         pieces: tuple[bytes, ...],
         pause_ms: int,
         *,
+        echo: bool = False,
         listen: bool,
         start_timeout_s: float,
     ) -> None:
@@ -182,6 +210,7 @@ class ReferenceServer:
             "send": [b64(piece) for piece in pieces],
             "pause_ms": pause_ms,
             "read_timeout_s": 5.0,
+            "echo": echo,
         }
         self.context = context
         self.start_timeout_s = start_timeout_s

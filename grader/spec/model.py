@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NewType
@@ -29,6 +31,10 @@ class ServiceSpec:
         ),
     )
     protocol: Literal["tcp", "udp"] = field(default="tcp", metadata=doc("Transport protocol."))
+    serves_forever: bool = field(
+        default=False,
+        metadata=doc("The server never exits by itself: the grader stops it with SIGTERM."),
+    )
 
 
 @dataclass(frozen=True)
@@ -61,15 +67,51 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Input:
+    """Bytes made from the spec, in this order: text, every byte value, seeded random bytes."""
+
+    text: Payload = field(default=Payload(b""), metadata=doc("Text (UTF-8) first."))
+    all_byte_values: bool = field(
+        default=False, metadata=doc("Then the 256 byte values 0 to 255, in order.")
+    )
+    random_bytes: int = field(default=0, metadata=doc("Then this many seeded random bytes."))
+    seed: int = field(default=0, metadata=doc("Seed for the random bytes: same bytes every run."))
+
+    def digest(self) -> str:
+        """A short name for these bytes, from the recipe (no need to build them)."""
+        recipe = f"{self.text!r}|{self.all_byte_values}|{self.random_bytes}|{self.seed}"
+        return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+    def build(self) -> bytes:
+        data = bytes(self.text)
+        if self.all_byte_values:
+            data += bytes(range(256))
+        if self.random_bytes:
+            data += random.Random(self.seed).randbytes(self.random_bytes)
+        return data
+
+
+@dataclass(frozen=True)
 class ReferenceClient:
     """What the grader's instrumented client does against the student's server."""
 
-    send: Payload = field(default=Payload(b""), metadata=doc("Bytes sent after connecting."))
+    send: Input = field(default_factory=Input, metadata=doc("Bytes sent after connecting."))
+    chunk_bytes: int = field(
+        default=0, metadata=doc("Send in pieces of this size (0: all at once with sendall).")
+    )
+    pause_ms: int = field(default=0, metadata=doc("Pause between two pieces, in milliseconds."))
     half_close: bool = field(
         default=False, metadata=doc("Shut down the sending side after sending.")
     )
     read_timeout_s: float = field(
         default=5.0, metadata=doc("How long to wait for the server to close the connection.")
+    )
+    connections: int = field(
+        default=1, metadata=doc("How many clients connect, one after another.")
+    )
+    reset_first: bool = field(
+        default=False,
+        metadata=doc("Before them, one client sends part of the data and resets (RST)."),
     )
 
 
@@ -81,6 +123,10 @@ class ReferenceServer:
         default=(), metadata=doc("Pieces sent to the client, in order, one send each.")
     )
     pause_ms: int = field(default=0, metadata=doc("Pause between two pieces, in milliseconds."))
+    echo: bool = field(
+        default=False,
+        metadata=doc("Instead of sending pieces, echo what the client sends until it half-closes."),
+    )
 
 
 @dataclass(frozen=True)
