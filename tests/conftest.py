@@ -15,7 +15,7 @@ import pytest
 
 from grader.errors import InfrastructureError
 from grader.sandbox import engine, image
-from tests.submissions import LAB01, LAB02, REPOSITORY, Broken
+from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -96,6 +96,11 @@ def grade_batch(
 @pytest.fixture(scope="session")
 def lab01_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
     return grade_batch(tmp_path_factory, "01-tcp-hello", LAB01)
+
+
+@pytest.fixture(scope="session")
+def lab03_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    return grade_batch(tmp_path_factory, "03-udp-ping", LAB03)
 
 
 @pytest.fixture(scope="session")

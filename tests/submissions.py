@@ -221,7 +221,7 @@ LAB01 = (
                 CLIENT_PRINT_LINE + "\nimport time\ntime.sleep(3600)",
             ),
         ),
-        fails=frozenset({"client-exit"}),
+        fails=frozenset({"client-exit", "end-to-end"}),
         mentions=("still running",),
     ),
     Broken(
@@ -385,5 +385,105 @@ LAB02 = (
         ),
         fails=frozenset({"client-no-server"}),
         mentions=("traceback",),
+    ),
+)
+
+LAB03_SERVER_CHECKS = frozenset(
+    {
+        "server-bound",
+        "udp-only",
+        "echo-exact",
+        "back-to-back",
+        "empty-datagram",
+        "big-datagram",
+        "three-clients",
+        "sigterm-exit",
+    }
+)
+LAB03_BOUNDARY_CHECKS = frozenset(
+    {"echo-exact", "back-to-back", "empty-datagram", "big-datagram", "three-clients"}
+)
+UDP_ECHO_LINE = "        sock.sendto(data, address)"
+PING_SUMMARY = "loss = 100 * (COUNT - received) / COUNT if COUNT else 0.0"
+
+LAB03 = (
+    Broken(
+        "server-binds-localhost",
+        "03-udp-ping",
+        (Edit("server.py", SERVER_HOST_LINE, 'HOST = "127.0.0.1"'),),
+        fails=LAB03_SERVER_CHECKS,
+        mentions=("0.0.0.0",),
+    ),
+    Broken(
+        "server-small-buffer",
+        "03-udp-ping",
+        (Edit("server.py", "sock.recvfrom(65535)", "sock.recvfrom(1024)"),),
+        fails=frozenset({"big-datagram"}),
+        mentions=("differs from its request", "65535"),
+    ),
+    Broken(
+        "server-replies-twice",
+        "03-udp-ping",
+        (Edit("server.py", UDP_ECHO_LINE, UDP_ECHO_LINE + "\n" + UDP_ECHO_LINE),),
+        fails=LAB03_BOUNDARY_CHECKS,
+        mentions=("split",),
+    ),
+    Broken(
+        "server-ignores-sigterm",
+        "03-udp-ping",
+        (
+            Edit(
+                "server.py",
+                "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))\n",
+                "",
+            ),
+        ),
+        fails=frozenset({"sigterm-exit"}),
+        mentions=("killed by SIGTERM",),
+    ),
+    Broken(
+        "server-also-speaks-tcp",
+        "03-udp-ping",
+        (
+            Edit(
+                "server.py",
+                UDP_ECHO_LINE,
+                UDP_ECHO_LINE + "\n        try:  # the mistake: a TCP 'receipt' to the sender\n"
+                "            socket.create_connection(address, timeout=0.2).close()\n"
+                "        except OSError:\n            pass",
+            ),
+        ),
+        fails=frozenset({"udp-only"}),
+        mentions=("SOCK_DGRAM",),
+    ),
+    Broken(
+        "client-waits-forever",
+        "03-udp-ping",
+        (Edit("client.py", "sock.settimeout(remaining)", "sock.settimeout(None)"),),
+        fails=frozenset({"client-drops", "client-late-reply", "client-no-server"}),
+        mentions=("still running",),
+    ),
+    Broken(
+        "client-takes-any-datagram",
+        "03-udp-ping",
+        (Edit("client.py", "if source == address and reply_seq(data) == seq:", "if True:"),),
+        fails=frozenset({"client-duplicate", "client-late-reply"}),
+        mentions=("answered by another ping's reply",),
+    ),
+    Broken(
+        "client-loss-as-fraction",
+        "03-udp-ping",
+        (Edit("client.py", PING_SUMMARY, PING_SUMMARY.replace("100 * ", "")),),
+        fails=frozenset({"client-drops", "client-late-reply", "client-no-server"}),
+        mentions=("the summary line is wrong",),
+    ),
+    Broken(
+        "client-no-rtt-line",
+        "03-udp-ping",
+        (Edit("client.py", "if rtts:\n", "if False:\n"),),
+        fails=frozenset(
+            {"client-no-loss", "client-drops", "client-duplicate", "client-late-reply"}
+        ),
+        mentions=("rtt min/avg/max",),
     ),
 )

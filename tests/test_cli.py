@@ -67,8 +67,15 @@ def test_missing_runtime_image_exits_2_and_writes_no_score(tmp_path: Path) -> No
 
 
 @pytest.mark.docker
-def test_check_exits_0_when_everything_passes() -> None:
-    done = socketlab("check", "01-tcp-hello", "--submission", "solutions/01-tcp-hello")
+def test_check_exits_0_when_everything_passes(tmp_path: Path) -> None:
+    done = socketlab(
+        "check",
+        "01-tcp-hello",
+        "--submission",
+        "solutions/01-tcp-hello",
+        "--captures",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Total: 15 / 15" in done.stdout
 
@@ -76,7 +83,14 @@ def test_check_exits_0_when_everything_passes() -> None:
 @pytest.mark.docker
 def test_check_exits_1_and_explains_when_a_check_fails(tmp_path: Path) -> None:
     broken = next(b for b in LAB01 if b.name == "server-greeting-with-newline")
-    done = socketlab("check", "01-tcp-hello", "--submission", str(broken.materialize(tmp_path)))
+    done = socketlab(
+        "check",
+        "01-tcp-hello",
+        "--submission",
+        str(broken.materialize(tmp_path)),
+        "--captures",
+        str(tmp_path / "captures"),
+    )
     assert done.returncode == 1
     assert "received: b'Hello, Client!\\n'" in done.stdout
 

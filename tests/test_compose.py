@@ -19,6 +19,7 @@ COMPOSE_FILES = sorted((REPOSITORY / "compose").glob("*.yaml"))
 EXPECTED_OUTPUT = {
     "01-tcp-hello": "Received from server: Hello, Client!",
     "02-tcp-echo": "hello, echo",
+    "03-udp-ping": "4 packets transmitted, 4 received, 0.0% packet loss",
 }
 
 

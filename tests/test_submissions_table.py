@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from grader.spec.loader import load_spec
-from tests.submissions import LAB01, LAB02, REPOSITORY, Broken
+from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
 
-@pytest.mark.parametrize(("lab", "broken"), [("01-tcp-hello", LAB01), ("02-tcp-echo", LAB02)])
+@pytest.mark.parametrize(
+    ("lab", "broken"), [("01-tcp-hello", LAB01), ("02-tcp-echo", LAB02), ("03-udp-ping", LAB03)]
+)
 def test_every_check_is_failed_by_some_broken_submission(
     lab: str, broken: tuple[Broken, ...]
 ) -> None:
@@ -18,7 +20,7 @@ def test_every_check_is_failed_by_some_broken_submission(
     assert failed_somewhere <= {check.id for check in spec.checks}
 
 
-@pytest.mark.parametrize("broken", LAB01 + LAB02, ids=lambda b: f"{b.lab}-{b.name}")
+@pytest.mark.parametrize("broken", LAB01 + LAB02 + LAB03, ids=lambda b: f"{b.lab}-{b.name}")
 def test_each_broken_submission_applies_to_the_solution(tmp_path, broken: Broken) -> None:
     directory = broken.materialize(tmp_path)
     solution = REPOSITORY / "solutions" / broken.lab

@@ -10,13 +10,15 @@ from grader.checks.packets import no_capture
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation, UdpFlow
 from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
-from grader.spec.model import LabSpec, Payload, ReferenceUdpClient, doc
+from grader.spec.model import Input, LabSpec, Payload, ReferenceUdpClient, doc
 
 
 @dataclass(frozen=True)
 class Params:
     reference_udp_client: ReferenceUdpClient = field(
-        default_factory=lambda: ReferenceUdpClient(send=(Payload(b"first"), Payload(b"second"))),
+        default_factory=lambda: ReferenceUdpClient(
+            send=(Input(text=Payload(b"first")), Input(text=Payload(b"second")))
+        ),
         metadata=doc("What the grader's UDP client sends; by default two datagrams at once."),
     )
 
@@ -32,7 +34,17 @@ def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Ve
     flows = conversation.udp_to(port)
     if not flows:
         return Verdict(passed=False, summary="no datagram reached the server's port")
-    return boundaries(conversation, flows[0])
+    verdicts = [boundaries(conversation, flow) for flow in flows]
+    failed = next((v for v in verdicts if not v.passed), None)
+    if failed is not None:
+        return failed
+    if len(flows) > 1:
+        return Verdict(
+            passed=True,
+            summary=f"{len(flows)} clients each got their own replies, boundaries kept",
+            diagram=verdicts[0].diagram,
+        )
+    return verdicts[0]
 
 
 def boundaries(conversation: Conversation, flow: UdpFlow) -> Verdict:

@@ -179,31 +179,57 @@ def run_client(options: dict[str, Any]) -> None:
 
 
 def run_udp_client(options: dict[str, Any]) -> None:
-    """Sends each datagram in turn and records every reply until the replies stop coming."""
+    """Sends each datagram from each client socket in turn, and records every reply.
+
+    With several clients the datagrams interleave: d1 from c1, d1 from c2, ... d2 from c1.
+    It stops when every request has its reply and no more came for extra_wait_s, or at the
+    reply timeout.
+    """
+    address = (socket.gethostbyname(options["host"]), options["port"])
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(options["clients"])]
     replies: list[str] = []
     sent: list[str] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        address = (socket.gethostbyname(options["host"]), options["port"])
+    try:
         for index, piece in enumerate(options["send"]):
             if index and options["pause_ms"]:
                 time.sleep(options["pause_ms"] / 1000)
-            payload = base64.b64decode(piece)
-            sock.sendto(payload, address)
-            sent.append(piece)
+            for sock in sockets:
+                sock.sendto(base64.b64decode(piece), address)
+                sent.append(piece)
         deadline = time.monotonic() + options["reply_timeout_s"]
         while (remaining := deadline - time.monotonic()) > 0:
-            sock.settimeout(remaining)
-            try:
-                data, source = sock.recvfrom(65535)
-            except TimeoutError:
+            readable, _, _ = select.select(sockets, [], [], remaining)
+            if not readable:
                 break
-            except OSError:  # ICMP port unreachable surfaces as ConnectionRefusedError
-                break
-            if source == address:
-                replies.append(b64(data))
-                if len(replies) >= len(sent):
-                    deadline = min(deadline, time.monotonic() + options["extra_wait_s"])
+            for sock in readable:
+                try:
+                    data, source = sock.recvfrom(65535)
+                except OSError:  # ICMP port unreachable surfaces as ConnectionRefusedError
+                    continue
+                if source == address:
+                    replies.append(b64(data))
+            if len(replies) >= len(sent):
+                deadline = min(deadline, time.monotonic() + options["extra_wait_s"])
+    finally:
+        for sock in sockets:
+            sock.close()
     report({"sent": sent, "replies": replies})
+
+
+def run_udp_echo(options: dict[str, Any]) -> None:
+    """A model UDP echo server: each datagram goes back to its sender. Stops on SIGTERM."""
+    count = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("0.0.0.0", options["port"]))
+        print("READY", flush=True)
+        try:
+            while True:
+                data, source = sock.recvfrom(65535)
+                sock.sendto(data, source)
+                count += 1
+        except Terminated:
+            pass
+    report({"echoed": count})
 
 
 def serve_one(listener: socket.socket, options: dict[str, Any], observed: dict[str, Any]) -> None:
@@ -282,6 +308,8 @@ def main() -> None:
         run_client(options)
     elif mode == "udp-client":
         run_udp_client(options)
+    elif mode == "udp-echo":
+        run_udp_echo(options)
     elif mode == "server":
         run_server(options, listen=True)
     elif mode == "closed":

@@ -19,6 +19,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 
@@ -58,6 +59,7 @@ def main() -> None:
 
 
 def run(options: dict[str, Any], stdin: Any) -> None:
+    started = time.monotonic()
     child = subprocess.Popen(
         options["argv"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -92,6 +94,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             break  # a process it left behind still holds the pipes; the program is done
     status = child.wait()
     record = {
+        "elapsed_s": round(time.monotonic() - started, 3),
         "status": status if status >= 0 else 128 - status,
         "signal": -status if status < 0 else None,
         "killed_by_grader": killed_by_grader,

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 from grader.packets.model import Conversation
-from grader.spec.model import Input, ReferenceClient, ReferenceServer, ReferenceUdpClient
+from grader.spec.model import (
+    Impairment,
+    Input,
+    ReferenceClient,
+    ReferenceServer,
+    ReferenceUdpClient,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,19 @@ class EndToEnd:
     stdin: Input | None = None
 
 
-Scenario = ServerSession | UdpServerSession | ClientSession | ClientAlone | EndToEnd
+@dataclass(frozen=True)
+class PingSession:
+    """Run the student's UDP client through the grader's relay to its UDP echo server.
+
+    With `server` False nothing answers at SERVER_HOST. `env` adds environment variables.
+    """
+
+    impairment: Impairment = field(default_factory=Impairment)
+    server: bool = True
+    env: tuple[tuple[str, str], ...] = ()
+
+
+Scenario = ServerSession | UdpServerSession | ClientSession | ClientAlone | EndToEnd | PingSession
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,8 @@ class ProgramRun:
     stdout_bytes: int = 0
     stdout_sha256: str = ""
     """Size and hash of everything printed on stdout, kept or not."""
+    elapsed_s: float | None = None
+    """How long the program ran, measured beside it in its container."""
 
     @property
     def ran(self) -> bool:
@@ -216,8 +236,29 @@ class EndToEndObservation:
     capture: Capture | None = None
 
 
+@dataclass(frozen=True)
+class RelayedDatagram:
+    """What the relay did with one datagram."""
+
+    direction: Literal["to_server", "to_client"]
+    index: int
+    payload: bytes
+    """The first 64 bytes."""
+    size: int
+    action: str
+    delay_ms: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PingSessionObservation:
+    client: ProgramRun
+    relayed: tuple[RelayedDatagram, ...]
+
+
 Observation = (
-    ServerSessionObservation
+    PingSessionObservation
+    | ServerSessionObservation
     | UdpServerSessionObservation
     | ClientSessionObservation
     | EndToEndObservation

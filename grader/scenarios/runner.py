@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,7 +23,10 @@ from grader.scenarios.model import (
     EndToEnd,
     EndToEndObservation,
     Observation,
+    PingSession,
+    PingSessionObservation,
     ProgramRun,
+    RelayedDatagram,
     Scenario,
     ServerSession,
     ServerSessionObservation,
@@ -126,24 +130,28 @@ class SubmissionRun:
         context = self._open()
         assert self._staged is not None
         match scenario:
-            case ServerSession():
+            case ServerSession() | UdpServerSession():
                 return self._server_session(context, self._staged, scenario)
-            case UdpServerSession():
-                return self._udp_server_session(context, self._staged, scenario)
             case ClientSession():
                 return self._client_session(context, self._staged, scenario, listen=True)
             case ClientAlone():
                 return self._client_session(context, self._staged, scenario, listen=False)
             case EndToEnd():
                 return self._end_to_end(context, self._staged, scenario)
+            case PingSession():
+                return self._ping_session(context, self._staged, scenario)
 
     def _server_session(
-        self, context: LabContext, staged: Path, scenario: ServerSession
-    ) -> ServerSessionObservation:
+        self, context: LabContext, staged: Path, scenario: ServerSession | UdpServerSession
+    ) -> ServerSessionObservation | UdpServerSessionObservation:
+        """The student's server, driven by the grader's TCP or UDP client once it is ready."""
         server = self._service("server")
         timeouts = self.lab.timeouts
+        udp = isinstance(scenario, UdpServerSession)
         absent = steps.missing(staged, server.file)
         if absent is not None:
+            if udp:
+                return UdpServerSessionObservation(server=absent, listen=None, peer=None)
             return ServerSessionObservation(server=absent, listen=None, peer=None)
         env = steps.program_env(self.port, client=False)
         with ExitStack() as stack:
@@ -154,15 +162,19 @@ class SubmissionRun:
             listen = steps.wait_for_listen(
                 context, program, self.port, server.protocol, timeouts.start_s
             )
-            peer = None
-            if program.is_running():
+            tcp_peer, udp_peer = None, None
+            if program.is_running() and isinstance(scenario, UdpServerSession):
+                udp_peer = steps.run_reference_udp_client(context, self.port, scenario.client)
+            elif program.is_running() and isinstance(scenario, ServerSession):
                 payload = self._input_file(scenario.client.send)
-                peer = steps.run_reference_client(context, self.port, scenario.client, payload)
-            if server.serves_forever:
+                tcp_peer = steps.run_reference_client(context, self.port, scenario.client, payload)
+            if server.serves_forever or udp:
                 program.signal("SIGTERM")  # its work is done; a polite stop is part of the test
             run = steps.finish_program(program, server.file, timeouts.exit_s)
             captured = self._finished(packets)
-        return ServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
+        if udp:
+            return UdpServerSessionObservation(run, listen, udp_peer, captured)
+        return ServerSessionObservation(run, listen, tcp_peer, captured)
 
     def _stdin_file(self, stdin: Input | None) -> Path | None:
         """The client's standard input as a file for its container, or None for no input."""
@@ -176,36 +188,6 @@ class SubmissionRun:
             path.write_bytes(data.build())
             path.chmod(0o644)
         return path
-
-    def _udp_server_session(
-        self, context: LabContext, staged: Path, scenario: UdpServerSession
-    ) -> UdpServerSessionObservation:
-        server = self._service("server")
-        timeouts = self.lab.timeouts
-        absent = steps.missing(staged, server.file)
-        if absent is not None:
-            return UdpServerSessionObservation(server=absent, listen=None, peer=None)
-        env = steps.program_env(self.port, client=False)
-        with ExitStack() as stack:
-            program = stack.enter_context(
-                context.student_program(staged, server.file, env, steps.SERVER_ALIAS, "server")
-            )
-            packets = stack.enter_context(self._maybe_capture(context, scenario, program))
-            listen = steps.wait_for_listen(context, program, self.port, "udp", timeouts.start_s)
-            peer = None
-            if program.is_running():
-                reference = scenario.client
-                peer = steps.run_reference_udp_client(
-                    context,
-                    self.port,
-                    reference.send,
-                    reference.pause_ms,
-                    reference.reply_timeout_s,
-                )
-            program.signal("SIGTERM")  # a UDP server serves forever; SIGTERM asks it to stop
-            run = steps.finish_program(program, server.file, timeouts.exit_s)
-            captured = self._finished(packets)
-        return UdpServerSessionObservation(server=run, listen=listen, peer=peer, capture=captured)
 
     def _client_session(
         self,
@@ -244,6 +226,63 @@ class SubmissionRun:
         return ClientSessionObservation(
             client=run, peer=report, server_port=self.port, capture=captured
         )
+
+    def _ping_session(
+        self, context: LabContext, staged: Path, scenario: PingSession
+    ) -> PingSessionObservation:
+        """The student's client -> relay (alias "server") -> the grader's UDP echo server."""
+        client = self._service("client")
+        absent = steps.missing(staged, client.file)
+        if absent is not None:
+            return PingSessionObservation(client=absent, relayed=())
+        start_s = self.lab.timeouts.start_s
+        with ExitStack() as stack:
+            if scenario.server:
+                stack.enter_context(
+                    steps.ready_helper(
+                        context,
+                        "peer.py",
+                        {"mode": "udp-echo", "port": self.port},
+                        "reference-udp-server",
+                        steps.UPSTREAM_ALIAS,
+                        start_s,
+                    )
+                )
+                relay_options = {
+                    "port": self.port,
+                    "upstream_host": steps.UPSTREAM_ALIAS,
+                    "upstream_port": self.port,
+                    "plan": scenario.impairment.as_plan(),
+                }
+                front = stack.enter_context(
+                    steps.ready_helper(
+                        context, "relay.py", relay_options, "relay", steps.SERVER_ALIAS, start_s
+                    )
+                )
+            else:
+                closed = {"mode": "closed", "port": self.port}
+                front = stack.enter_context(
+                    steps.ready_helper(
+                        context, "peer.py", closed, "no-server", steps.SERVER_ALIAS, start_s
+                    )
+                )
+            env = {**steps.program_env(self.port, client=True), **dict(scenario.env)}
+            with context.student_program(staged, client.file, env, None, "client") as program:
+                run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
+            report = steps.stop_and_report(front)
+        relayed = tuple(
+            RelayedDatagram(
+                direction=d["direction"],
+                index=int(d["index"]),
+                payload=base64.b64decode(d["payload"]),
+                size=int(d["size"]),
+                action=str(d["action"]),
+                delay_ms=int(d["delay_ms"]),
+                reason=str(d["reason"]),
+            )
+            for d in report.get("datagrams", [])
+        )
+        return PingSessionObservation(client=run, relayed=relayed)
 
     def _end_to_end(
         self, context: LabContext, staged: Path, scenario: EndToEnd

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +21,10 @@ from grader.scenarios.model import (
     ServerPeerReport,
     UdpPeerReport,
 )
-from grader.spec.model import ReferenceClient
+from grader.spec.model import ReferenceClient, ReferenceUdpClient
 
 SERVER_ALIAS = "server"
+UPSTREAM_ALIAS = "upstream"  # the real peer behind the relay
 HELPER_MARGIN_S = 10.0
 TIME_IS_UP = "SIGUSR2"  # run_bounded.py kills the program and reports what it printed
 
@@ -52,6 +54,7 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
         return ProgramRun(
             file=file, exit_code=None, timed_out=exited is None, oom_killed=state.oom_killed
         )
+    elapsed_s = record.get("elapsed_s")
     stdout, stdout_cut = _stream(record["stdout"])
     stdout_total, stdout_sha256 = int(record["stdout"]["total"]), str(record["stdout"]["sha256"])
     stderr, stderr_cut = _stream(record["stderr"])
@@ -66,6 +69,7 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
         output_cut=stdout_cut or stderr_cut,
         stdout_bytes=stdout_total,
         stdout_sha256=stdout_sha256,
+        elapsed_s=float(elapsed_s) if elapsed_s is not None else None,
     )
 
 
@@ -163,22 +167,21 @@ def _connection(raw: dict[str, Any]) -> Connection:
 
 
 def run_reference_udp_client(
-    context: LabContext,
-    port: int,
-    datagrams: tuple[bytes, ...],
-    pause_ms: int,
-    reply_timeout_s: float,
+    context: LabContext, port: int, client: ReferenceUdpClient
 ) -> UdpPeerReport:
+    datagrams = [datagram.build() for datagram in client.send]
     options = {
         "mode": "udp-client",
         "host": SERVER_ALIAS,
         "port": port,
         "send": [b64(datagram) for datagram in datagrams],
-        "pause_ms": pause_ms,
-        "reply_timeout_s": reply_timeout_s,
+        "clients": client.clients,
+        "pause_ms": client.pause_ms,
+        "reply_timeout_s": client.reply_timeout_s,
         # After as many replies as requests, wait this long for extra (split) datagrams.
         "extra_wait_s": 0.5,
     }
+    pause_ms, reply_timeout_s = client.pause_ms, client.reply_timeout_s
     with context.helper("peer.py", json.dumps(options), "reference-udp-client") as peer:
         budget = reply_timeout_s + len(datagrams) * pause_ms / 1000 + HELPER_MARGIN_S
         if peer.wait_exit(budget) is None:
@@ -261,6 +264,40 @@ class ReferenceServer:
         if self._helper is not None:
             helper, self._helper = self._helper, None
             helper.__exit__(None, None, None)
+
+
+@contextmanager
+def ready_helper(
+    context: LabContext,
+    script: str,
+    options: dict[str, Any],
+    role: str,
+    alias: str,
+    timeout_s: float,
+) -> Iterator[Running]:
+    """A grader helper on the lab network, once it has printed READY."""
+    with context.helper(script, json.dumps(options), role, alias=alias) as helper:
+        ready = Poll(timeout_s + HELPER_MARGIN_S).until(
+            lambda: (
+                True
+                if b"READY" in helper.output(stdout=True)
+                else (None if helper.is_running() else False)
+            )
+        )
+        if not ready:
+            raise InfrastructureError(
+                f"the grader's {role} did not start:\n"
+                + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+            )
+        yield helper
+
+
+def stop_and_report(helper: Running) -> dict[str, Any]:
+    """Asks a helper to stop (SIGTERM) and returns the report it prints on the way out."""
+    helper.signal("SIGTERM")
+    if helper.wait_exit(HELPER_MARGIN_S) is None:
+        raise InfrastructureError("a grader helper did not stop on SIGTERM")
+    return _peer_report(helper)
 
 
 def _peer_report(peer: Running) -> dict[str, Any]:

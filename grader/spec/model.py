@@ -133,8 +133,13 @@ class ReferenceServer:
 class ReferenceUdpClient:
     """What the grader's UDP client sends to the student's UDP server."""
 
-    send: tuple[Payload, ...] = field(
-        default=(Payload(b"ping"),), metadata=doc("Datagrams sent in order, one each.")
+    send: tuple[Input, ...] = field(
+        default=(Input(text=Payload(b"ping")),),
+        metadata=doc("Datagrams sent in order, one each."),
+    )
+    clients: int = field(
+        default=1,
+        metadata=doc("Clients, each with its own socket, sending in turn (interleaved)."),
     )
     pause_ms: int = field(
         default=0, metadata=doc("Pause between two datagrams; 0 sends them back to back.")
@@ -142,6 +147,61 @@ class ReferenceUdpClient:
     reply_timeout_s: float = field(
         default=3.0, metadata=doc("How long to wait for the replies after the last send.")
     )
+
+
+@dataclass(frozen=True)
+class ImpairmentRule:
+    """One impairment for the datagram with this index (from 1) or whose payload matches."""
+
+    action: Literal["drop", "duplicate", "delay", "reorder"] = field(
+        metadata=doc("What the relay does with the datagram.")
+    )
+    index: int | None = field(
+        default=None, metadata=doc("The datagram's number in its direction, from 1.")
+    )
+    match: str | None = field(
+        default=None, metadata=doc("A regular expression searched in the payload.")
+    )
+    delay_ms: int = field(default=0, metadata=doc("With action delay: how long to hold it."))
+
+
+@dataclass(frozen=True)
+class DirectionImpairment:
+    rules: tuple[ImpairmentRule, ...] = field(
+        default=(), metadata=doc("Rules in order; the first that applies decides.")
+    )
+    loss_percent: float = field(
+        default=0.0, metadata=doc("Drop this share of the rest, drawn from the seed.")
+    )
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """What the grader's UDP relay does to traffic, per direction; the same on every run."""
+
+    seed: int = field(default=0, metadata=doc("Seed for loss_percent."))
+    to_server: DirectionImpairment = field(
+        default_factory=DirectionImpairment, metadata=doc("Datagrams from the client.")
+    )
+    to_client: DirectionImpairment = field(
+        default_factory=DirectionImpairment, metadata=doc("Datagrams from the server.")
+    )
+
+    def as_plan(self) -> dict[str, object]:
+        """The plan in the form the relay reads (grader/probes/impairment.py)."""
+
+        def direction(d: DirectionImpairment) -> dict[str, object]:
+            rules = [
+                {"action": r.action, "index": r.index, "match": r.match, "delay_ms": r.delay_ms}
+                for r in d.rules
+            ]
+            return {"rules": rules, "loss_percent": d.loss_percent}
+
+        return {
+            "seed": self.seed,
+            "to_server": direction(self.to_server),
+            "to_client": direction(self.to_client),
+        }
 
 
 @dataclass(frozen=True)
