@@ -7,7 +7,7 @@ check reads the pinger's output line by line and compares it with what the relay
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, stderr_tail, still_running
@@ -64,7 +64,12 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
     if problem is not None:
         return problem
     if client.timed_out:
-        return still_running(client, lab)
+        return replace(
+            still_running(client, lab),
+            cause="With UDP a reply may never come: give recvfrom() a deadline with"
+            " sock.settimeout(...) and print 'Request timed out' when it passes.",
+            details=(*relay_lines(seen.relayed), *output_lines(client.stdout_text)),
+        )
     context = (*relay_lines(seen.relayed), *output_lines(client.stdout_text), *stderr_tail(client))
     output = parse(client.stdout_text)
     verdict = (
@@ -139,7 +144,8 @@ def lines_problem(params: Params, output: PingOutput) -> Verdict | None:
                 summary=f"seq={seq} should {'time out' if should_time_out else 'get a reply'}",
                 expected=expected,
                 received="a reply" if lines[0].replied else "a timeout",
-                cause="Its reply was dropped: wait at most PING_TIMEOUT (settimeout), then move on."
+                cause="Its reply was dropped or came too late: wait at most PING_TIMEOUT"
+                " (settimeout), then move on."
                 if should_time_out
                 else "Wait up to PING_TIMEOUT for the reply, ignoring datagrams for other seqs.",
             )
