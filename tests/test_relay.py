@@ -1,0 +1,111 @@
+"""The relay on loopback, as a real process with real UDP sockets (no Docker needed)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from grader.sandbox.containers import PROBES_DIR
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def echo_port() -> Iterator[int]:
+    """A UDP echo server on loopback, for the relay to forward to."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, source = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            sock.sendto(data, source)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(sock.getsockname()[1])
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def run_relay(
+    upstream_port: int, plan: dict[str, Any], datagrams: list[bytes], pause_s: float = 0.05
+) -> tuple[list[bytes], dict[str, Any]]:
+    """Sends the datagrams through a relay process and returns the replies and its report."""
+    port = free_udp_port()
+    options = {
+        "port": port,
+        "upstream_host": "127.0.0.1",
+        "upstream_port": upstream_port,
+        "plan": plan,
+    }
+    relay = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "relay.py"), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None
+        assert relay.stdout.readline().strip() == "READY"
+        replies = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(1.5)
+            for datagram in datagrams:
+                client.sendto(datagram, ("127.0.0.1", port))
+                time.sleep(pause_s)
+            while True:
+                try:
+                    replies.append(client.recvfrom(65535)[0])
+                except TimeoutError:
+                    break
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=10)
+    finally:
+        relay.kill()
+    report = json.loads(next(line for line in out.splitlines() if line.startswith("REPORT "))[7:])
+    return replies, report
+
+
+def test_relay_drops_and_duplicates_replies_as_planned(echo_port: int) -> None:
+    plan = {
+        "to_client": {
+            "rules": [{"action": "drop", "match": "^b$"}, {"action": "duplicate", "index": 3}]
+        }
+    }
+    replies, report = run_relay(echo_port, plan, [b"a", b"b", b"c", b"d"])
+    assert replies == [b"a", b"c", b"c", b"d"]
+    actions = [(d["direction"], d["index"], d["action"]) for d in report["datagrams"]]
+    assert ("to_client", 2, "drop") in actions
+    assert ("to_client", 3, "duplicate") in actions
+
+
+def test_relay_delays_and_reorders(echo_port: int) -> None:
+    plan = {
+        "to_client": {
+            "rules": [
+                {"action": "reorder", "index": 1},
+                {"action": "delay", "index": 3, "delay_ms": 400},
+            ]
+        }
+    }
+    replies, _ = run_relay(echo_port, plan, [b"one", b"two", b"three", b"four"])
+    assert replies == [b"two", b"one", b"four", b"three"]
