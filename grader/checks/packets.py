@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from grader.checks.base import Verdict
+from grader.checks.diagnosis import listen_problem
 from grader.packets.ladder import ladder
 from grader.packets.model import RST, Conversation, TcpFlow
 from grader.scenarios.model import (
@@ -12,7 +13,9 @@ from grader.scenarios.model import (
     ClientSessionObservation,
     EndToEndObservation,
     ServerSessionObservation,
+    UdpServerSessionObservation,
 )
+from grader.spec.model import LabSpec
 
 Program = Literal["server", "client"]
 
@@ -27,6 +30,16 @@ def capture_of(
 
 def no_capture() -> Verdict:
     return Verdict(passed=False, summary="no packet capture was made for this check")
+
+
+def udp_conversation(seen: UdpServerSessionObservation, lab: LabSpec) -> Verdict | Conversation:
+    """The captured conversation of a UDP server check, or why there is none to judge."""
+    problem = listen_problem(seen.listen, seen.server, lab)
+    if problem is not None:
+        return problem
+    if seen.capture is None:
+        return no_capture()
+    return seen.capture.conversation
 
 
 def flow_to(conversation: Conversation, port: int) -> TcpFlow | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict
-from grader.checks.diagnosis import listen_problem
-from grader.checks.packets import no_capture
+from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation
 from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
@@ -33,12 +32,9 @@ def count(conversation: Conversation) -> tuple[int, list[int]]:
 
 
 def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Verdict:
-    problem = listen_problem(seen.listen, seen.server, lab)
-    if problem is not None:
-        return problem
-    if seen.capture is None:
-        return no_capture()
-    conversation = seen.capture.conversation
+    conversation = udp_conversation(seen, lab)
+    if isinstance(conversation, Verdict):
+        return conversation
     total, numbers = count(conversation)
     marks = {number: "retransmission" for number in numbers}
     if total <= params.at_most:

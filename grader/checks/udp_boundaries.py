@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict
-from grader.checks.diagnosis import listen_problem, shown
-from grader.checks.packets import no_capture
+from grader.checks.diagnosis import shown
+from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation, UdpFlow
 from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
@@ -24,13 +24,10 @@ class Params:
 
 
 def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Verdict:
-    problem = listen_problem(seen.listen, seen.server, lab)
-    if problem is not None:
-        return problem
-    if seen.capture is None:
-        return no_capture()
+    conversation = udp_conversation(seen, lab)
+    if isinstance(conversation, Verdict):
+        return conversation
     port = seen.listen.expected_port if seen.listen else 0
-    conversation = seen.capture.conversation
     flows = conversation.udp_to(port)
     if not flows:
         return Verdict(passed=False, summary="no datagram reached the server's port")
