@@ -9,10 +9,6 @@ from grader.checks.diagnosis import listen_problem
 from grader.packets.ladder import ladder
 from grader.packets.model import RST, Conversation, TcpFlow
 from grader.scenarios.model import (
-    Capture,
-    ClientSessionObservation,
-    EndToEndObservation,
-    ServerSessionObservation,
     UdpServerSessionObservation,
 )
 from grader.spec.model import LabSpec
@@ -20,12 +16,6 @@ from grader.spec.model import LabSpec
 Program = Literal["server", "client"]
 
 ABORTIVE_CLOSE = "abortive close: {who} closed with unread data or SO_LINGER 0"
-
-
-def capture_of(
-    seen: ServerSessionObservation | ClientSessionObservation | EndToEndObservation,
-) -> Capture | None:
-    return seen.capture
 
 
 def no_capture() -> Verdict:
