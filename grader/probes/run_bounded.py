@@ -1,12 +1,35 @@
 """Runs a student's program and keeps a bounded record of what it printed.
 
-The container's main process (under Docker's init). It starts the program with its stdout
-and stderr on pipes, drains them as fast as they come so a flood never blocks or fills
-anything, and keeps the first and the last `keep_bytes // 2` bytes of each stream. At the
-end it prints one line `RUN {json}` with the exit status and both streams.
+The container's main process (under Docker's init), started as root with only the
+capabilities it needs: SETUID and SETGID to start the program as another user, KILL to signal
+it. The program runs as that other user (uid/gid 65534, no supplementary groups), in a session
+of its own, with its stdout and stderr on pipes to this wrapper. A process of uid 65534 cannot
+signal, trace, or read or write the memory or file descriptors of this root process, and its
+output reaches Docker's log only inside this wrapper's record: so nothing the program does can
+change what the record says about it.
 
-Signals: SIGTERM is passed on to the program (its own shutdown is under test); SIGUSR2 is
-the grader's "time is up": the program is killed and the record is printed.
+The wrapper drains both pipes as fast as they come, so a flood never blocks or fills
+anything, and keeps the first and the last `keep_bytes // 2` bytes of each stream. At the end
+it prints one line `RUN {json}` with the exit status and both streams (base64).
+
+Options (one JSON argument):
+    argv: list[str]          the program to run
+    keep_bytes: int          bytes kept per stream (first half and last half)
+    stdin: str, optional     a file to give the program as stdin (else /dev/null)
+    user: [uid, gid], opt.   run the program as this user (needs root with SETUID/SETGID)
+    cwd: str, optional       the program's working directory, entered as that user
+    lifetime_s: float, opt.  overall limit: past it the program is killed and the record
+                             printed (default LIFETIME_S); a killed grader leaves nothing behind
+    sweep: bool, optional    at the end kill every other process of the container's PID
+                             namespace, also those the program moved out of its session; only
+                             honoured where this wrapper runs directly under the namespace's init
+
+Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test);
+SIGUSR2 is the grader's "time is up": the program and everything it started are killed and the
+record is printed.
+
+If the program cannot be started at all (a fault of the grader, not of the program) the
+wrapper prints `WRAPPER-ERROR {json}` with the reason instead of a record.
 """
 
 from __future__ import annotations
@@ -20,7 +43,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+LIFETIME_S = 300.0
+"""Default overall limit on one run, well above any check's own timeouts."""
+SWEEP_TIMEOUT_S = 5.0
+DRAIN_AFTER_EXIT_S = 2.0
+"""After the program exits, how long its pipes may still be read (then the record is due)."""
 
 
 class Stream:
@@ -58,18 +88,93 @@ def main() -> None:
         run(options, stdin)
 
 
+def as_user(uid: int, gid: int, cwd: str | None) -> Callable[[], None]:
+    """What the child does before exec: volunteer for the OOM killer, become `uid`, enter `cwd`.
+
+    Runs in the forked child, still as root: /proc/self/oom_score_adj is writable by root only
+    until the uid changes, and raising it needs no privilege. With 1000 the kernel's OOM killer
+    picks the student's program before this wrapper when the container runs out of memory.
+    `cwd` is entered as the new user, who may be the only one allowed in.
+    """
+
+    def become_user() -> None:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)  # from uid 0 this also clears the permitted and effective capabilities
+        if cwd is not None:
+            os.chdir(cwd)
+
+    return become_user
+
+
+def sweep_allowed(options: dict[str, Any]) -> bool:
+    """Whether kill(-1) would reach only this container's processes.
+
+    Only inside the container's own PID namespace, where this wrapper is init or init's child;
+    never when run as a plain program on a host, where kill(-1) as root would hit everything.
+    """
+    return bool(options.get("sweep")) and (os.getpid() == 1 or os.getppid() == 1)
+
+
+def kill_all_others() -> bool:
+    """SIGKILLs every process of the namespace but init and this one; False if none was left."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill_all_others_until_gone(timeout_s: float = SWEEP_TIMEOUT_S) -> None:
+    """Repeats kill_all_others until no other process is left, for at most `timeout_s`.
+
+    A process already sent SIGKILL cannot fork any more, so this ends; a zombie still counts
+    until init reaps it, which it does at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    while kill_all_others() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def run(options: dict[str, Any], stdin: Any) -> None:
     started = time.monotonic()
-    child = subprocess.Popen(
-        options["argv"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    killed_by_grader = False
+    lifetime_s = float(options.get("lifetime_s", LIFETIME_S))
+    sweep = sweep_allowed(options)
+    user = options.get("user")
+    try:
+        child = subprocess.Popen(
+            options["argv"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Its own session and process group: a signal for "everything it started" reaches
+            # its children too, and never this wrapper.
+            start_new_session=True,
+            cwd=None if user else options.get("cwd"),
+            preexec_fn=as_user(int(user[0]), int(user[1]), options.get("cwd")) if user else None,
+        )
+    except OSError as e:
+        error = {"error": f"{type(e).__name__}: {e}", "argv": options["argv"]}
+        sys.stdout.write("WRAPPER-ERROR " + json.dumps(error) + "\n")
+        sys.stdout.flush()
+        sys.exit(70)
+    ended_by: str | None = None
+
+    def kill_program() -> None:
+        if sweep:
+            kill_all_others()  # also what left its session; the full sweep comes at the end
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            child.kill()
 
     def forward(signum: int, frame: Any) -> None:
-        nonlocal killed_by_grader
+        nonlocal ended_by
         if signum == signal.SIGUSR2:
-            killed_by_grader = True
-            child.kill()
+            ended_by = ended_by or "grader"
+            kill_program()
         else:
             child.send_signal(signum)
 
@@ -82,22 +187,37 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     assert child.stdout is not None and child.stderr is not None
     selector.register(child.stdout, selectors.EVENT_READ, streams["stdout"])
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
+    exited_at: float | None = None
     while selector.get_map():
-        events = selector.select(timeout=0.5)
+        remaining_s = lifetime_s - (time.monotonic() - started)
+        if remaining_s <= 0 and ended_by is None:
+            ended_by = "lifetime"
+            kill_program()
+        events = selector.select(timeout=min(0.5, max(0.05, remaining_s)))
         for key, _ in events:
             data = os.read(key.fd, 1 << 16)
             if data:
                 key.data.add(data)
             else:
                 selector.unregister(key.fileobj)
-        if not events and child.poll() is not None:
-            break  # a process it left behind still holds the pipes; the program is done
+        if exited_at is None and child.poll() is not None:
+            exited_at = time.monotonic()
+            # The program is done: whatever it left behind (a child in its group, or one that
+            # left the group with setsid) is killed now, so the pipes close and nothing of it
+            # outlives the record.
+            kill_program()
+        if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
+            break  # a process out of reach still holds a pipe: the record cannot wait for it
     status = child.wait()
+    if sweep:
+        kill_all_others_until_gone()
     record = {
-        "elapsed_s": round(time.monotonic() - started, 3),
+        "elapsed_s": round((exited_at or time.monotonic()) - started, 3),
         "status": status if status >= 0 else 128 - status,
         "signal": -status if status < 0 else None,
-        "killed_by_grader": killed_by_grader,
+        "killed_by_grader": ended_by == "grader",
+        "lifetime_expired": ended_by == "lifetime",
+        "lifetime_s": lifetime_s,
         **{name: stream.as_dict() for name, stream in streams.items()},
     }
     sys.stdout.write("RUN " + json.dumps(record) + "\n")

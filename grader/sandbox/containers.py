@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,10 +25,55 @@ SUBMISSION_MOUNT = "/submission"
 STDIN_MOUNT = "/opt/socketlab/stdin"
 PAYLOAD_MOUNT = "/opt/socketlab/payload"
 PROBES_MOUNT = "/probes"
-NOBODY = "65534:65534"
+STUDENT_UID = 65534
+STUDENT_GID = 65534
+WRAPPER_USER = "0:0"
+# What run_bounded.py needs, as root, to start the program as STUDENT_UID (SETUID, SETGID) and
+# to signal and kill it (KILL: without it root cannot signal a process of another uid). The
+# program itself gets none of them: changing from uid 0 clears its capabilities.
+WRAPPER_CAPABILITIES = ("SETUID", "SETGID", "KILL")
+HELPER_NANO_CPUS = 500_000_000  # half a CPU: a capture of a flood cannot eat the machine
+
+CONTAINER_LIFETIME_S = 300.0
+"""How long any container socketlab starts may live, whatever happens to the grader.
+
+Far above the longest check (its timeouts add up to well under a minute), and short enough
+that a grader killed with SIGKILL leaves nothing running for long: a student's program is
+stopped by run_bounded.py's own lifetime, a grader helper by coreutils `timeout`. The
+environment variable LIFETIME_ENV (seconds, read when each container is created) overrides
+it, for tests and for a course whose checks run longer.
+"""
+LIFETIME_ENV = "SOCKETLAB_CONTAINER_LIFETIME_S"
+KILL_AFTER_S = 5  # `timeout` sends SIGKILL this long after SIGTERM, for a helper that ignores it
 LOG_CONFIG = docker.types.LogConfig(
     type=docker.types.LogConfig.types.JSON, config={"max-size": "1m", "max-file": "1"}
 )
+
+
+def container_lifetime_s() -> float:
+    """CONTAINER_LIFETIME_S, or the positive number of seconds in $SOCKETLAB_CONTAINER_LIFETIME_S.
+
+    Raises InfrastructureError when the variable is set but is not a positive number.
+    """
+    raw = os.environ.get(LIFETIME_ENV, "").strip()
+    if not raw:
+        return CONTAINER_LIFETIME_S
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise InfrastructureError(f"{LIFETIME_ENV}={raw!r} is not a number of seconds") from e
+    if not value > 0:
+        raise InfrastructureError(f"{LIFETIME_ENV}={raw!r} must be more than 0 seconds")
+    return value
+
+
+def bounded_command(command: list[str], lifetime_s: float) -> list[str]:
+    """`command` under coreutils timeout: SIGTERM after `lifetime_s`, SIGKILL KILL_AFTER_S later.
+
+    GNU timeout passes on the SIGTERM and SIGINT it receives (from `docker kill` through
+    Docker's init) to the command, so stopping a helper by signal works as without it.
+    """
+    return ["timeout", f"--kill-after={KILL_AFTER_S}", f"{lifetime_s:g}", *command]
 
 
 @dataclass(frozen=True)
@@ -154,12 +200,19 @@ class LabContext:
     ) -> Any:
         """Runs `python3 FILE` from the read-only submission, with every limit applied.
 
-        The program runs under run_bounded.py, which keeps a bounded record of its output.
+        The program runs as STUDENT_UID under run_bounded.py, which runs as root with only
+        WRAPPER_CAPABILITIES and keeps a bounded record of the program's output and exit: the
+        program cannot signal, trace or impersonate it. Everything in the container is
+        stopped after container_lifetime_s().
         """
         memory = f"{self.limits.memory_mb}m"
         wrapper: dict[str, Any] = {
             "argv": ["python3", file],
             "keep_bytes": self.limits.output_kb * 1024,
+            "user": [STUDENT_UID, STUDENT_GID],
+            "lifetime_s": container_lifetime_s(),
+            "sweep": True,
+            "cwd": SUBMISSION_MOUNT,
         }
         volumes = {
             str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
@@ -172,8 +225,9 @@ class LabContext:
             self.client,
             self.limits.output_kb * 1024 * 4,
             command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
-            user=NOBODY,
-            working_dir=SUBMISSION_MOUNT,
+            user=WRAPPER_USER,
+            cap_add=list(WRAPPER_CAPABILITIES),
+            working_dir="/",  # the program enters SUBMISSION_MOUNT itself, as STUDENT_UID
             volumes=volumes,
             tmpfs={"/tmp": "size=16m,mode=1777"},
             environment={
@@ -231,7 +285,12 @@ class LabContext:
         capabilities: tuple[str, ...] = (),
         volumes: dict[str, dict[str, str]] | None = None,
     ) -> Any:
-        """Runs a grader-owned command as root with only the capabilities it names."""
+        """Runs a grader-owned command as root with only the capabilities it names.
+
+        The command runs under coreutils timeout (bounded_command), so the container stops
+        after container_lifetime_s() even if the grader that started it was killed, and on
+        half a CPU.
+        """
         placement = (
             {"network_mode": f"container:{share_network_of.id}"}
             if share_network_of is not None
@@ -240,13 +299,14 @@ class LabContext:
         return started(
             self.client,
             1 << 20,
-            command=command,
+            command=bounded_command(command, container_lifetime_s()),
             user="0:0",
             volumes=volumes or {},
             environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
             cap_add=list(capabilities) or None,
             mem_limit="128m",
             memswap_limit="128m",
+            nano_cpus=HELPER_NANO_CPUS,
             pids_limit=64,
             **self._common(role),
             **placement,

@@ -41,7 +41,12 @@ def program_env(port: int, *, client: bool) -> dict[str, str]:
 
 
 def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
-    """Waits up to `timeout_s` for the program to exit, stopping it if it does not."""
+    """Waits up to `timeout_s` for the program to exit, stopping it if it does not.
+
+    What it returns comes from run_bounded.py's record, which the program cannot reach (see
+    that module), or, if the wrapper was killed (the OOM killer), from Docker's own view.
+    Raises InfrastructureError when the wrapper could not start the program at all.
+    """
     exited = program.wait_exit(timeout_s)
     if exited is None:
         program.signal(TIME_IS_UP)
@@ -58,7 +63,7 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
     stdout, stdout_cut = _stream(record["stdout"])
     stdout_total, stdout_sha256 = int(record["stdout"]["total"]), str(record["stdout"]["sha256"])
     stderr, stderr_cut = _stream(record["stderr"])
-    timed_out = bool(record["killed_by_grader"])
+    timed_out = bool(record["killed_by_grader"]) or bool(record.get("lifetime_expired"))
     return ProgramRun(
         file=file,
         exit_code=None if timed_out else int(record["status"]),
@@ -74,9 +79,20 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
 
 
 def _run_record(program: Running) -> dict[str, Any] | None:
+    """run_bounded.py's record (its module docstring gives the fields), or None if it died.
+
+    Only the wrapper writes to the container's log (the program's output reaches it inside
+    the record, base64-encoded), so its last `RUN ` line is the record.
+    Raises InfrastructureError on the wrapper's `WRAPPER-ERROR ` line.
+    """
     for line in reversed(program.output(stdout=True).decode("utf-8", "replace").splitlines()):
         if line.startswith("RUN "):
             return dict(json.loads(line.removeprefix("RUN ")))
+        if line.startswith("WRAPPER-ERROR "):
+            raise InfrastructureError(
+                "the grader could not start the student's program: "
+                + line.removeprefix("WRAPPER-ERROR ")
+            )
     return None
 
 
