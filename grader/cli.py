@@ -10,15 +10,24 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
+from rich.text import Text
 
 from grader import __version__
-from grader.errors import InfrastructureError, LabNotFoundError, SocketlabError, SpecError
+from grader.errors import (
+    GraderBugError,
+    InfrastructureError,
+    LabNotFoundError,
+    SocketlabError,
+    SpecError,
+)
 from grader.grading import GradingOutcome, grade_submission
 from grader.labs import find_lab
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.gradescope import write_results_json
-from grader.reporting.terminal import print_report
+from grader.reporting.names import printable
+from grader.reporting.terminal import counts, print_report
 from grader.sandbox import engine, image, labels
 from grader.spec.loader import load_spec
 
@@ -148,41 +157,120 @@ def check(
 
 
 def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -> int:
+    """Grades each submission in turn and keeps each one's results as soon as it is graded.
+
+    After each submission: the gradebook is rewritten (atomically) with its row, then its
+    results.json is written (atomically) last, so a results.json on disk always has its row.
+    A grader killed in any way keeps everything graded before. A Docker failure stops the
+    batch and every submission left is written `not graded: <reason>` (exit 2).
+    """
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
     for submission in submissions:
         _require_directory(submission)
     engine.connect()
     image.require_image(engine.connect())
+    errors = Console(stderr=True, highlight=False)
     rows: list[GradebookRow] = []
     names = _unique_names(submissions)
-    failure: str | None = None
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"grading {lab.id}", total=len(submissions))
-        for submission, name in zip(submissions, names, strict=True):
-            progress.update(task, description=f"grading {name}")
-            target = out / name
-            outcome = grade_submission(
-                lab,
-                submission.resolve(),
-                skip_hidden=False,
-                junit_xml=target / "junit.xml",
-                captures=target / "captures",
-            )
-            if outcome.infrastructure_failure is not None or outcome.result is None:
-                failure = outcome.infrastructure_failure or "the grader did not finish"
-                rows.append(GradebookRow(name, None, failure))
-                console.print(f"[red]![/] {name}: not graded: {failure.splitlines()[0]}")
-                break
-            write_results_json(outcome.result, target / "results.json")
-            rows.append(GradebookRow(name, outcome.result))
-            console.print(f"  {name}: {outcome.result.score:g} / {outcome.result.max_score:g}")
-            progress.advance(task)
-    write_gradebook(lab, rows, out / "gradebook.csv")
-    if failure is not None:
-        raise InfrastructureError(failure)
-    console.print(f"wrote {out}/<submission>/results.json and {out / 'gradebook.csv'}")
+    gradebook = out / "gradebook.csv"
+    stopped: InfrastructureError | None = None
+    bugs = 0
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"grading {lab.id}", total=len(submissions))
+            for index, (submission, name) in enumerate(zip(submissions, names, strict=True)):
+                progress.update(task, description=f"grading {escape(name)}")
+                target = out / name
+                _forget_previous_results(target)
+                outcome = grade_submission(
+                    lab,
+                    submission.resolve(),
+                    skip_hidden=False,
+                    junit_xml=target / "junit.xml",
+                    captures=target / "captures",
+                )
+                if outcome.cleanup_problem is not None:
+                    errors.print(
+                        Text(
+                            f"warning: {name}: removing its containers failed:"
+                            f" {outcome.cleanup_problem} (`socketlab clean` removes them)"
+                        )
+                    )
+                if outcome.result is None:
+                    problem = outcome.infrastructure_failure or GraderBugError(
+                        "the grader did not finish"
+                    )
+                    reason = _first_line(problem)
+                    rows.append(GradebookRow(name, None, reason))
+                    console.print(Text(f"! {name}: not graded: {reason}"), style="red")
+                    if isinstance(problem, GraderBugError):
+                        bugs += 1  # the engine still answers: the other submissions go on
+                        write_gradebook(lab, rows, gradebook)
+                        progress.advance(task)
+                        continue
+                    stopped = problem
+                    rows.extend(
+                        GradebookRow(rest, None, f"the batch stopped: {reason}")
+                        for rest in names[index + 1 :]
+                    )
+                    write_gradebook(lab, rows, gradebook)
+                    break
+                rows.append(GradebookRow(name, outcome.result))
+                write_gradebook(lab, rows, gradebook)
+                write_results_json(outcome.result, target / "results.json")
+                console.print(Text(f"  {name}: {counts(outcome.result)}"))
+                progress.advance(task)
+    except KeyboardInterrupt:
+        graded = sum(1 for row in rows if row.result is not None)
+        done = {row.name for row in rows}
+        rows.extend(GradebookRow(n, None, "interrupted") for n in names if n not in done)
+        write_gradebook(lab, rows, gradebook)
+        errors.print(Text(_kept(graded, out)))
+        raise
+    graded = sum(1 for row in rows if row.result is not None)
+    judge_errors = sum(len(row.result.errors) for row in rows if row.result is not None)
+    if judge_errors:
+        console.print(
+            f"[yellow]{judge_errors} check(s) could not be judged because of grader errors;"
+            " their column says `error` and results.json's stdout has the tracebacks.[/]"
+        )
+    if stopped is not None:
+        errors.print(Text("infrastructure error: ", style="bold red") + Text(str(stopped)))
+        errors.print(Text(_kept(graded, out)))
+        return EXIT_INFRASTRUCTURE
+    if bugs:
+        errors.print(
+            Text(f"{bugs} submission(s) could not be graded because of a grader error; ")
+            + Text(_kept(graded, out))
+        )
+        return EXIT_INFRASTRUCTURE
+    console.print(Text(f"wrote {out}/<submission>/results.json and {gradebook}"))
     return EXIT_ALL_PASSED
+
+
+def _kept(graded: int, out: Path) -> str:
+    """What an unfinished batch kept, in one sentence: true whatever the count."""
+    if graded == 0:
+        return "Nothing was graded; no score was written."
+    return (
+        f"{graded} graded submission(s) were kept: {out}/<submission>/results.json and"
+        f" {out / 'gradebook.csv'}; the others are marked `not graded` there."
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _forget_previous_results(target: Path) -> None:
+    """Removes an earlier run's report files for this submission before grading it again.
+
+    Otherwise a run killed on this submission would leave the old results looking current.
+    """
+    for name in ("results.json", "junit.xml", ".junit.xml.partial"):
+        (target / name).unlink(missing_ok=True)
 
 
 def _raise_on_infrastructure(outcome: GradingOutcome) -> None:
@@ -192,13 +280,14 @@ def _raise_on_infrastructure(outcome: GradingOutcome) -> None:
 
 def _require_directory(path: Path) -> None:
     if not path.is_dir():
-        raise SocketlabError(f"{path} is not a directory")
+        raise SocketlabError(f"{printable(str(path))} is not a directory")
 
 
 def _unique_names(submissions: list[Path]) -> list[str]:
+    """One printable name per submission (its folder's name, made unique with -2, -3, ...)."""
     names: list[str] = []
     for submission in submissions:
-        base = submission.resolve().name
+        base = printable(submission.resolve().name)
         name, number = base, 2
         while name in names:
             name, number = f"{base}-{number}", number + 1

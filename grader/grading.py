@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from grader import plugin
+from grader.errors import GraderBugError, InfrastructureError
 from grader.results import SubmissionResult
 from grader.spec.model import LabSpec
 
@@ -18,9 +20,13 @@ GRADING_INI = Path(__file__).resolve().parent / "grading.ini"
 
 @dataclass(frozen=True)
 class GradingOutcome:
+    """A graded submission (`result`), or why it could not be graded (`infrastructure_failure`)."""
+
     result: SubmissionResult | None
-    infrastructure_failure: str | None
+    infrastructure_failure: InfrastructureError | None
     pytest_output: str
+    cleanup_problem: str | None = None
+    """Removing the run's containers failed after grading (the result still stands)."""
 
 
 class _ResultCollector:
@@ -40,6 +46,34 @@ def grade_submission(
     skip_hidden: bool,
     junit_xml: Path | None = None,
     captures: Path | None = None,
+) -> GradingOutcome:
+    """Runs the lab's checks on `submission` in this process and returns what they concluded.
+
+    `junit_xml` is written only for a submission that was graded: pytest writes it under a
+    temporary name beside it, which is renamed into place at the end, and removed when the
+    grading was interrupted (KeyboardInterrupt, re-raised) or could not finish.
+    """
+    partial = None if junit_xml is None else junit_xml.with_name(f".{junit_xml.name}.partial")
+    try:
+        outcome = _run_pytest(lab, submission, skip_hidden, partial, captures)
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    if partial is not None and junit_xml is not None:
+        if outcome.result is not None and partial.exists():
+            os.replace(partial, junit_xml)
+        else:
+            partial.unlink(missing_ok=True)
+    return outcome
+
+
+def _run_pytest(
+    lab: LabSpec,
+    submission: Path,
+    skip_hidden: bool,
+    junit_xml: Path | None,
+    captures: Path | None,
 ) -> GradingOutcome:
     arguments = [
         str(lab.path),
@@ -69,14 +103,17 @@ def grade_submission(
         raise KeyboardInterrupt  # pytest caught Ctrl-C and already removed the run's resources
     config = collector.config
     if config is None:
-        return GradingOutcome(None, f"pytest did not start (exit {exit_code}):\n{output}", output)
+        bug = GraderBugError(f"pytest did not start (exit {exit_code}):\n{output[-3000:]}")
+        return GradingOutcome(None, bug, output)
     failure = plugin.infrastructure_failure(config)
-    results = plugin.collected_results(config)
-    errors = [result for result in results if result.status == "error"]
-    if failure is None and errors:
-        failure = errors[0].error
+    cleanup = plugin.cleanup_failure(config)
     if failure is None and exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        failure = f"pytest stopped with exit code {int(exit_code)}:\n{output[-3000:]}"
+        failure = GraderBugError(
+            f"pytest stopped with exit code {int(exit_code)}:\n{output[-3000:]}"
+        )
     if failure is not None:
-        return GradingOutcome(None, failure, output)
-    return GradingOutcome(SubmissionResult(lab.id, submission, tuple(results)), None, output)
+        return GradingOutcome(None, failure, output, cleanup)
+    # A check whose judging code raised is in the results with status "error": the
+    # submission is graded, that check is not.
+    results = tuple(plugin.collected_results(config))
+    return GradingOutcome(SubmissionResult(lab.id, submission, results), None, output, cleanup)

@@ -15,17 +15,22 @@ import pytest
 
 from grader.checks import check_kinds
 from grader.checks.base import Verdict
-from grader.errors import InfrastructureError, SpecError
-from grader.reporting.feedback import feedback_text
+from grader.errors import GraderBugError, InfrastructureError, SpecError
+from grader.reporting.feedback import bounded_text, feedback_text
 from grader.results import CheckResult, Status
-from grader.scenarios.model import Scenario
+from grader.sandbox import engine
+from grader.scenarios.model import Observation, Scenario
 from grader.scenarios.runner import SubmissionRun
 from grader.spec.loader import load_spec
 from grader.spec.model import CheckSpec, LabSpec
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
 RUNS = pytest.StashKey[dict[Path, SubmissionRun]]()
-INFRASTRUCTURE_FAILURE = pytest.StashKey[str]()
+INFRASTRUCTURE_FAILURE = pytest.StashKey[InfrastructureError]()
+CLEANUP_FAILURE = pytest.StashKey[str]()
+
+TRACEBACK_LIMIT_CHARS = 8000
+"""A grader error's traceback is kept for the instructor up to this size."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +62,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for run in config.stash.get(RUNS, {}).values():
-        run.close()
+        try:
+            run.close()
+        except Exception as e:
+            # The checks are judged by now; a cleanup that fails (the engine went away) must
+            # not turn them into a crash. `socketlab clean` removes what is left.
+            problem = engine.classify(e) or e
+            config.stash[CLEANUP_FAILURE] = f"{type(problem).__name__}: {problem}"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -84,6 +95,14 @@ class CheckFailed(Exception):
 
     def __init__(self, result: CheckResult) -> None:
         super().__init__(feedback_text(result))
+        self.result = result
+
+
+class CheckJudgeError(Exception):
+    """Raised by a check item whose kind's judging code raised: a grader bug in that check."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.error_detail or result.error or "")
         self.result = result
 
 
@@ -116,28 +135,58 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         failure = self.config.stash.get(INFRASTRUCTURE_FAILURE, None)
         if failure is not None:
-            self.record("error", None, error=failure)
-            raise InfrastructureError(failure)
+            self.record("error", None, error=str(failure))
+            raise failure
         kind = check_kinds()[self.check.kind]
+        observation = self.observe(kind.scenario(self.check.params))
         try:
-            observation = self.submission_run().observe(kind.scenario(self.check.params))
             verdict = kind.verdict(self.check.params, observation, self.lab)
-            if kind.uses_capture(self.check.params):
-                self.keep_capture(observation)
-        except InfrastructureError as e:
-            self.config.stash[INFRASTRUCTURE_FAILURE] = str(e)
-            self.record("error", None, error=str(e))
-            raise
         except Exception as e:
-            self.record("error", None, error=f"grader error: {e!r}\n{traceback.format_exc()}")
-            raise
+            # A bug in this check's judging code: only this check is not judged; the others
+            # and the other submissions go on.
+            result = self.record(
+                "error",
+                None,
+                error=(
+                    f"the grader's code for this check failed ({type(e).__name__}); this is a"
+                    " bug in the grader, not in your program, and your instructor has the details"
+                ),
+                detail=bounded_text(traceback.format_exc(), TRACEBACK_LIMIT_CHARS),
+            )
+            raise CheckJudgeError(result) from e
+        if kind.uses_capture(self.check.params):
+            self.keep_capture(observation)
         result = self.record("passed" if verdict.passed else "failed", verdict)
         self.user_properties.append(("points", result.points))
         if not verdict.passed:
             raise CheckFailed(result)
 
+    def observe(self, scenario: Scenario) -> Observation:
+        """What the submission did in `scenario` (run once per submission, then reused).
+
+        Raises InfrastructureError (EngineLostError when the engine no longer answers) for a
+        Docker failure, and GraderBugError for any other exception: observing is the grader's
+        own code, so the submission is not graded rather than scored on a broken observation.
+        """
+        try:
+            return self.submission_run().observe(scenario)
+        except Exception as e:
+            error = engine.classify(e) or GraderBugError(
+                f"the grader failed while running the submission ({type(e).__name__}: {e})"
+            )
+            self.config.stash[INFRASTRUCTURE_FAILURE] = error
+            detail = bounded_text(traceback.format_exc(), TRACEBACK_LIMIT_CHARS)
+            self.record("error", None, error=str(error), detail=detail)
+            if error is e:
+                raise
+            raise error from e
+
     def record(
-        self, status: Status, verdict: Verdict | None, error: str | None = None
+        self,
+        status: Status,
+        verdict: Verdict | None,
+        error: str | None = None,
+        detail: str | None = None,
     ) -> CheckResult:
         result = CheckResult(
             check_id=self.check.id,
@@ -150,6 +199,7 @@ class CheckItem(pytest.Item):
             verdict=verdict,
             error=error,
             extra_feedback=self.check.feedback,
+            error_detail=detail,
         )
         self.config.stash[RESULTS].append(result)
         return result
@@ -159,6 +209,8 @@ class CheckItem(pytest.Item):
     ) -> str | Any:
         if isinstance(excinfo.value, CheckFailed):
             return str(excinfo.value)
+        if isinstance(excinfo.value, CheckJudgeError):
+            return f"grader error in this check's judging code:\n{excinfo.value}"
         if isinstance(excinfo.value, InfrastructureError):
             return f"infrastructure error (not the submission's fault): {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
@@ -183,5 +235,11 @@ def collected_results(config: pytest.Config) -> list[CheckResult]:
     return list(results)
 
 
-def infrastructure_failure(config: pytest.Config) -> str | None:
+def infrastructure_failure(config: pytest.Config) -> InfrastructureError | None:
+    """Why the session's submission could not be graded, or None when it was."""
     return config.stash.get(INFRASTRUCTURE_FAILURE, None)
+
+
+def cleanup_failure(config: pytest.Config) -> str | None:
+    """What went wrong removing the run's containers after grading, or None."""
+    return config.stash.get(CLEANUP_FAILURE, None)

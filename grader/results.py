@@ -22,8 +22,12 @@ class CheckResult:
     hidden: bool
     verdict: Verdict | None = None
     error: str | None = None
-    """For status "error": what went wrong in the grader or Docker (never the student)."""
+    """For status "error": one line on what went wrong in the grader or Docker (never the
+    student); this is what the student reads."""
     extra_feedback: str | None = None
+    error_detail: str | None = None
+    """For status "error": the traceback, for the instructor (junit.xml, results.json's
+    hidden stdout), never shown to the student."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class SubmissionResult:
     @property
     def errors(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if check.status == "error")
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        """The checks the submission failed; grader errors are counted apart (`errors`)."""
+        return tuple(check for check in self.checks if check.status == "failed")
 
     @property
     def all_passed(self) -> bool:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
 
 from grader.checks.base import Verdict
-from grader.reporting.feedback import feedback_text
+from grader.reporting.feedback import bounded_lines, feedback_text
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.gradescope import results_json, write_results_json
-from grader.reporting.terminal import print_report
+from grader.reporting.names import printable
+from grader.reporting.terminal import counts, print_report
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.loader import load_spec
 from tests.submissions import REPOSITORY
@@ -90,3 +93,106 @@ def test_terminal_report_lists_checks_and_total() -> None:
     text = console.export_text()
     assert "✘ The server sends exactly 'Hello, Client!'" in text
     assert "Total: 2 / 4" in text
+
+
+JUDGE_ERROR = CheckResult(
+    check_id="server-greeting",
+    title="greeting",
+    kind="server_sends",
+    max_points=2,
+    points=0,
+    status="error",
+    hidden=False,
+    error="the grader's code for this check failed (ZeroDivisionError)",
+    error_detail='Traceback (most recent call last):\n  File "judge.py"\nZeroDivisionError',
+)
+WITH_ERROR = SubmissionResult("01-tcp-hello", Path("carol"), (PASSED, JUDGE_ERROR))
+
+
+def huge_verdict_result() -> CheckResult:
+    flood = "x" * 1_000_000
+    verdict = Verdict(
+        passed=False,
+        summary="the server sent 1 MB " + flood,
+        expected="b'Hello, Client!'",
+        received=repr(flood.encode()),
+        cause="The server floods.",
+        details=tuple(f"datagram {n}: {flood[:2000]}" for n in range(5_000)),
+        diagram=tuple(f"{n:6d} packet" for n in range(20_000)),
+    )
+    return CheckResult("flood", "flood", "server_sends", 2, 0, "failed", False, verdict)
+
+
+def test_feedback_of_a_huge_verdict_is_a_few_kilobytes_and_says_what_was_left_out() -> None:
+    text = feedback_text(huge_verdict_result())
+    assert len(text) < 5000
+    assert "expected: b'Hello, Client!'" in text
+    assert "characters left out" in text
+    assert "likely cause: The server floods." in text
+
+
+def test_results_json_stays_well_under_a_megabyte_whatever_was_printed(tmp_path: Path) -> None:
+    checks = tuple(huge_verdict_result() for _ in range(40))
+    write_results_json(SubmissionResult("lab", Path("x"), checks), tmp_path / "results.json")
+    assert (tmp_path / "results.json").stat().st_size < 512 * 1024
+    assert len(json.loads((tmp_path / "results.json").read_text())["tests"]) == 40
+
+
+def test_long_lists_keep_their_start_and_end_and_count_what_was_left_out() -> None:
+    lines = bounded_lines([f"line {n}" for n in range(1000)])
+    assert lines[0] == "line 0" and lines[-1] == "line 999"
+    assert any("lines left out" in line for line in lines)
+    assert len(lines) <= 60
+
+
+def test_a_judge_error_is_an_error_column_and_a_status_never_a_zero(tmp_path: Path) -> None:
+    write_gradebook(LAB, [GradebookRow("carol", WITH_ERROR)], tmp_path / "gradebook.csv")
+    with (tmp_path / "gradebook.csv").open() as f:
+        row = next(csv.DictReader(f))
+    assert row["server-greeting"] == "error"
+    assert row["status"] == "graded; grader error in: server-greeting"
+
+
+def test_results_json_keeps_the_traceback_for_the_instructor_only() -> None:
+    data = results_json(WITH_ERROR)
+    assert data["stdout_visibility"] == "hidden"
+    assert "ZeroDivisionError" in data["stdout"]
+    assert "Traceback" not in data["tests"][1]["output"]
+    assert "not graded: the grader's code for this check failed" in data["tests"][1]["output"]
+    assert data["tests"][1]["status"] == "failed"
+
+
+def test_terminal_counts_grader_errors_apart_from_failures() -> None:
+    assert counts(RESULT) == "2 / 4 (1 failed)"
+    assert counts(WITH_ERROR) == "2 / 4 (1 grader error)"
+    console = Console(record=True, width=200)
+    print_report(console, WITH_ERROR)
+    assert "could not be judged because of a grader error" in console.export_text()
+
+
+NOT_UTF8 = os.fsdecode(b"stud\xe9nt")
+
+
+def test_a_folder_name_that_is_not_utf8_is_written_with_backslash_escapes(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        GradebookRow(NOT_UTF8, SubmissionResult("01-tcp-hello", Path(NOT_UTF8), (PASSED,))),
+        GradebookRow(NOT_UTF8 + "-2", None, "the batch stopped: Docker \udcff lost"),
+    ]
+    write_gradebook(LAB, rows, tmp_path / "gradebook.csv")
+    text = (tmp_path / "gradebook.csv").read_text(encoding="utf-8")
+    assert "stud\\xe9nt," in text and "stud\\xe9nt-2," in text
+    assert printable(NOT_UTF8) == "stud\\xe9nt"
+    console = Console(record=True, width=200, file=io.StringIO())
+    print_report(console, SubmissionResult("01-tcp-hello", Path("/tmp") / NOT_UTF8, (PASSED,)))
+    assert "stud\\xe9nt" in console.export_text()
+
+
+def test_the_gradebook_is_replaced_whole_never_written_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "gradebook.csv"
+    write_gradebook(LAB, [GradebookRow("alice", RESULT)], path)
+    before = path.stat().st_ino
+    write_gradebook(LAB, [GradebookRow("alice", RESULT), GradebookRow("bob", RESULT)], path)
+    assert path.stat().st_ino != before  # a new file renamed over the old one
+    assert [p.name for p in tmp_path.iterdir()] == ["gradebook.csv"]

@@ -1,15 +1,57 @@
-"""A check result as the plain lines of feedback a student reads."""
+"""A check result as the plain lines of feedback a student reads, bounded in size."""
 
 from __future__ import annotations
 
 from grader.results import CheckResult
 
+LINE_LIMIT_CHARS = 400
+"""A longer line (a long repr of bytes, a flood printed on one line) is elided in the middle."""
+LINES_LIMIT = 60
+"""A longer list of lines (a long ladder, many details) keeps its start and its end."""
+FEEDBACK_LIMIT_CHARS = 4000
+"""One check's whole feedback text stays under this, whatever the submission printed."""
+
+
+def bounded_line(line: str, limit_chars: int = LINE_LIMIT_CHARS) -> str:
+    """`line` itself, or its start and end with the number of characters left out between."""
+    if len(line) <= limit_chars:
+        return line
+    keep = max(limit_chars - 40, 20)
+    head, tail = keep * 2 // 3, keep // 3
+    left_out = len(line) - head - tail
+    return f"{line[:head]} … [{left_out} characters left out] … {line[-tail:]}"
+
+
+def bounded_lines(lines: list[str], limit: int = LINES_LIMIT) -> list[str]:
+    """Each line bounded; past `limit` lines, the first and last ones with a count between."""
+    lines = [bounded_line(line) for line in lines]
+    if len(lines) <= limit:
+        return lines
+    head, tail = limit * 2 // 3, limit // 3 - 1
+    left_out = len(lines) - head - tail
+    return [*lines[:head], f"  … [{left_out} lines left out] …", *lines[-tail:]]
+
+
+def bounded_text(text: str, limit_chars: int = FEEDBACK_LIMIT_CHARS) -> str:
+    """`text` itself, or its start and end with the number of characters left out between."""
+    if len(text) <= limit_chars:
+        return text
+    keep = max(limit_chars - 60, 40)
+    head, tail = keep * 2 // 3, keep // 3
+    left_out = len(text) - head - tail
+    return f"{text[:head]}\n… [{left_out} characters left out] …\n{text[-tail:]}"
+
 
 def feedback_lines(result: CheckResult, *, verbose: bool = False) -> list[str]:
     """The summary; for a failure also expected, received, cause and details.
 
-    With `verbose`, a passed check's packet diagram is shown too.
+    With `verbose`, a passed check's packet diagram is shown too. At most LINES_LIMIT lines
+    of at most about LINE_LIMIT_CHARS characters each.
     """
+    return bounded_lines(_all_lines(result, verbose=verbose))
+
+
+def _all_lines(result: CheckResult, *, verbose: bool) -> list[str]:
     if result.status == "error":
         return [f"not graded: {result.error}"]
     verdict = result.verdict
@@ -36,4 +78,5 @@ def feedback_lines(result: CheckResult, *, verbose: bool = False) -> list[str]:
 
 
 def feedback_text(result: CheckResult) -> str:
-    return "\n".join(feedback_lines(result))
+    """The feedback as one text of at most about FEEDBACK_LIMIT_CHARS characters."""
+    return bounded_text("\n".join(feedback_lines(result)))

@@ -1,13 +1,16 @@
-"""gradebook.csv: one row per submission, one column per check."""
+"""gradebook.csv: one row per submission, one column per check, rewritten atomically."""
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.results import SubmissionResult
+from grader.reporting.atomic import write_atomically
+from grader.reporting.names import printable
+from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
 
 
@@ -20,26 +23,46 @@ class GradebookRow:
 
 
 def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Writes `rows` to `path` (CSV, UTF-8) through a temporary file and a rename.
+
+    Readers, and a grader killed while writing, see the previous gradebook or this one, never
+    half of one. A check a grader error left unjudged has `error` in its column, never 0;
+    names are written with printable() so a folder name that is not UTF-8 cannot stop it.
+    """
     check_ids = [check.id for check in lab.checks]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["submission", "status", "score", "max_score", *check_ids])
-        for row in rows:
-            if row.result is None:
-                blanks = [""] * (2 + len(check_ids))
-                writer.writerow([row.name, f"not graded: {row.problem}", *blanks])
-                continue
-            points = {check.check_id: check.points for check in row.result.checks}
-            writer.writerow(
-                [
-                    row.name,
-                    "graded",
-                    f"{row.result.score:g}",
-                    f"{row.result.max_score:g}",
-                    *(
-                        f"{points[check_id]:g}" if check_id in points else ""
-                        for check_id in check_ids
-                    ),
-                ]
-            )
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["submission", "status", "score", "max_score", *check_ids])
+    for row in rows:
+        name = printable(row.name)
+        if row.result is None:
+            blanks = [""] * (2 + len(check_ids))
+            problem = printable(" ".join((row.problem or "unknown").split()))
+            writer.writerow([name, f"not graded: {problem}", *blanks])
+            continue
+        checks = {check.check_id: check for check in row.result.checks}
+        writer.writerow(
+            [
+                name,
+                status(row.result),
+                f"{row.result.score:g}",
+                f"{row.result.max_score:g}",
+                *(cell(checks.get(check_id)) for check_id in check_ids),
+            ]
+        )
+    write_atomically(path, text.getvalue())
+
+
+def status(result: SubmissionResult) -> str:
+    """`graded`, or `graded; grader error in: <check ids>` when some check was not judged."""
+    if not result.errors:
+        return "graded"
+    return "graded; grader error in: " + " ".join(check.check_id for check in result.errors)
+
+
+def cell(check: CheckResult | None) -> str:
+    if check is None:
+        return ""
+    if check.status == "error":
+        return "error"
+    return f"{check.points:g}"

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from grader.reporting.feedback import feedback_lines
+from grader.reporting.names import printable
 from grader.results import SubmissionResult
 
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "error": ("!", "yellow")}
@@ -15,7 +16,8 @@ MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "error": ("!", "y
 def print_report(
     console: Console, result: SubmissionResult, *, hidden_skipped: int = 0, verbose: bool = False
 ) -> None:
-    console.print(f"[bold]{escape(result.lab_id)}[/] — submission {escape(str(result.submission))}")
+    submission = escape(printable(str(result.submission)))
+    console.print(f"[bold]{escape(result.lab_id)}[/] — submission {submission}")
     console.print()
     for check in result.checks:
         mark, colour = MARKS[check.status]
@@ -34,3 +36,17 @@ def print_report(
         f"[{total_style}]Total: {result.score:g} / {result.max_score:g}[/]"
         + (f"  ({hidden_skipped} hidden checks run only when graded)" if hidden_skipped else "")
     )
+    if result.errors:
+        console.print(
+            f"[yellow]{len(result.errors)} check(s) could not be judged because of a grader"
+            " error (not your program's fault); they count 0 until it is fixed.[/]"
+        )
+
+
+def counts(result: SubmissionResult) -> str:
+    """`7 / 15 (2 failed)`, with grader errors counted apart from failures."""
+    parts = [f"{len(result.failures)} failed"] if result.failures else []
+    if result.errors:
+        parts.append(f"{len(result.errors)} grader error{'s' if len(result.errors) > 1 else ''}")
+    suffix = f" ({', '.join(parts)})" if parts else ""
+    return f"{result.score:g} / {result.max_score:g}{suffix}"

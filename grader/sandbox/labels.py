@@ -47,16 +47,46 @@ def _owner_is_gone(labels: dict[str, str]) -> bool:
     return False
 
 
-def sweep(client: Any, *, run_id: str | None = None, stale_only: bool = True) -> int:
+def owner_filters(pid: int, host: str | None = None) -> dict[str, list[str]]:
+    """Docker `filters` for what the socketlab process `pid` on `host` (default: this one) made."""
+    return {
+        "label": [
+            f"{MANAGED}=1",
+            f"{OWNER_PID}={pid}",
+            f"{OWNER_HOST}={host or socket.gethostname()}",
+        ]
+    }
+
+
+def owned_by(client: Any, pid: int) -> list[Any]:
+    """The containers, then the networks, that the socketlab process `pid` on this host made."""
+    filters = owner_filters(pid)
+    return [
+        *client.containers.list(all=True, filters=filters, ignore_removed=True),
+        *client.networks.list(filters=filters),
+    ]
+
+
+def sweep(
+    client: Any,
+    *,
+    run_id: str | None = None,
+    stale_only: bool = True,
+    owner_pid: int | None = None,
+) -> int:
     """Removes labelled containers, then networks; returns how many were removed.
 
-    With `run_id`, only that run's resources; with `stale_only`, only those whose owning
-    process on this host has ended (so concurrent runs are left alone).
+    With `run_id`, only that run's resources; with `owner_pid`, only those the socketlab
+    process with that pid on this host made; with `stale_only` (and neither), only those whose
+    owning process on this host has ended (so concurrent runs are left alone).
     """
-    filters = {"label": [f"{MANAGED}=1"] + ([f"{RUN}={run_id}"] if run_id else [])}
+    filters = owner_filters(owner_pid) if owner_pid is not None else {"label": [f"{MANAGED}=1"]}
+    if run_id:
+        filters["label"].append(f"{RUN}={run_id}")
+    stale_only = stale_only and run_id is None and owner_pid is None
     removed = 0
     for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
-        if stale_only and run_id is None and not _owner_is_gone(container.labels):
+        if stale_only and not _owner_is_gone(container.labels):
             continue
         try:
             container.remove(force=True, v=True)
@@ -66,7 +96,7 @@ def sweep(client: Any, *, run_id: str | None = None, stale_only: bool = True) ->
                 raise
     for network in client.networks.list(filters=filters):
         labels = network.attrs.get("Labels") or {}
-        if stale_only and run_id is None and not _owner_is_gone(labels):
+        if stale_only and not _owner_is_gone(labels):
             continue
         try:
             network.remove()
