@@ -104,3 +104,21 @@ def hello_exchange(close: str = "graceful") -> PcapWriter:
     elif close == "reset":
         pcap.tcp(False, RST | ACK)
     return pcap
+
+
+def udp_datagrams(count: int, size_bytes: int) -> PcapWriter:
+    """`count` datagrams of `size_bytes` from the server to the client: a flood."""
+    pcap = PcapWriter()
+    for number in range(count):
+        pcap.udp(False, number.to_bytes(4, "big") * (size_bytes // 4))
+    return pcap
+
+
+def first_fragment_of_udp(payload_bytes: int, fragment_bytes: int = 1472) -> PcapWriter:
+    """The first IP fragment of a large UDP datagram: its UDP length says `payload_bytes`,
+    but it carries only `fragment_bytes` of them (the rest travels in later fragments)."""
+    pcap = PcapWriter()
+    datagram = dpkt.udp.UDP(sport=CLIENT[1], dport=SERVER[1], data=b"\xab" * fragment_bytes)
+    datagram.ulen = 8 + payload_bytes
+    pcap._frame(CLIENT, SERVER, datagram, dpkt.ip.IP_PROTO_UDP)
+    return pcap

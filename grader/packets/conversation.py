@@ -9,6 +9,7 @@ from grader.packets.model import (
     FIN,
     RST,
     SYN,
+    CapturedPackets,
     Conversation,
     Direction,
     Endpoint,
@@ -21,6 +22,8 @@ from grader.packets.model import (
 
 
 def conversation(packets: Iterable[Packet]) -> Conversation:
+    """The packets grouped into flows; a capture's cut (CapturedPackets.cut) is kept."""
+    cut = packets.cut if isinstance(packets, CapturedPackets) else None
     packets = tuple(packets)
     tcp_groups = _group([p for p in packets if p.protocol == "tcp"])
     udp_groups = _group([p for p in packets if p.protocol == "udp"])
@@ -28,6 +31,7 @@ def conversation(packets: Iterable[Packet]) -> Conversation:
         packets=packets,
         tcp=tuple(_tcp_flow(group) for group in tcp_groups),
         udp=tuple(_udp_flow(group) for group in udp_groups),
+        cut=cut,
     )
 
 

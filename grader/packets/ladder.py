@@ -24,7 +24,8 @@ def packet_line(packet: Packet, client: Endpoint | None, mark: str | None) -> st
     else:
         arrow = "client → server" if packet.source == client else "client ← server"
     what = packet.flag_names if packet.protocol == "tcp" else "UDP"
-    size = f"{len(packet.payload)} bytes" if packet.payload or packet.protocol == "udp" else ""
+    shows_size = packet.size_bytes or packet.protocol == "udp"
+    size = f"{packet.size_bytes} bytes" if shows_size else ""
     line = f"{packet.number:>4}  {packet.time_s * 1000:9.3f} ms  {arrow}  {what:<11} {size:>11}"
     payload = short_payload(packet.payload)
     if payload:
@@ -39,11 +40,15 @@ def ladder(
     client: Endpoint | None,
     marks: Mapping[int, str] | None = None,
 ) -> tuple[str, ...]:
-    """The conversation as text lines; long ones keep both ends and every marked packet."""
+    """The conversation as text lines; long ones keep both ends and every marked packet.
+
+    A capture cut at its size limit ends with a line that says so.
+    """
     marks = marks or {}
     packets = conversation.packets
+    cut = (f"({conversation.cut.sentence})",) if conversation.cut else ()
     if not packets:
-        return ("(the capture holds no packets)",)
+        return ("(the capture holds no packets)", *cut)
     keep = {p.number for p in packets[:KEEP_AT_EACH_END] + packets[-KEEP_AT_EACH_END:]} | set(marks)
     lines = ["   #       time      direction        flags           size  payload"]
     skipped = 0
@@ -55,4 +60,4 @@ def ladder(
             lines.append(f"        … {skipped} packets not shown …")
             skipped = 0
         lines.append(packet_line(packet, client, marks.get(packet.number)))
-    return tuple(lines)
+    return (*lines, *cut)

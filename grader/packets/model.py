@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 Endpoint = tuple[str, int]
 Direction = Literal["to_server", "to_client"]
@@ -22,9 +23,17 @@ class Packet:
     source: Endpoint
     destination: Endpoint
     payload: bytes
+    """The payload bytes captured: all of it, or its first part (an IP fragment)."""
     flags: int = 0
     seq: int = 0
     ack: int = 0
+    payload_bytes: int | None = None
+    """The payload size its headers give (UDP length, IP total length); None: unknown."""
+
+    @property
+    def size_bytes(self) -> int:
+        """How many payload bytes the packet carried on the wire, captured or not."""
+        return len(self.payload) if self.payload_bytes is None else self.payload_bytes
 
     def has(self, flag: int) -> bool:
         return bool(self.flags & flag)
@@ -96,12 +105,63 @@ class UdpFlow:
 
 
 @dataclass(frozen=True)
+class CaptureCut:
+    """Packets that crossed the wire but are not in the capture: it reached its limit."""
+
+    limit_bytes: int
+    """The size at which the capture was cut."""
+    left_out_packets: int
+    left_out_bytes: int
+
+    @property
+    def limit_mb(self) -> float:
+        return self.limit_bytes / (1 << 20)
+
+    @property
+    def sentence(self) -> str:
+        """One line for feedback: where the capture was cut and what that left out."""
+        return (
+            f"the capture was cut at {self.limit_mb:g} MB: {self.left_out_packets} more"
+            f" packets ({self.left_out_bytes} bytes) crossed the wire and are not shown"
+        )
+
+
+@dataclass(frozen=True)
+class CapturedPackets(Sequence[Packet]):
+    """The packets read from a capture, in order, and what the capture left out, if anything."""
+
+    packets: tuple[Packet, ...]
+    cut: CaptureCut | None = None
+
+    @overload
+    def __getitem__(self, index: int) -> Packet: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Packet]: ...
+
+    def __getitem__(self, index: int | slice) -> Packet | Sequence[Packet]:
+        return self.packets[index]
+
+    def __len__(self) -> int:
+        return len(self.packets)
+
+    def __iter__(self) -> Iterator[Packet]:
+        return iter(self.packets)
+
+
+@dataclass(frozen=True)
 class Conversation:
     """Everything a capture holds, grouped into flows."""
 
     packets: tuple[Packet, ...]
     tcp: tuple[TcpFlow, ...]
     udp: tuple[UdpFlow, ...]
+    cut: CaptureCut | None = None
+    """Set when the capture reached its size limit: the flows hold only what came before."""
+
+    @property
+    def truncated(self) -> bool:
+        return self.cut is not None
 
     def tcp_to(self, port: int) -> tuple[TcpFlow, ...]:
         return tuple(flow for flow in self.tcp if flow.server[1] == port)

@@ -1,15 +1,31 @@
-"""Reads a pcap file (Ethernet, or Linux cooked v2) into Packets with dpkt."""
+"""Reads a pcap file (Ethernet, or Linux cooked v2) into Packets, within a memory bound.
+
+Records are read one at a time from the file (never the whole file at once) and decoded
+with dpkt; reading stops at READ_LIMIT_BYTES or READ_LIMIT_PACKETS, so even a pcap that
+was not written by the bounded capture writer cannot take the grader's memory. What the
+capture writer left out (its CaptureSummary beside the pcap) and what this reader left out
+are reported together as the capture's `cut`.
+"""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import dpkt
 
-from grader.packets.model import Packet
+from grader.packets.model import CaptureCut, CapturedPackets, Packet
+from grader.probes.capture_summary import CaptureSummary, summary_path
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
+READ_LIMIT_BYTES = 8 << 20
+"""Twice the capture writer's limit: only a pcap from elsewhere is ever cut here."""
+READ_LIMIT_PACKETS = 40_000
+GLOBAL_HEADER = struct.Struct("<IHHiIII")
+RECORD_HEADER_BYTES = 16
+MAGIC_MICROSECONDS, MAGIC_NANOSECONDS = 0xA1B2C3D4, 0xA1B23C4D
 
 
 def _ip_of(link_type: int, frame: bytes) -> object:
@@ -24,23 +40,111 @@ def _address(raw: bytes) -> str:
     return ".".join(str(byte) for byte in raw)
 
 
-def read_packets(path: Path) -> tuple[Packet, ...]:
-    """The IPv4 TCP and UDP packets of a capture, numbered from 1, times from the first."""
+def _payload_bytes(ip: dpkt.ip.IP, transport: dpkt.tcp.TCP | dpkt.udp.UDP) -> int:
+    """The payload size the headers give, which the captured bytes may fall short of.
+
+    The first IP fragment of a large datagram carries only part of its payload; the UDP
+    header still says the whole length. A TCP segment's size comes from the IP total
+    length, except with segmentation offload (length 0), where the captured bytes count.
+    """
+    if isinstance(transport, dpkt.udp.UDP):
+        return max(0, int(transport.ulen) - 8)
+    if ip.len:
+        return max(0, int(ip.len) - int(ip.hl) * 4 - int(transport.off) * 4)
+    return len(transport.data)
+
+
+class _Records:
+    """Iterates (timestamp in s, frame bytes) over a pcap file, stopping at the read limits."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        header = f.read(GLOBAL_HEADER.size)
+        if len(header) < GLOBAL_HEADER.size:
+            raise ValueError("no pcap header: nothing was captured")
+        for order in ("<", ">"):
+            fields = struct.unpack(order + "IHHiIII", header)
+            if fields[0] in (MAGIC_MICROSECONDS, MAGIC_NANOSECONDS):
+                self.order = order
+                self.fraction_s = 1e-6 if fields[0] == MAGIC_MICROSECONDS else 1e-9
+                self.link_type = fields[6] & 0x0FFFFFFF
+                break
+        else:
+            raise ValueError("not a pcap file")
+        self.read_bytes = GLOBAL_HEADER.size
+        self.records = 0
+        self.left_out_packets = 0
+        self.left_out_bytes = 0
+
+    def __iter__(self) -> _Records:
+        return self
+
+    def __next__(self) -> tuple[float, bytes]:
+        header = self.f.read(RECORD_HEADER_BYTES)
+        if len(header) < RECORD_HEADER_BYTES:
+            raise StopIteration  # the end, or a record cut off by a killed writer
+        seconds, fraction, length, _ = struct.unpack(self.order + "IIII", header)
+        size = RECORD_HEADER_BYTES + length
+        if self.read_bytes + size > READ_LIMIT_BYTES or self.records >= READ_LIMIT_PACKETS:
+            self._count_the_rest(size)
+            raise StopIteration
+        frame = self.f.read(length)
+        if len(frame) < length:
+            raise StopIteration
+        self.read_bytes += size
+        self.records += 1
+        return seconds + fraction * self.fraction_s, frame
+
+    def _count_the_rest(self, first_size: int) -> None:
+        """Counts the records past the read limit by their headers, without reading them."""
+        size = first_size
+        while True:
+            self.left_out_packets += 1
+            self.left_out_bytes += size
+            self.f.seek(size - RECORD_HEADER_BYTES, 1)
+            header = self.f.read(RECORD_HEADER_BYTES)
+            if len(header) < RECORD_HEADER_BYTES:
+                return
+            size = RECORD_HEADER_BYTES + struct.unpack(self.order + "IIII", header)[2]
+
+
+def _cut(records: _Records, summary: CaptureSummary | None) -> CaptureCut | None:
+    left_out_packets = records.left_out_packets + (summary.left_out_packets if summary else 0)
+    if not left_out_packets:
+        return None
+    by_writer = summary is not None and summary.cut
+    return CaptureCut(
+        limit_bytes=summary.limit_bytes if summary is not None and by_writer else READ_LIMIT_BYTES,
+        left_out_packets=left_out_packets,
+        left_out_bytes=records.left_out_bytes + (summary.left_out_bytes if summary else 0),
+    )
+
+
+def read_packets(path: Path) -> CapturedPackets:
+    """The IPv4 TCP and UDP packets of a capture, numbered from 1, times from the first.
+
+    Frames dpkt cannot decode (a snap length shorter than their headers) are skipped. The
+    result's `cut` says how many packets the capture writer or this reader left out.
+    """
     packets: list[Packet] = []
+    summary = CaptureSummary.read(summary_path(path))
     with path.open("rb") as f:
         try:
-            reader = dpkt.pcap.Reader(f)
+            records = _Records(f)
         except ValueError:  # empty or truncated header: nothing was captured
-            return ()
-        link_type = reader.datalink()
+            return CapturedPackets((), _cut_without_records(summary))
+        link_type = records.link_type
         start: float | None = None
-        for timestamp, frame in reader:
-            ip = _ip_of(link_type, frame)
+        for timestamp, frame in records:
+            try:
+                ip = _ip_of(link_type, frame)
+            except (dpkt.UnpackError, struct.error):
+                continue
             if not isinstance(ip, dpkt.ip.IP):
                 continue
             transport = ip.data
             if not isinstance(transport, dpkt.tcp.TCP | dpkt.udp.UDP):
-                continue  # ICMP, IGMP and the like: not part of a conversation we grade
+                continue  # ICMP, IGMP, later IP fragments: not part of a conversation we grade
             start = timestamp if start is None else start
             common = {
                 "number": len(packets) + 1,
@@ -48,6 +152,7 @@ def read_packets(path: Path) -> tuple[Packet, ...]:
                 "source": (_address(ip.src), transport.sport),
                 "destination": (_address(ip.dst), transport.dport),
                 "payload": bytes(transport.data),
+                "payload_bytes": _payload_bytes(ip, transport),
             }
             if isinstance(transport, dpkt.tcp.TCP):
                 packets.append(
@@ -59,6 +164,12 @@ def read_packets(path: Path) -> tuple[Packet, ...]:
                         **common,  # type: ignore[arg-type]
                     )
                 )
-            elif isinstance(transport, dpkt.udp.UDP):
+            else:
                 packets.append(Packet(protocol="udp", **common))  # type: ignore[arg-type]
-    return tuple(packets)
+    return CapturedPackets(tuple(packets), _cut(records, summary))
+
+
+def _cut_without_records(summary: CaptureSummary | None) -> CaptureCut | None:
+    if summary is None or not summary.cut:
+        return None
+    return CaptureCut(summary.limit_bytes, summary.left_out_packets, summary.left_out_bytes)

@@ -3,19 +3,30 @@
 tcpdump runs in a grader-owned helper that joins the observed container's namespace; only
 the helper gets NET_RAW and NET_ADMIN. It is confirmed listening before any traffic the
 grader causes, and stopped with a signal so that the file is flushed and whole.
+
+The file is bounded: tcpdump writes into probes/capture_bounded.py, which keeps whole
+records up to CAPTURE_LIMIT_BYTES or CAPTURE_LIMIT_PACKETS and only counts the rest, and
+writes a CaptureSummary beside the pcap that says what was left out. A flooding program
+therefore gives a capture of a few MB that still parses, never hundreds of MB.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from grader.errors import InfrastructureError
-from grader.sandbox.containers import LabContext, Running
+from grader.sandbox.containers import PROBES_DIR, PROBES_MOUNT, LabContext, Running
 from grader.sandbox.waiting import Poll
 
 CAPTURES_MOUNT = "/captures"
+CAPTURE_LIMIT_BYTES = 4 << 20
+"""The most a capture file holds. Every check's own traffic is a few KB (the 8 MiB echo
+checks take no capture); 4 MB keeps thousands of packets of a flood for its ladder."""
+CAPTURE_LIMIT_PACKETS = 20_000
+"""Also bounds the grader's memory for floods of tiny packets (one Packet object each)."""
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
@@ -31,7 +42,9 @@ class PacketCapture:
     def stop(self) -> Path:
         if not self.stopped:
             self.stopped = True
-            self.helper.signal("SIGINT")  # tcpdump writes what it buffered, then exits
+            # The writer passes it on to tcpdump, which writes what it buffered and exits;
+            # then the writer writes the summary and exits too.
+            self.helper.signal("SIGINT")
             if self.helper.wait_exit(STOP_TIMEOUT_S) is None:
                 raise InfrastructureError("tcpdump did not stop; the capture may be incomplete")
         return self.pcap
@@ -47,8 +60,11 @@ def capture(
     crashed submission is an observation, not an infrastructure failure.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o777)  # tcpdump writes as root in its container, maybe another uid here
-    command = [
+    # The writer runs as root in its container but without CAP_DAC_OVERRIDE, and the
+    # grader may be another uid: the directory must be writable by mode. Its parent, the
+    # run's scratch directory, is 0o700, so no other user of this host reaches it.
+    directory.chmod(0o777)
+    tcpdump = [
         "tcpdump",
         "-i",
         "eth0",
@@ -62,8 +78,15 @@ def capture(
         "-Z",
         "root",
         "-w",
-        f"{CAPTURES_MOUNT}/{name}.pcap",
+        "-",
     ]
+    options = {
+        "pcap": f"{CAPTURES_MOUNT}/{name}.pcap",
+        "limit_bytes": CAPTURE_LIMIT_BYTES,
+        "limit_packets": CAPTURE_LIMIT_PACKETS,
+        "tcpdump": tcpdump,
+    }
+    command = ["python3", f"{PROBES_MOUNT}/capture_bounded.py", json.dumps(options)]
     with ExitStack() as stack:
         try:
             helper = stack.enter_context(
@@ -74,7 +97,10 @@ def capture(
                     # -Z root keeps tcpdump from switching to its own user, which it does with
                     # setuid/setgid even when the target is root: hence SETUID and SETGID.
                     capabilities=("NET_RAW", "NET_ADMIN", "SETUID", "SETGID"),
-                    volumes={str(directory): {"bind": CAPTURES_MOUNT, "mode": "rw"}},
+                    volumes={
+                        str(directory): {"bind": CAPTURES_MOUNT, "mode": "rw"},
+                        str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"},
+                    },
                 )
             )
         except InfrastructureError:
