@@ -45,6 +45,16 @@ def last_error_line(run: ProgramRun) -> str | None:
 
 def program_problem(run: ProgramRun, lab: LabSpec) -> Verdict | None:
     """A failing verdict when the program could not do its work at all, else None."""
+    if run.missing and run.left_out:
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} was left out of the copy of your submission that the grader"
+            f" runs: {run.left_out}",
+            expected=f"{run.file} as a regular file at the top level of your submission",
+            received=f"{run.file} left out: {run.left_out}",
+            cause="The grader runs only its copy of your submission, which holds regular files"
+            " within size limits: submit the file itself, and keep links and data out.",
+        )
     if run.missing:
         return Verdict(
             passed=False,

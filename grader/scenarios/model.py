@@ -75,6 +75,8 @@ class ProgramRun:
 
     file: str
     missing: bool = False
+    left_out: str | None = None
+    """When missing because the submission copy left it out: why ("it is a symbolic link")."""
     exit_code: int | None = None
     timed_out: bool = False
     oom_killed: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -11,7 +10,7 @@ from types import TracebackType
 
 from grader.packets.conversation import conversation
 from grader.packets.pcap import read_packets
-from grader.sandbox import engine, image, labels, network, staging
+from grader.sandbox import engine, image, labels, network, scratch, staging
 from grader.sandbox.capture import PacketCapture, capture
 from grader.sandbox.containers import LabContext, Running
 from grader.scenarios import steps
@@ -79,12 +78,14 @@ class SubmissionRun:
             client = engine.connect()
             runtime = image.require_image(client)
             labels.sweep(client)
+            scratch.sweep_stale()  # what killed runs of this host left in the temp directory
             lab_network = self._stack.enter_context(network.lab_network(client, self.labels))
-            self._staged = self._stack.enter_context(staging.staged_submission(self.submission))
-            workdir = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="socketlab-run-"))
+            # 0o700: only the grader's user reaches the copy, its stdin files and captures;
+            # containers get them through bind mounts, which skip the host's parents.
+            workdir = self._stack.enter_context(scratch.run_directory(self.labels.run_id, "run"))
+            self._staged = self._stack.enter_context(
+                staging.staged_submission(self.submission, workdir / "submission")
             )
-            workdir.chmod(0o755)  # containers read the stdin files in it as another user
             self._workdir = workdir
             self._captures_dir = workdir / "captures"
             self._context = LabContext(client, runtime, lab_network, self.labels, self.lab.limits)

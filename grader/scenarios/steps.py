@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
+from grader.sandbox.staging import left_out_reason
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import (
     ClientPeerReport,
@@ -338,7 +339,11 @@ def _last_json_line(output: bytes, what: str, helper: Running) -> dict[str, Any]
 
 
 def missing(submission: Path, file: str) -> ProgramRun | None:
-    """A ProgramRun that says the file is missing, or None when it is there."""
+    """A ProgramRun that says the file is missing, or None when it is there.
+
+    `submission` is the staged copy; when the copy left the file out (too big, a link, ...)
+    the run's `left_out` says why, so the feedback does not merely say "not found".
+    """
     if (submission / file).is_file():
         return None
-    return ProgramRun(file=file, missing=True)
+    return ProgramRun(file=file, missing=True, left_out=left_out_reason(submission, file))
