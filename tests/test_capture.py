@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,15 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from grader.checks import check_kinds
 from grader.checks.base import Verdict
 from grader.packets import pcap as pcap_module
 from grader.packets.conversation import conversation
 from grader.packets.ladder import ladder
 from grader.packets.pcap import read_packets
 from grader.probes.capture_summary import CaptureSummary, summary_path
+from grader.sandbox.capture import CAPTURE_LIMIT_BYTES
 from grader.sandbox.containers import PROBES_DIR
 from grader.sandbox.waiting import Poll
+from grader.scenarios.runner import SubmissionRun
+from grader.spec.loader import load_spec
 from tests.pcaps import first_fragment_of_udp, hello_exchange, udp_datagrams
+from tests.submissions import REPOSITORY
 
 WRITER = PROBES_DIR / "capture_bounded.py"
 PCAP_HEADER_BYTES = 24
@@ -154,4 +160,46 @@ def test_a_verdict_carries_the_cut_line_in_its_diagram(tmp_path: Path) -> None:
     process.communicate(timeout=60)
     talk = conversation(read_packets(pcap))
     verdict = Verdict(passed=False, summary="x", diagram=ladder(talk, None))
-    assert any("the capture was cut at" in line for line in verdict.diagram)
+    assert any("the capture was cut at" in line for line in verdict.diagram), verdict
+
+
+FLOODING_UDP_SERVER = """
+import os, socket
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(os.environ["SERVER_PORT"])))
+data, address = sock.recvfrom(65535)
+while True:  # answers the first datagram with an endless stream
+    sock.sendto(data * (1400 // max(1, len(data))), address)
+"""
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@pytest.mark.docker
+def test_a_flooding_udp_server_gets_a_capture_cut_at_the_limit_and_a_verdict_that_says_so(
+    tmp_path: Path,
+) -> None:
+    submission = tmp_path / "flood"
+    shutil.copytree(REPOSITORY / "solutions" / "03-udp-ping", submission)
+    (submission / "server.py").write_text(FLOODING_UDP_SERVER)
+    lab = load_spec(REPOSITORY / "labs" / "03-udp-ping" / "spec.yaml")
+    check = next(c for c in lab.checks if c.kind == "udp_boundaries")
+    kind = check_kinds()[check.kind]
+    scenario = kind.scenario(check.params)
+    with SubmissionRun(lab, submission, frozenset({scenario})) as run:
+        seen = run.observe(scenario)
+        capture = getattr(seen, "capture", None)
+        assert capture is not None
+        run_directory = capture.pcap.parent.parent
+        assert directory_bytes(run_directory) < 2 * CAPTURE_LIMIT_BYTES
+        assert capture.pcap.stat().st_size <= CAPTURE_LIMIT_BYTES + PCAP_HEADER_BYTES
+        cut = capture.conversation.cut
+        assert cut is not None and cut.left_out_packets > 0
+        assert capture.conversation.udp, "what was kept is still analysed"
+        verdict = kind.verdict(check.params, seen, lab)
+        drawn = ladder(capture.conversation, None)
+    assert not verdict.passed, verdict
+    assert drawn[-1].startswith("(the capture was cut at 1 MB: ")
+    assert not run_directory.exists()

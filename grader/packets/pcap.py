@@ -20,8 +20,8 @@ from grader.probes.capture_summary import CaptureSummary, summary_path
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
-READ_LIMIT_BYTES = 8 << 20
-"""Twice the capture writer's limit: only a pcap from elsewhere is ever cut here."""
+READ_LIMIT_BYTES = 4 << 20
+"""Four times the capture writer's limit: only a pcap from elsewhere is ever cut here."""
 READ_LIMIT_PACKETS = 40_000
 GLOBAL_HEADER = struct.Struct("<IHHiIII")
 RECORD_HEADER_BYTES = 16

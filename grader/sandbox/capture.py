@@ -22,10 +22,11 @@ from grader.sandbox.containers import PROBES_DIR, PROBES_MOUNT, LabContext, Runn
 from grader.sandbox.waiting import Poll
 
 CAPTURES_MOUNT = "/captures"
-CAPTURE_LIMIT_BYTES = 4 << 20
+CAPTURE_LIMIT_BYTES = 1 << 20
 """The most a capture file holds. Every check's own traffic is a few KB (the 8 MiB echo
-checks take no capture); 4 MB keeps thousands of packets of a flood for its ladder."""
-CAPTURE_LIMIT_PACKETS = 20_000
+checks take no capture); 1 MB still keeps some 700 full-size frames of a flood, far more
+than a ladder shows, and keeps a batch's output small (lab 03 captures six checks)."""
+CAPTURE_LIMIT_PACKETS = 10_000
 """Also bounds the grader's memory for floods of tiny packets (one Packet object each)."""
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
