@@ -184,10 +184,23 @@ class LabContext:
         }
 
     def _on_network(self, alias: str | None) -> dict[str, Any]:
+        """Placement on the lab network, reachable as `alias`; names resolve as network.py says.
+
+        Docker's embedded DNS answers the lab's names and asks the network's own name server
+        about any other, which answers "no such name" at once, so a lookup never leaves the
+        lab network. (Containers that share another's namespace share its DNS too: Docker
+        refuses `dns=` with `network_mode="container:..."`.)
+        """
+        from grader.sandbox.network import name_server_address
+
         config = {}
         if alias:
             config = {self.network.name: self.client.api.create_endpoint_config(aliases=[alias])}
-        return {"network": self.network.name, "networking_config": config or None}
+        return {
+            "network": self.network.name,
+            "networking_config": config or None,
+            "dns": [name_server_address(self.network)],
+        }
 
     def student_program(
         self,
