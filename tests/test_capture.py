@@ -23,6 +23,7 @@ from grader.sandbox.containers import PROBES_DIR
 from grader.sandbox.waiting import Poll
 from grader.scenarios.runner import SubmissionRun
 from grader.spec.loader import load_spec
+from tests.conftest import socketlab
 from tests.pcaps import first_fragment_of_udp, hello_exchange, udp_datagrams
 from tests.submissions import REPOSITORY
 
@@ -203,3 +204,18 @@ def test_a_flooding_udp_server_gets_a_capture_cut_at_the_limit_and_a_verdict_tha
     assert not verdict.passed, verdict
     assert drawn[-1].startswith("(the capture was cut at 1 MB: ")
     assert not run_directory.exists()
+
+
+@pytest.mark.docker
+def test_grading_a_flooding_server_keeps_the_output_directory_small(tmp_path: Path) -> None:
+    """Six packet checks of lab 03, each capture kept: a few MB, never hundreds."""
+    submission = tmp_path / "flood"
+    shutil.copytree(REPOSITORY / "solutions" / "03-udp-ping", submission)
+    (submission / "server.py").write_text(FLOODING_UDP_SERVER)
+    out = tmp_path / "out"
+    done = socketlab("grade", "03-udp-ping", str(submission), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    kept = sorted((out / "flood" / "captures").glob("*.pcap"))
+    assert kept, "the packet checks' captures are kept"
+    assert all(p.stat().st_size <= CAPTURE_LIMIT_BYTES + PCAP_HEADER_BYTES for p in kept)
+    assert directory_bytes(out) < 8 << 20
