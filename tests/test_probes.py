@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import random
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from grader.probes import listen_watch, run_bounded
-from grader.sandbox.containers import RUN_BOUNDED
+from grader.sandbox.containers import PROBES_DIR, RUN_BOUNDED
 
 
 def test_proc_net_addresses_decode_to_dotted_quads() -> None:
@@ -58,3 +68,224 @@ def test_wrapper_survives_a_flood_and_keeps_the_first_line() -> None:
     assert stdout["total"] == 6 + 20_000_000
     assert base64.b64decode(stdout["head"]).startswith(b"first\n")
     assert len(base64.b64decode(stdout["tail"])) == 512
+
+
+# --- the grader's peer, as a real process on loopback, against misbehaving programs ---------
+
+REPORT_BOUND_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    report: dict[str, Any]
+    line_bytes: int
+    took_s: float
+
+
+def run_peer(options: dict[str, Any], *, terminate_after_s: float | None = None) -> PeerRun:
+    """Runs peer.py with `options` and returns its report, the report's size and the run time.
+
+    With `terminate_after_s` the peer gets SIGTERM once it has run that long (it must still
+    report); otherwise it must stop by itself within its deadline and a few seconds more.
+    """
+    started = time.monotonic()
+    peer = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "peer.py"), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if terminate_after_s is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                peer.wait(terminate_after_s)
+            peer.send_signal(signal.SIGTERM)
+        out, _ = peer.communicate(timeout=float(options.get("deadline_s", 30)) + 5)
+    finally:
+        peer.kill()
+    line = next(line for line in out.splitlines() if line.startswith("REPORT "))
+    return PeerRun(json.loads(line[7:]), len(line), time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def tcp_server(serve: Callable[[socket.socket], None], *, accept: bool = True) -> Iterator[int]:
+    """A misbehaving TCP server on loopback: `serve` gets each accepted connection."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def loop() -> None:
+        listener.settimeout(0.2)
+        while accept and not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn, contextlib.suppress(OSError):
+                serve(conn)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def client_options(port: int, payload_file: Path, **overrides: Any) -> dict[str, Any]:
+    options = {
+        "mode": "client",
+        "host": "127.0.0.1",
+        "port": port,
+        "send_file": str(payload_file),
+        "chunk_bytes": 0,
+        "pause_ms": 0,
+        "half_close": True,
+        "connect_timeout_s": 2.0,
+        "read_timeout_s": 2.0,
+        "connections": 1,
+        "reset_first": False,
+        "deadline_s": 4.0,
+    }
+    return options | overrides
+
+
+def payload(tmp_path: Path, size: int) -> Path:
+    path = tmp_path / "payload"
+    path.write_bytes(random.Random(1).randbytes(size))
+    return path
+
+
+def echo_first_piece_forever(conn: socket.socket) -> None:
+    data = conn.recv(65536)
+    while data:
+        conn.sendall(data)
+
+
+def test_peer_client_stops_reading_a_flooding_server_and_says_so(tmp_path: Path) -> None:
+    with tcp_server(echo_first_piece_forever) as port:
+        run = run_peer(client_options(port, payload(tmp_path, 100), connections=3))
+    connection = run.report["connections"][0]
+    assert connection["end"] == "flood"
+    assert connection["received_bytes"] > 100 + (1 << 20)
+    assert connection["first_difference"] == 100
+    assert run.report["stopped"] == "flood"
+    assert run.report["skipped"] == 2
+    assert run.line_bytes < REPORT_BOUND_BYTES
+
+
+def test_peer_client_reports_a_slow_echo_at_its_deadline(tmp_path: Path) -> None:
+    def slow_echo(conn: socket.socket) -> None:
+        while True:
+            time.sleep(0.05)
+            data = conn.recv(1024)
+            if not data:
+                return
+            conn.sendall(data)
+
+    with tcp_server(slow_echo) as port:
+        run = run_peer(client_options(port, payload(tmp_path, 1 << 20)))
+    connection = run.report["connections"][0]
+    assert connection["end"] == "timeout"
+    assert 0 < connection["received_bytes"] < 1 << 20
+    assert connection["first_difference"] == connection["received_bytes"]
+    assert connection["idle_s"] < 1.0
+    assert run.report["stopped"] == "deadline"
+    assert run.took_s < 4.0 + 3
+    assert run.line_bytes < REPORT_BOUND_BYTES
+
+
+def test_peer_client_reports_a_server_that_never_accepts(tmp_path: Path) -> None:
+    with tcp_server(echo_first_piece_forever, accept=False) as port:
+        run = run_peer(client_options(port, payload(tmp_path, 16 << 20)))
+    connection = run.report["connections"][0]
+    assert connection["connected"]
+    assert connection["end"] == "timeout"
+    assert connection["received_bytes"] == 0
+    assert connection["delivered_bytes"] < 16 << 20
+    assert run.took_s < 4.0 + 3
+
+
+def test_peer_client_reports_what_it_saw_on_sigterm(tmp_path: Path) -> None:
+    def silent(conn: socket.socket) -> None:
+        conn.recv(1)
+        time.sleep(5)
+
+    with tcp_server(silent) as port:
+        options = client_options(port, payload(tmp_path, 10), read_timeout_s=20, deadline_s=40)
+        run = run_peer(options, terminate_after_s=1.0)
+    assert run.report["stopped"] == "terminated"
+    assert run.report["connections"][0]["connected"]
+
+
+def test_peer_udp_client_stops_counting_a_flood_of_replies() -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer_with_endless_copies() -> None:
+        data, source = server.recvfrom(65535)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                server.sendto(data * 100, source)
+
+    thread = threading.Thread(target=answer_with_endless_copies, daemon=True)
+    thread.start()
+    options = {
+        "mode": "udp-client",
+        "host": "127.0.0.1",
+        "port": server.getsockname()[1],
+        "send": [base64.b64encode(b"PING 1 1764300000.25").decode()],
+        "clients": 1,
+        "pause_ms": 0,
+        "reply_timeout_s": 3.0,
+        "extra_wait_s": 0.5,
+        "deadline_s": 4.0,
+    }
+    try:
+        run = run_peer(options)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert run.report["stopped"] == "flood"
+    assert run.report["replies_total"] >= 1000
+    assert len(run.report["replies"]) < run.report["replies_total"]
+    assert run.line_bytes < REPORT_BOUND_BYTES
+    assert run.took_s < 4.0 + 3
+
+
+def test_peer_echo_server_stops_at_its_deadline_and_reports() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    options = {
+        "mode": "server",
+        "port": port,
+        "send": [],
+        "pause_ms": 0,
+        "read_timeout_s": 1.0,
+        "echo": True,
+        "deadline_s": 2.0,
+    }
+    peer = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "peer.py"), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert peer.stdout is not None
+        assert peer.stdout.readline().strip() == "READY"
+        # The client sends and never half-closes, so the echo never starts.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"never finished")
+            out, _ = peer.communicate(timeout=10)
+    finally:
+        peer.kill()
+    line = next(line for line in out.splitlines() if line.startswith("REPORT "))
+    report = json.loads(line[7:])
+    assert report["accepted"]
+    assert report["stopped"] == "deadline"
+    assert report["received_bytes"] == len(b"never finished")

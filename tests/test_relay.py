@@ -109,3 +109,58 @@ def test_relay_delays_and_reorders(echo_port: int) -> None:
     }
     replies, _ = run_relay(echo_port, plan, [b"one", b"two", b"three", b"four"])
     assert replies == [b"two", b"one", b"four", b"three"]
+
+
+def start_relay(upstream_port: int, **extra: Any) -> tuple[subprocess.Popen[str], int]:
+    port = free_udp_port()
+    options = {
+        "port": port,
+        "upstream_host": "127.0.0.1",
+        "upstream_port": upstream_port,
+        "plan": {},
+        **extra,
+    }
+    relay = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "relay.py"), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert relay.stdout is not None
+    assert relay.stdout.readline().strip() == "READY"
+    return relay, port
+
+
+def report_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("REPORT "))
+
+
+def test_relay_keeps_a_bounded_log_of_a_flood(echo_port: int) -> None:
+    relay, port = start_relay(echo_port)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            for number in range(3000):
+                client.sendto(b"x" * 1000 + str(number).encode(), ("127.0.0.1", port))
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=10)
+    finally:
+        relay.kill()
+    line = report_line(out)
+    report = json.loads(line[7:])
+    assert report["stopped"] == "terminated"
+    assert len(report["datagrams"]) == 300
+    assert report["left_out"] == sum(report["totals"].values()) - 300
+    assert report["totals"]["to_server forward"] > 300
+    assert len(line) < 256 * 1024
+
+
+def test_relay_stops_at_its_deadline_and_reports(echo_port: int) -> None:
+    relay, port = start_relay(echo_port, deadline_s=1.0)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.sendto(b"PING 1 1764300000.25", ("127.0.0.1", port))
+        out, _ = relay.communicate(timeout=10)  # no SIGTERM: it stops by itself
+    finally:
+        relay.kill()
+    report = json.loads(report_line(out)[7:])
+    assert report["stopped"] == "deadline"
+    assert report["totals"]["to_server forward"] == 1

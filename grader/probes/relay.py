@@ -2,14 +2,19 @@
 
 The program under test sends to the relay (it is SERVER_HOST); the relay forwards to the
 real peer through a separate upstream socket per client address, and applies the plan from
-impairment.py in each direction. Prints READY once bound; on SIGTERM prints one line
-`REPORT {json}` listing every datagram with what was done to it.
+impairment.py in each direction. Prints READY once bound; on SIGTERM, at its deadline
+(`deadline_s` in its options) or on an error of its own it prints one line `REPORT {json}`:
+what it did to each datagram (the first LOG_KEPT of them; `left_out` counts the rest),
+counts per direction and action, why it stopped and how long it ran.
+
+A program that floods the relay never makes it unbounded: the log is capped, at most
+MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams wait
+to be sent; past those limits datagrams are dropped and counted, as a full network would.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import heapq
 import itertools
 import json
@@ -18,11 +23,18 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from typing import Any
 
-from impairment import Plan, decide  # type: ignore[import-not-found]  # beside it in /probes
+from impairment import Decision, Plan, decide  # type: ignore[import-not-found]  # beside it in /probes
 
 REORDER_HOLD_S = 2.0
+LOG_KEPT = 300
+PAYLOAD_KEPT_BYTES = 64
+MAX_CLIENTS = 64
+MAX_QUEUED = 4096
+DEFAULT_DEADLINE_S = 600.0
+REPORT_LIMIT_BYTES = 256 * 1024
 
 
 class Terminated(Exception):
@@ -46,9 +58,21 @@ class Relay:
         self.order = itertools.count()
         self.held: dict[tuple[tuple[str, int], str], tuple[socket.socket, bytes, Any]] = {}
         self.log: list[dict[str, Any]] = []
+        self.left_out = 0
+        self.totals: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.deadline = self.started + float(options.get("deadline_s") or DEFAULT_DEADLINE_S)
+        self.stopped: str | None = None
 
-    def upstream_for(self, client: tuple[str, int]) -> socket.socket:
+    def count(self, direction: str, action: str) -> None:
+        key = f"{direction} {action}"
+        self.totals[key] = self.totals.get(key, 0) + 1
+
+    def upstream_for(self, client: tuple[str, int]) -> socket.socket | None:
+        """The socket that forwards this client's datagrams; None past MAX_CLIENTS."""
         if client not in self.upstreams:
+            if len(self.upstreams) >= MAX_CLIENTS:
+                return None
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.connect(self.upstream)
             self.upstreams[client] = sock
@@ -59,24 +83,17 @@ class Relay:
         key = (client, direction)
         index = self.counts[key] = self.counts.get(key, 0) + 1
         decision = decide(self.plan, direction, index, payload)
-        self.log.append(
-            {
-                "client": f"{client[0]}:{client[1]}",
-                "direction": direction,
-                "index": index,
-                "payload": base64.b64encode(payload[:64]).decode(),
-                "size": len(payload),
-                "action": decision.action,
-                "delay_ms": decision.delay_ms,
-                "reason": decision.reason,
-            }
-        )
+        out: socket.socket | None = self.front
+        target: Any = client
         if direction == "to_server":
             out, target = self.upstream_for(client), None
-        else:
-            out, target = self.front, client
+        if out is None:
+            decision = Decision("drop", reason=f"more than {MAX_CLIENTS} client addresses")
+        elif len(self.due) >= MAX_QUEUED:
+            decision = Decision("drop", reason=f"more than {MAX_QUEUED} datagrams waiting")
+        self.record(client, direction, index, payload, decision)
         now = time.monotonic()
-        if decision.action == "drop":
+        if decision.action == "drop" or out is None:
             return
         if decision.action == "reorder":
             self.held[key] = (out, payload, target)
@@ -89,6 +106,31 @@ class Relay:
         if key in self.held:  # a reordered datagram goes right after the next one
             held_out, held_payload, held_target = self.held.pop(key)
             self.schedule(now + delay, held_out, held_payload, held_target)
+
+    def record(
+        self,
+        client: tuple[str, int],
+        direction: str,
+        index: int,
+        payload: bytes,
+        decision: Decision,
+    ) -> None:
+        self.count(direction, decision.action)
+        if len(self.log) >= LOG_KEPT:
+            self.left_out += 1
+            return
+        self.log.append(
+            {
+                "client": f"{client[0]}:{client[1]}",
+                "direction": direction,
+                "index": index,
+                "payload": base64.b64encode(payload[:PAYLOAD_KEPT_BYTES]).decode(),
+                "size": len(payload),
+                "action": decision.action,
+                "delay_ms": decision.delay_ms,
+                "reason": decision.reason,
+            }
+        )
 
     def schedule(
         self, when: float, out: socket.socket, payload: bytes, target: Any, held: Any = None
@@ -113,8 +155,9 @@ class Relay:
 
     def run(self) -> None:
         print("READY", flush=True)
-        while True:
+        while (left_s := self.deadline - time.monotonic()) > 0:
             timeout = max(0.0, self.due[0][0] - time.monotonic()) if self.due else 0.5
+            timeout = min(timeout, left_s)
             readable, _, _ = select.select([self.front, *self.clients], [], [], timeout)
             for sock in readable:
                 try:
@@ -126,14 +169,39 @@ class Relay:
                 else:
                     self.handle(self.clients[sock], "to_client", payload)
             self.send_due()
+        self.stop("deadline")
+
+    def stop(self, reason: str) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+
+    def report_line(self) -> str:
+        report = {
+            "datagrams": self.log,
+            "left_out": self.left_out,
+            "totals": self.totals,
+            "stopped": self.stopped or "done",
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
+        text = "REPORT " + json.dumps(report)
+        if len(text) > REPORT_LIMIT_BYTES:  # a bug of this script: say so instead of a cut line
+            text = "REPORT " + json.dumps({"stopped": f"report too long ({len(text)} bytes)"})
+        return text
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     relay = Relay(json.loads(sys.argv[1]))
-    with contextlib.suppress(Terminated):
+    try:
         relay.run()
-    print("REPORT " + json.dumps({"datagrams": relay.log}), flush=True)
+    except Terminated:
+        relay.stop("terminated")
+    except Exception as e:  # the grader's own fault; still report what was seen
+        traceback.print_exc()
+        relay.stop(f"error: {type(e).__name__}: {e}")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(relay.report_line(), flush=True)
 
 
 if __name__ == "__main__":

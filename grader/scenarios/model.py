@@ -133,11 +133,16 @@ class ListenObservation:
 
 @dataclass(frozen=True)
 class Connection:
-    """One connection of the reference client: what it sent and what came back."""
+    """One connection of the reference client: what it sent and what came back.
+
+    The client keeps only the first part of the bytes, but counts and hashes all of them.
+    """
 
     connected: bool
     connect_error: str | None
-    end: Literal["fin", "rst", "timeout", "none"]
+    end: Literal["fin", "rst", "timeout", "flood", "none"]
+    """How it ended: the server closed (fin) or reset (rst); the client's time ran out
+    (timeout); the server sent far more than it was sent (flood); no connection (none)."""
     received: bytes
     """Everything received, or its first part when more than the peer keeps."""
     received_bytes: int = 0
@@ -146,10 +151,21 @@ class Connection:
     sent_sha256: str = ""
     first_difference: int | None = None
     """The first offset where what came back differs from what was sent; None if equal."""
+    delivered_bytes: int = 0
+    """How much of what was to be sent the server's side took before the connection ended."""
+    elapsed_s: float = 0.0
+    """From connecting to the end."""
+    idle_s: float = 0.0
+    """How long before the end the last byte came (or since connecting, if none came)."""
 
     @property
     def echoed(self) -> bool:
         return self.connected and self.received_sha256 == self.sent_sha256
+
+    @property
+    def extra_bytes(self) -> int:
+        """How many bytes more came back than were sent."""
+        return max(0, self.received_bytes - self.delivered_bytes)
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,10 @@ class ClientPeerReport:
 
     connections: tuple[Connection, ...]
     reset_connection: Connection | None = None
+    skipped: int = 0
+    """Connections not tried, because one before them timed out or was flooded."""
+    stopped: str = "done"
+    """Why the client stopped: done, deadline, flood, terminated."""
 
     @property
     def first(self) -> Connection:
@@ -182,20 +202,33 @@ class ClientPeerReport:
 
 @dataclass(frozen=True)
 class UdpPeerReport:
-    """The datagrams the reference UDP client sent, and the replies it got, in order."""
+    """The datagrams the reference UDP client sent, and the replies it got, in order.
+
+    `replies` keeps the first ones only; `replies_total` counts them all.
+    """
 
     sent: tuple[bytes, ...]
     replies: tuple[bytes, ...]
+    replies_total: int = 0
+    stopped: str = "done"
+    """Why it stopped: done, reply timeout, deadline, flood (far more replies than requests)."""
+
+    @property
+    def flooded(self) -> bool:
+        return self.stopped == "flood"
 
 
 @dataclass(frozen=True)
 class ServerPeerReport:
-    """What the reference server saw of the student's client."""
+    """What the reference server saw of the student's client (the first part of the bytes)."""
 
     accepted: bool
     received: bytes
     sent: bytes
     syn_ports: tuple[int, ...]
+    received_bytes: int = 0
+    stopped: str = "done"
+    """Why it stopped: done, terminated (the grader asked), deadline, flood."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +289,9 @@ class RelayedDatagram:
 class PingSessionObservation:
     client: ProgramRun
     relayed: tuple[RelayedDatagram, ...]
+    """The first datagrams the relay saw; it keeps a bounded log."""
+    relayed_left_out: int = 0
+    """Datagrams the relay handled but left out of its log."""
 
 
 Observation = (

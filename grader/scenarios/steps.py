@@ -27,6 +27,10 @@ from grader.spec.model import ReferenceClient, ReferenceUdpClient
 SERVER_ALIAS = "server"
 UPSTREAM_ALIAS = "upstream"  # the real peer behind the relay
 HELPER_MARGIN_S = 10.0
+"""How long past a helper's own deadline the grader waits before it calls it lost."""
+SERVER_DEADLINE_S = 300.0
+"""A reference server's deadline when the caller gives none; the grader stops it with
+SIGTERM long before, once the student's client is done (the spec's run_s at most)."""
 TIME_IS_UP = "SIGUSR2"  # run_bounded.py kills the program and reports what it printed
 
 
@@ -140,7 +144,18 @@ def wait_for_listen(
 def run_reference_client(
     context: LabContext, port: int, client: ReferenceClient, payload_file: Path
 ) -> ClientPeerReport:
-    """Runs the grader's client; what it sends is in `payload_file` (client.send, built)."""
+    """Runs the grader's client; what it sends is in `payload_file` (client.send, built).
+
+    The client stops by itself at its deadline (connect and read timeouts of every connection,
+    plus the spec's pauses), whatever the student's server does, and reports what it saw;
+    only a client that outlives that by HELPER_MARGIN_S, or prints no report, is the
+    grader's fault (InfrastructureError).
+    """
+    payload_bytes = payload_file.stat().st_size
+    pieces = -(-payload_bytes // client.chunk_bytes) if client.chunk_bytes else 1
+    per_connection_s = 2 * client.read_timeout_s + max(0, pieces - 1) * client.pause_ms / 1000
+    connections = client.connections + (1 if client.reset_first else 0)
+    deadline_s = connections * per_connection_s
     options = {
         "mode": "client",
         "host": SERVER_ALIAS,
@@ -153,19 +168,22 @@ def run_reference_client(
         "read_timeout_s": client.read_timeout_s,
         "connections": client.connections,
         "reset_first": client.reset_first,
+        "deadline_s": deadline_s,
     }
-    connections = client.connections + (1 if client.reset_first else 0)
-    budget = connections * (2 * client.read_timeout_s) + HELPER_MARGIN_S
     with context.helper(
         "peer.py", json.dumps(options), "reference-client", payload_file=payload_file
     ) as peer:
-        if peer.wait_exit(budget) is None:
-            raise InfrastructureError("the grader's reference client did not finish")
+        if peer.wait_exit(deadline_s + HELPER_MARGIN_S) is None:
+            raise InfrastructureError(
+                f"the grader's reference client did not stop at its {deadline_s:g} s deadline"
+            )
         report = _peer_report(peer)
     reset = report.get("reset_connection")
     return ClientPeerReport(
         connections=tuple(_connection(c) for c in report["connections"]),
         reset_connection=_connection(reset) if reset else None,
+        skipped=int(report.get("skipped", 0)),
+        stopped=str(report["stopped"]),
     )
 
 
@@ -180,13 +198,19 @@ def _connection(raw: dict[str, Any]) -> Connection:
         sent_bytes=int(raw["sent_bytes"]),
         sent_sha256=str(raw["sent_sha256"]),
         first_difference=raw["first_difference"],
+        delivered_bytes=int(raw.get("delivered_bytes", 0)),
+        elapsed_s=float(raw.get("elapsed_s", 0.0)),
+        idle_s=float(raw.get("idle_s", 0.0)),
     )
 
 
 def run_reference_udp_client(
     context: LabContext, port: int, client: ReferenceUdpClient
 ) -> UdpPeerReport:
+    """Runs the grader's UDP client; it stops at its deadline or at a flood of replies."""
     datagrams = [datagram.build() for datagram in client.send]
+    extra_wait_s = 0.5  # after as many replies as requests, wait this long for extra ones
+    deadline_s = client.reply_timeout_s + len(datagrams) * client.pause_ms / 1000 + extra_wait_s
     options = {
         "mode": "udp-client",
         "host": SERVER_ALIAS,
@@ -195,18 +219,20 @@ def run_reference_udp_client(
         "clients": client.clients,
         "pause_ms": client.pause_ms,
         "reply_timeout_s": client.reply_timeout_s,
-        # After as many replies as requests, wait this long for extra (split) datagrams.
-        "extra_wait_s": 0.5,
+        "extra_wait_s": extra_wait_s,
+        "deadline_s": deadline_s,
     }
-    pause_ms, reply_timeout_s = client.pause_ms, client.reply_timeout_s
     with context.helper("peer.py", json.dumps(options), "reference-udp-client") as peer:
-        budget = reply_timeout_s + len(datagrams) * pause_ms / 1000 + HELPER_MARGIN_S
-        if peer.wait_exit(budget) is None:
-            raise InfrastructureError("the grader's UDP client did not finish")
+        if peer.wait_exit(deadline_s + HELPER_MARGIN_S) is None:
+            raise InfrastructureError(
+                f"the grader's UDP client did not stop at its {deadline_s:g} s deadline"
+            )
         report = _peer_report(peer)
     return UdpPeerReport(
         sent=tuple(base64.b64decode(d) for d in report["sent"]),
         replies=tuple(base64.b64decode(d) for d in report["replies"]),
+        replies_total=int(report["replies_total"]),
+        stopped=str(report["stopped"]),
     )
 
 
@@ -223,6 +249,7 @@ class ReferenceServer:
         echo: bool = False,
         listen: bool,
         start_timeout_s: float,
+        deadline_s: float = SERVER_DEADLINE_S,
     ) -> None:
         self.options = {
             "mode": "server" if listen else "closed",
@@ -231,6 +258,7 @@ class ReferenceServer:
             "pause_ms": pause_ms,
             "read_timeout_s": 5.0,
             "echo": echo,
+            "deadline_s": deadline_s,
         }
         self.context = context
         self.start_timeout_s = start_timeout_s
@@ -275,6 +303,8 @@ class ReferenceServer:
             received=base64.b64decode(report["received"]),
             sent=base64.b64decode(report["sent"]),
             syn_ports=tuple(report["syn_ports"]),
+            received_bytes=int(report["received_bytes"]),
+            stopped=str(report["stopped"]),
         )
 
     def __exit__(self, *exc: object) -> None:
@@ -318,9 +348,20 @@ def stop_and_report(helper: Running) -> dict[str, Any]:
 
 
 def _peer_report(peer: Running) -> dict[str, Any]:
+    """The last REPORT line a grader peer printed; its absence is the grader's fault.
+
+    A peer reports whatever the student's program does (its REPORT line is bounded far
+    below Docker's 1 MB log), so a missing or malformed report is an InfrastructureError.
+    """
     for line in reversed(peer.output(stdout=True).decode("utf-8", "replace").splitlines()):
         if line.startswith("REPORT "):
-            return dict(json.loads(line.removeprefix("REPORT ")))
+            report = dict(json.loads(line.removeprefix("REPORT ")))
+            if str(report.get("stopped", "")).startswith(("error:", "report too long")):
+                raise InfrastructureError(
+                    f"the grader's peer failed: {report['stopped']}\n"
+                    + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                )
+            return report
     raise InfrastructureError(
         "the grader's peer printed no report:\n"
         + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
