@@ -334,6 +334,56 @@ LAB02 = (
         mentions=("status 143",),
     ),
     Broken(
+        "server-floods-echo",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                ECHO_LOOP,
+                "        data = conn.recv(65536)\n"
+                "        while data:  # the mistake: the same data again and again, never reading\n"
+                "            conn.sendall(data)",
+            ),
+        ),
+        fails=LAB02_SERVER_ECHO_CHECKS | {"end-to-end"},
+        mentions=("kept sending after the echo was complete", "bytes more than it received"),
+    ),
+    Broken(
+        # 4 KiB per 50 ms (80 KiB/s): 8 MiB would take 100 s, while the small echoes, and the
+        # 64 KiB after a reset, finish well inside their 5 s.
+        "server-slow-echo",
+        "02-tcp-echo",
+        (
+            Edit("server.py", "import sys\n", "import sys\nimport time\n"),
+            Edit(
+                "server.py",
+                ECHO_LOOP,
+                "        while True:\n"
+                "            time.sleep(0.05)  # the mistake: a pause before each small read\n"
+                "            data = conn.recv(4096)\n"
+                "            if not data:\n"
+                "                break\n"
+                "            conn.sendall(data)",
+            ),
+        ),
+        fails=frozenset({"echo-8-mib"}),
+        mentions=("KiB/s", "the check allows 30 s"),
+    ),
+    Broken(
+        "server-never-accepts",
+        "02-tcp-echo",
+        (
+            Edit(
+                "server.py",
+                ACCEPT_LOOP,
+                "    while True:  # the mistake: listening, but accept() is never called\n"
+                "        signal.pause()",
+            ),
+        ),
+        fails=LAB02_SERVER_ECHO_CHECKS | {"end-to-end"},
+        mentions=("nothing accepted the connection", "kernel completes the handshake"),
+    ),
+    Broken(
         "client-reads-one-line",
         "02-tcp-echo",
         (
@@ -427,6 +477,20 @@ LAB03 = (
         (Edit("server.py", UDP_ECHO_LINE, UDP_ECHO_LINE + "\n" + UDP_ECHO_LINE),),
         fails=LAB03_BOUNDARY_CHECKS,
         mentions=("split",),
+    ),
+    Broken(
+        "server-floods-replies",
+        "03-udp-ping",
+        (
+            Edit(
+                "server.py",
+                UDP_ECHO_LINE,
+                "        while True:  # the mistake: the same reply, again and again\n"
+                "    " + UDP_ECHO_LINE,
+            ),
+        ),
+        fails=LAB03_BOUNDARY_CHECKS,
+        mentions=("your server answered one datagram with", "one reply per datagram"),
     ),
     Broken(
         "server-ignores-sigterm",

@@ -17,6 +17,37 @@ def shown(data: bytes, limit: int = 200) -> str:
     return f"{data[:half]!r} ... ({len(data) - limit} bytes not shown) ... {data[-half:]!r}"
 
 
+def size_text(count: int) -> str:
+    """A byte count as a person says it: "12 bytes", "600 KiB", "8 MiB", "1.5 MiB"."""
+    if count < 1024:
+        return f"{count} byte" + ("" if count == 1 else "s")
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            value = count / scale
+            return (
+                f"{value:.0f} {unit}"
+                if value >= 10 or value.is_integer()
+                else f"{value:.1f} {unit}"
+            )
+    return f"{count} bytes"  # unreachable: 1024 and more is KiB
+
+
+def rate_text(count: int, seconds: float) -> str:
+    """A transfer rate such as "20 KiB/s"."""
+    if seconds <= 0:
+        return "-"
+    return size_text(round(count / seconds)) + "/s"
+
+
+def elided(items: list[str], keep: int = 12) -> str:
+    """Items joined with ", ", the middle left out when there are more than `keep`."""
+    if len(items) <= keep:
+        return ", ".join(items)
+    half = keep // 2
+    hidden = len(items) - 2 * half
+    return ", ".join([*items[:half], f"... ({hidden} more) ...", *items[-half:]])
+
+
 def stderr_tail(run: ProgramRun) -> tuple[str, ...]:
     note = (
         (f"({run.file} printed more than the grader keeps, so the middle of its output was cut)",)

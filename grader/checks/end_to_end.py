@@ -9,12 +9,16 @@ from grader.checks.client_echo import output_matches
 from grader.checks.diagnosis import (
     missing_line,
     program_problem,
+    size_text,
     stderr_tail,
     still_running,
     unreachable,
 )
-from grader.scenarios.model import EndToEnd, EndToEndObservation
+from grader.scenarios.model import EndToEnd, EndToEndObservation, ProgramRun
 from grader.spec.model import Input, LabSpec, doc
+
+FLOOD_MARGIN_BYTES = 1 << 20
+"""A client that wrote this much more than its input was fed by a flooding server."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
     if problem is None and seen.client is not None:
         problem = program_problem(seen.client, lab)
         if problem is None and seen.client.timed_out:
-            problem = still_running(seen.client, lab)
+            problem = flooded(params, seen.client) or still_running(seen.client, lab)
         if problem is None and params.stdout_line is not None:
             problem = missing_line(seen.client, params.stdout_line, lab)
         if problem is None and params.stdout_is_stdin:
@@ -49,6 +53,26 @@ def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
     if problem is not None:
         return problem
     return passed("your client and your server work together")
+
+
+def flooded(params: Params, client: ProgramRun) -> Verdict | None:
+    """A client stopped while it wrote far more than its input: the server kept sending."""
+    if not params.stdout_is_stdin:
+        return None
+    expected = len(params.stdin.build()) if params.stdin else 0
+    if client.stdout_bytes <= expected + FLOOD_MARGIN_BYTES:
+        return None
+    return Verdict(
+        passed=False,
+        summary=f"your client wrote {size_text(client.stdout_bytes)} for"
+        f" {size_text(expected)} of input and was still running after"
+        f" {client.elapsed_s or 0:.0f} s",
+        expected=f"{size_text(expected)} on stdout, then an exit",
+        received=f"{size_text(client.stdout_bytes)} and still writing",
+        cause="Your server kept sending after the echo was complete (see the echo checks):"
+        " send back each piece once, then recv() again.",
+        details=stderr_tail(client),
+    )
 
 
 KIND = CheckKind(

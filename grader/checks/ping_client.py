@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import program_problem, stderr_tail, still_running
+from grader.checks.diagnosis import program_problem, shorten, stderr_tail, still_running
 from grader.checks.ping_output import PingOutput, parse
 from grader.scenarios.model import PingSession, PingSessionObservation, RelayedDatagram
 from grader.spec.model import Impairment, LabSpec, doc
@@ -45,17 +45,31 @@ def scenario(params: Params) -> PingSession:
     return PingSession(impairment=params.impairment, server=params.server, env=env)
 
 
-def relay_lines(relayed: tuple[RelayedDatagram, ...]) -> tuple[str, ...]:
-    """What the relay did, one line per datagram it did something to, for the feedback."""
+RELAY_LINES_KEPT = 20
+
+
+def relay_lines(relayed: tuple[RelayedDatagram, ...], left_out: int = 0) -> tuple[str, ...]:
+    """What the relay did, one line per datagram it did something to, for the feedback.
+
+    At most RELAY_LINES_KEPT lines: the middle of a longer list is left out and counted.
+    """
     if not relayed:
         return ()
-    lines = ["what the grader's relay did:"]
+    lines = []
     for d in relayed:
         if d.action == "forward":
             continue
         what = d.action + (f" by {d.delay_ms} ms" if d.action == "delay" else "")
         lines.append(f"  {d.direction} #{d.index} {d.payload[:40]!r}: {what} ({d.reason})")
-    return tuple(lines) if len(lines) > 1 else ("the relay forwarded every datagram unchanged",)
+    if len(lines) > RELAY_LINES_KEPT:
+        half = RELAY_LINES_KEPT // 2
+        hidden = len(lines) - 2 * half
+        lines = [*lines[:half], f"  ... ({hidden} more not shown) ...", *lines[-half:]]
+    if left_out:
+        lines.append(f"  ... and {left_out} more datagrams the relay did not log")
+    if not lines:
+        return ("the relay forwarded every datagram unchanged",)
+    return ("what the grader's relay did:", *lines)
 
 
 def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict:
@@ -63,14 +77,15 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
     problem = program_problem(client, lab)
     if problem is not None:
         return problem
+    relayed = relay_lines(seen.relayed, seen.relayed_left_out)
     if client.timed_out:
         return replace(
             still_running(client, lab),
             cause="With UDP a reply may never come: give recvfrom() a deadline with"
             " sock.settimeout(...) and print 'Request timed out' when it passes.",
-            details=(*relay_lines(seen.relayed), *output_lines(client.stdout_text)),
+            details=(*relayed, *output_lines(client.stdout_text)),
         )
-    context = (*relay_lines(seen.relayed), *output_lines(client.stdout_text), *stderr_tail(client))
+    context = (*relayed, *output_lines(client.stdout_text), *stderr_tail(client))
     output = parse(client.stdout_text)
     verdict = (
         requests_problem(seen.relayed)
@@ -101,7 +116,8 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
 
 
 def output_lines(text: str) -> tuple[str, ...]:
-    lines = [line for line in text.splitlines() if line.strip()][:30]
+    """The first 30 lines the client printed, each cut to a readable length."""
+    lines = [shorten(line) for line in text.splitlines() if line.strip()][:30]
     return ("what the client printed:", *(f"  {line}" for line in lines)) if lines else ()
 
 

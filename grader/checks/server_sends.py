@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import shown, unreachable
+from grader.checks.diagnosis import shown, size_text, unreachable
 from grader.scenarios.model import ServerSession, ServerSessionObservation
 from grader.spec.model import LabSpec, Payload, ReferenceClient, doc
 
@@ -37,8 +37,22 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
     peer = seen.peer
     if peer is None or not peer.connected:
         return Verdict(passed=False, summary="no connection was made, so nothing was received")
-    if peer.received == params.expect:
+    first = peer.first
+    # The client keeps only the first part of what it received: equal means kept whole.
+    whole = first.received_bytes <= len(first.received)
+    if whole and first.received == params.expect:
         return passed(f"sent exactly {shown(params.expect)}")
+    if first.end == "flood":
+        return Verdict(
+            passed=False,
+            summary=f"your server kept sending: {size_text(first.received_bytes)} and more,"
+            f" where {len(params.expect)} bytes were expected",
+            expected=shown(params.expect),
+            received=f"{shown(first.received[:80])} ... still coming when the grader stopped"
+            " reading",
+            cause="Send the message once, then close the connection; a send in a loop that"
+            " never ends floods the client.",
+        )
     return Verdict(
         passed=False,
         summary="the server sent different bytes",

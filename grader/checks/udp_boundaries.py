@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict
-from grader.checks.diagnosis import shown
+from grader.checks.diagnosis import elided, shown
 from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation, UdpFlow
-from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
+from grader.scenarios.model import UdpPeerReport, UdpServerSession, UdpServerSessionObservation
 from grader.spec.model import Input, LabSpec, Payload, ReferenceUdpClient, doc
 
 
@@ -27,6 +27,8 @@ def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Ve
     conversation = udp_conversation(seen, lab)
     if isinstance(conversation, Verdict):
         return conversation
+    if seen.peer is not None and seen.peer.flooded:
+        return flood(seen.peer)
     port = seen.listen.expected_port if seen.listen else 0
     flows = conversation.udp_to(port)
     if not flows:
@@ -44,12 +46,29 @@ def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Ve
     return verdicts[0]
 
 
+def flood(peer: UdpPeerReport) -> Verdict:
+    """The server answered with far more datagrams than it was sent: the client stopped."""
+    requests = len(peer.sent)
+    one = "one datagram" if requests == 1 else f"{requests} datagrams"
+    copies = sum(1 for reply in peer.replies if reply in peer.sent)
+    what = "copies of the request" if copies == len(peer.replies) else "replies"
+    return Verdict(
+        passed=False,
+        summary=f"your server answered {one} with {peer.replies_total} replies",
+        expected=f"{requests} " + ("reply" if requests == 1 else "replies") + ", one per datagram",
+        received=f"{peer.replies_total} {what}, still coming when the grader's client stopped"
+        " counting",
+        cause="Send one reply per datagram received: call sendto() once, then go back to"
+        " recvfrom() for the next datagram instead of sending again in a loop.",
+    )
+
+
 def boundaries(conversation: Conversation, flow: UdpFlow) -> Verdict:
     requests = flow.sent("to_server")
     replies = flow.sent("to_client")
-    sizes = ", ".join(str(len(d)) for d in requests)
+    sizes = elided([str(len(d)) for d in requests])
     expected = f"{len(requests)} replies, sized {sizes} bytes, each equal to its request"
-    received = f"{len(replies)} replies, sized {', '.join(str(len(d)) for d in replies) or '-'}"
+    received = f"{len(replies)} replies, sized {elided([str(len(d)) for d in replies]) or '-'}"
     reply_segments = [d for d in flow.datagrams if d.direction == "to_client"]
     if len(replies) < len(requests) and sum(map(len, replies)) == sum(map(len, requests)):
         cause = "Replies were merged: send one datagram back per datagram received, right away."
