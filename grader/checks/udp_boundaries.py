@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict
-from grader.checks.diagnosis import elided, shown
+from grader.checks.diagnosis import elided, listen_problem, shown
 from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation, UdpFlow
@@ -24,11 +24,12 @@ class Params:
 
 
 def judge(params: Params, seen: UdpServerSessionObservation, lab: LabSpec) -> Verdict:
+    peer = seen.peer
+    if peer is not None and peer.flooded and listen_problem(seen.listen, seen.server, lab) is None:
+        return flood(peer)  # the peer's count is the evidence; no capture needed
     conversation = udp_conversation(seen, lab)
     if isinstance(conversation, Verdict):
         return conversation
-    if seen.peer is not None and seen.peer.flooded:
-        return flood(seen.peer)
     port = seen.listen.expected_port if seen.listen else 0
     flows = conversation.udp_to(port)
     if not flows:

@@ -1,0 +1,115 @@
+"""Echo and datagram checks name a flood, a slow echo and a connection nothing accepted.
+
+The observations are made by hand, as the bounded peers report them; no Docker is needed.
+"""
+
+from __future__ import annotations
+
+from grader.checks import check_kinds
+from grader.checks.base import Verdict
+from grader.checks.diagnosis import elided
+from grader.scenarios.model import (
+    ClientPeerReport,
+    Connection,
+    Listener,
+    ListenObservation,
+    ProgramRun,
+    ServerSessionObservation,
+    UdpPeerReport,
+    UdpServerSessionObservation,
+)
+from grader.spec.loader import load_spec
+from tests.submissions import REPOSITORY
+
+LAB02 = load_spec(REPOSITORY / "labs" / "02-tcp-echo" / "spec.yaml")
+LAB03 = load_spec(REPOSITORY / "labs" / "03-udp-ping" / "spec.yaml")
+MIB = 1 << 20
+
+
+def judge(lab: object, check_id: str, observation: object) -> Verdict:
+    spec = LAB02 if lab == 2 else LAB03
+    check = next(check for check in spec.checks if check.id == check_id)
+    return check_kinds()[check.kind].verdict(check.params, observation, spec)  # type: ignore[arg-type]
+
+
+def echoed(connection: Connection) -> ServerSessionObservation:
+    listen = ListenObservation(50433, (Listener("0.0.0.0", 50433),), 0.1)
+    return ServerSessionObservation(
+        server=ProgramRun(file="server.py", exit_code=0),
+        listen=listen,
+        peer=ClientPeerReport(connections=(connection,)),
+    )
+
+
+def connection(**fields: object) -> Connection:
+    defaults: dict[str, object] = {
+        "connected": True,
+        "connect_error": None,
+        "end": "timeout",
+        "received": b"",
+        "sent_bytes": 8 * MIB,
+        "delivered_bytes": 8 * MIB,
+        "sent_sha256": "sent",
+        "received_sha256": "received",
+        "elapsed_s": 30.0,
+    }
+    return Connection(**(defaults | fields))  # type: ignore[arg-type]
+
+
+def test_echo_check_names_a_server_that_kept_sending_after_the_echo() -> None:
+    flood = connection(
+        end="flood",
+        sent_bytes=12,
+        delivered_bytes=12,
+        received=b"hello, echo\n" * 4,
+        received_bytes=12 + MIB + 5,
+        first_difference=12,
+        elapsed_s=0.4,
+    )
+    verdict = judge(2, "echo-line", echoed(flood))
+    assert not verdict.passed
+    assert "kept sending after the echo was complete" in verdict.summary
+    assert f"({MIB + 5} bytes more than it received)" in verdict.summary
+
+
+def test_echo_check_calls_a_slow_flood_a_flood_too() -> None:
+    slow_flood = connection(
+        sent_bytes=1, delivered_bytes=1, received_bytes=300_000, first_difference=1
+    )
+    verdict = judge(2, "echo-one-byte", echoed(slow_flood))
+    assert "kept sending after the echo was complete" in verdict.summary
+
+
+def test_echo_check_gives_the_rate_of_a_slow_echo_and_the_time_allowed() -> None:
+    slow = connection(received_bytes=600 * 1024, first_difference=600 * 1024, idle_s=0.05)
+    verdict = judge(2, "echo-8-mib", echoed(slow))
+    assert verdict.summary == (
+        "the client: your server echoed 600 KiB of 8 MiB in 30 s, at 20 KiB/s;"
+        " the check allows 30 s"
+    )
+    assert verdict.cause is not None and "about 410 s" in verdict.cause
+
+
+def test_echo_check_says_nothing_accepted_a_connection_that_got_nothing_back() -> None:
+    unaccepted = connection(received_bytes=0, delivered_bytes=731 * 1024, first_difference=0)
+    verdict = judge(2, "echo-8-mib", echoed(unaccepted))
+    assert "nothing accepted the connection" in verdict.summary
+    assert verdict.received == "nothing (it took 731 KiB of 8 MiB and then nothing more)"
+    assert verdict.cause is not None and "kernel completes the handshake" in verdict.cause
+
+
+def test_datagram_check_counts_the_replies_to_one_datagram() -> None:
+    ping = b"PING 1 1764300000.25"
+    peer = UdpPeerReport(sent=(ping,), replies=(ping,) * 300, replies_total=1001, stopped="flood")
+    listen = ListenObservation(50434, (Listener("0.0.0.0", 50434),), 0.1, "udp")
+    seen = UdpServerSessionObservation(
+        server=ProgramRun(file="server.py", exit_code=0), listen=listen, peer=peer
+    )
+    verdict = judge(3, "echo-exact", seen)
+    assert verdict.summary == "your server answered one datagram with 1001 replies"
+
+
+def test_long_lists_in_feedback_are_elided_in_the_middle() -> None:
+    text = elided([str(n) for n in range(10_000)])
+    assert text.startswith("0, 1, 2, 3, 4, 5, ... (9988 more) ..., 9994")
+    assert len(text) < 100
