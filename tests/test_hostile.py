@@ -8,6 +8,7 @@ network of their own.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from grader.sandbox import image
 from grader.sandbox.containers import (
     LIFETIME_ENV,
+    RUN_BOUNDED,
     STUDENT_GID,
     STUDENT_UID,
     LabContext,
@@ -153,6 +155,22 @@ def test_student_program_runs_as_65534_without_capabilities_under_a_root_wrapper
     assert seen["NoNewPrivs"] == "1"
     assert seen["parent-uid"].split() == ["0"] * 4
     assert seen["oom_score_adj"] == "1000"
+
+
+def test_wrapper_ends_a_program_that_closed_its_output_at_its_lifetime() -> None:
+    """No Docker: the wrapper as a plain program; the lifetime holds after the pipes close."""
+    program = "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(120)"
+    options = {"argv": [sys.executable, "-c", program], "keep_bytes": 1024, "lifetime_s": 1}
+    done = subprocess.run(
+        [sys.executable, str(RUN_BOUNDED), json.dumps(options)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    record = json.loads(done.stdout.decode().strip().splitlines()[-1].removeprefix("RUN "))
+    assert record["lifetime_expired"] is True
+    assert record["signal"] == signal.SIGKILL
+    assert record["elapsed_s"] < 30
 
 
 def test_container_lifetime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

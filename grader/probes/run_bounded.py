@@ -175,12 +175,19 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         if signum == signal.SIGUSR2:
             ended_by = ended_by or "grader"
             kill_program()
+        elif signum == signal.SIGALRM:
+            ended_by = ended_by or "lifetime"
+            kill_program()
         else:
             child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGUSR2, forward)
+    signal.signal(signal.SIGALRM, forward)
+    # A timer, not a check in the loop below: the lifetime holds in every phase, also while
+    # waiting for a program that closed its pipes and never exits.
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, lifetime_s))
 
     streams = {"stdout": Stream(options["keep_bytes"]), "stderr": Stream(options["keep_bytes"])}
     selector = selectors.DefaultSelector()
@@ -189,11 +196,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
     exited_at: float | None = None
     while selector.get_map():
-        remaining_s = lifetime_s - (time.monotonic() - started)
-        if remaining_s <= 0 and ended_by is None:
-            ended_by = "lifetime"
-            kill_program()
-        events = selector.select(timeout=min(0.5, max(0.05, remaining_s)))
+        events = selector.select(timeout=0.5)
         for key, _ in events:
             data = os.read(key.fd, 1 << 16)
             if data:
@@ -202,6 +205,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
                 selector.unregister(key.fileobj)
         if exited_at is None and child.poll() is not None:
             exited_at = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, 0)  # it ended on its own, whatever comes next
             # The program is done: whatever it left behind (a child in its group, or one that
             # left the group with setsid) is killed now, so the pipes close and nothing of it
             # outlives the record.
@@ -209,6 +213,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
             break  # a process out of reach still holds a pipe: the record cannot wait for it
     status = child.wait()
+    signal.setitimer(signal.ITIMER_REAL, 0)
     if sweep:
         kill_all_others_until_gone()
     record = {
