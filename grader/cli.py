@@ -190,13 +190,9 @@ def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -
                     junit_xml=target / "junit.xml",
                     captures=target / "captures",
                 )
-                if outcome.cleanup_problem is not None:
-                    errors.print(
-                        Text(
-                            f"warning: {name}: removing its containers failed:"
-                            f" {outcome.cleanup_problem} (`socketlab clean` removes them)"
-                        )
-                    )
+                if outcome.cleanup_problem is not None and outcome.result is not None:
+                    warning = f"warning: {name}: removing its containers failed: "
+                    errors.print(Text(warning + outcome.cleanup_problem.splitlines()[0]))
                 if outcome.result is None:
                     problem = outcome.infrastructure_failure or GraderBugError(
                         "the grader did not finish"

@@ -6,13 +6,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from grader.sandbox.labels import MANAGED, OWNER_HOST, OWNER_PID, RUN
+from grader.sandbox.labels import (
+    MANAGED,
+    OWNER_HOST,
+    OWNER_PID,
+    RUN,
+    owned_by,
+    owner_filters,
+    sweep,
+)
+from grader.sandbox.waiting import Poll
 from tests.conftest import socketlab
 from tests.submissions import LAB01, REPOSITORY
 
@@ -119,31 +127,68 @@ def test_plain_pytest_grades_a_submission() -> None:
     assert "10 passed" in done.stdout
 
 
-def managed(client: Any) -> list[Any]:
-    filters = {"label": [f"{MANAGED}=1"]}
-    return [
-        *client.containers.list(all=True, filters=filters),
-        *client.networks.list(filters=filters),
-    ]
-
-
-@pytest.mark.docker
-def test_ctrl_c_during_a_check_removes_its_containers_and_network(docker_ready: Any) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "grader.cli", "check", "01-tcp-hello"],
+def start_check(submission: str = "solutions/01-tcp-hello") -> subprocess.Popen[str]:
+    """A real `socketlab check` in the background; its pid is the owner-pid on what it makes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "check", "01-tcp-hello", "--submission", submission],
         cwd=REPOSITORY,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not docker_ready.containers.list(filters={"label": [f"{MANAGED}=1"]}):
-        assert time.monotonic() < deadline, "no container was started"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert managed(docker_ready) == []
+
+
+def wait_for_its_first_container(client: Any, process: subprocess.Popen[str]) -> None:
+    """Waits until `process` itself has a container: it has started and is grading.
+
+    Only its own resources count (owner pid): other gradings may run on the same engine.
+    """
+    started = Poll(timeout_s=120).until(
+        lambda: client.containers.list(filters=owner_filters(process.pid)) or None
+    )
+    if started is None:
+        process.kill()
+        _, stderr = process.communicate(timeout=60)
+        pytest.fail(f"socketlab started no container in 120 s:\n{stderr}")
+
+
+@pytest.mark.docker
+def test_ctrl_c_during_a_check_removes_its_containers_and_network(docker_ready: Any) -> None:
+    process = start_check()
+    try:
+        wait_for_its_first_container(docker_ready, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 130, stderr
+        assert owned_by(docker_ready, process.pid) == []
+    finally:
+        sweep(docker_ready, owner_pid=process.pid)
+
+
+@pytest.mark.docker
+def test_ctrl_c_of_one_check_leaves_another_grading_on_the_engine_alone(
+    docker_ready: Any,
+) -> None:
+    """The shared-engine case: two gradings at once, one interrupted, the other unharmed."""
+    other = start_check()
+    interrupted = start_check()
+    try:
+        wait_for_its_first_container(docker_ready, other)
+        wait_for_its_first_container(docker_ready, interrupted)
+        interrupted.send_signal(signal.SIGINT)
+        _, stderr = interrupted.communicate(timeout=120)
+        assert interrupted.returncode == 130, stderr
+        assert owned_by(docker_ready, interrupted.pid) == []
+        stdout, stderr = other.communicate(timeout=600)
+        assert other.returncode == 0, stdout + stderr
+        assert "Total: 15 / 15" in stdout
+        assert owned_by(docker_ready, other.pid) == []
+    finally:
+        for process in (other, interrupted):
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=60)
+            sweep(docker_ready, owner_pid=process.pid)
 
 
 @pytest.mark.docker
@@ -165,4 +210,22 @@ def test_clean_removes_what_a_killed_run_left(docker_ready: Any) -> None:
     container = docker_ready.containers.create(runtime_image(), ["true"], labels=labels)
     done = socketlab("clean")
     assert done.returncode == 0
-    assert container.id not in [c.id for c in managed(docker_ready)]
+    leftover = {MANAGED + "=1", RUN + "=leftover"}
+    assert container.id not in [
+        c.id for c in docker_ready.containers.list(all=True, filters={"label": list(leftover)})
+    ]
+
+
+@pytest.mark.docker
+def test_clean_leaves_a_running_grading_alone(docker_ready: Any) -> None:
+    process = start_check()
+    try:
+        wait_for_its_first_container(docker_ready, process)
+        assert socketlab("clean").returncode == 0
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stdout + stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=60)
+        sweep(docker_ready, owner_pid=process.pid)
