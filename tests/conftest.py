@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from grader.errors import InfrastructureError
-from grader.sandbox import engine, image
+from grader.sandbox import engine, image, labels
 from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
 
@@ -56,6 +56,16 @@ def socketlab(
 class GradedBatch:
     out: Path
     process: subprocess.CompletedProcess[str]
+    pid: int | None = None
+    """The grader's pid: the owner-pid label on everything that batch made."""
+
+    def leftovers(self, client: Any) -> list[Any]:
+        """The containers and networks this batch's grader made that still exist.
+
+        Only its own: other gradings may be running on the same engine.
+        """
+        assert self.pid is not None, "made by grade_batch(), which records the grader's pid"
+        return labels.owned_by(client, self.pid)
 
     def results(self, name: str) -> dict[str, Any]:
         return dict(json.loads((self.out / name / "results.json").read_text()))
@@ -81,16 +91,31 @@ def grade_batch(
     submissions = factory.mktemp(f"{lab}-submissions")
     directories = [b.materialize(submissions) for b in broken]
     out = factory.mktemp(f"{lab}-out")
-    process = socketlab(
-        "grade",
-        lab,
-        f"solutions/{lab}",
-        f"labs/{lab}",
-        *map(str, directories),
-        "--out",
-        str(out),
-    )
-    return GradedBatch(out, process)
+    arguments = ["grade", lab, f"solutions/{lab}", f"labs/{lab}", *map(str, directories)]
+    process, pid = socketlab_with_pid(*arguments, "--out", str(out))
+    return GradedBatch(out, process, pid)
+
+
+def socketlab_with_pid(
+    *arguments: str, timeout_s: float = 900
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Like socketlab(), and also the pid it ran as (the owner-pid on what it made)."""
+    command = [sys.executable, "-m", "grader.cli", *arguments]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPOSITORY,
+        env={**os.environ, "COLUMNS": "200"},
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return done, process.pid
 
 
 @pytest.fixture(scope="session")
