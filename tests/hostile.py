@@ -183,21 +183,15 @@ LAB01 = hostile_trio(
     forger_also_on_stdout=True,
 )
 
+# Its honest mistake fails one check only, so a lost or forged record changes the others.
 LAB02 = hostile_trio(
     "02-tcp-echo",
-    "client-prints-text",
-    (
-        Edit(
-            "client.py",
-            "    while chunk := sock.recv(65536):\n        sys.stdout.buffer.write(chunk)",
-            "    reply = b''\n    while chunk := sock.recv(65536):\n        reply += chunk\n"
-            "    print(reply.decode())",
-        ),
-    ),
+    "client-reads-one-line",
+    (Edit("client.py", "data = sys.stdin.buffer.read()", "data = sys.stdin.buffer.readline()"),),
     "sys.stdout.buffer.flush()",
-    "data",
-    frozenset({"client-short-input", "client-8-mib", "client-empty-input", "end-to-end"}),
-    "sys.stdout.buffer.write",
+    "data + sys.stdin.buffer.read()",
+    frozenset({"client-8-mib"}),
+    "stdout is not exactly the input",
     forger_also_on_stdout=False,
 )
 
