@@ -5,7 +5,10 @@ pytest labs/01-tcp-hello --submission path/to/submission
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ from grader.checks.base import Verdict
 from grader.errors import GraderBugError, InfrastructureError, SpecError
 from grader.reporting.feedback import bounded_text, feedback_text
 from grader.results import CheckResult, Status
-from grader.sandbox import engine
+from grader.sandbox import engine, labels
 from grader.scenarios.model import Observation, Scenario
 from grader.scenarios.runner import SubmissionRun
 from grader.spec.loader import load_spec
@@ -61,14 +64,39 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for run in config.stash.get(RUNS, {}).values():
-        try:
-            run.close()
-        except Exception as e:
-            # The checks are judged by now; a cleanup that fails (the engine went away) must
-            # not turn them into a crash. `socketlab clean` removes what is left.
-            problem = engine.classify(e) or e
-            config.stash[CLEANUP_FAILURE] = f"{type(problem).__name__}: {problem}"
+    # A Ctrl-C or SIGTERM in the middle of removing containers would leave them behind:
+    # it is delivered once they are gone.
+    with signals_held():
+        for run in config.stash.get(RUNS, {}).values():
+            try:
+                try:
+                    run.close()
+                finally:
+                    # Also what a run interrupted while it was still setting up made (a
+                    # container created as Ctrl-C arrived): everything with its run id.
+                    labels.sweep(engine.connect(), run_id=run.labels.run_id, stale_only=False)
+            except Exception as e:
+                # The checks are judged by now; a cleanup that fails (the engine went away)
+                # must not turn them into a crash. `socketlab clean` removes what is left.
+                problem = engine.classify(e) or e
+                config.stash[CLEANUP_FAILURE] = f"{type(problem).__name__}: {problem}"
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Delays SIGINT and SIGTERM until the block ends (then they are delivered as usual).
+
+    Only in the main thread, where Python runs signal handlers; elsewhere it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -171,6 +199,10 @@ class CheckItem(pytest.Item):
         try:
             return self.submission_run().observe(scenario)
         except Exception as e:
+            if interrupted(e):
+                # Ctrl-C or SIGTERM, then a cleanup step that failed because of it: the
+                # interrupt is what happened (pytest stops, and the run's resources are swept).
+                raise KeyboardInterrupt from e
             error = engine.classify(e) or GraderBugError(
                 f"the grader failed while running the submission ({type(e).__name__}: {e})"
             )
@@ -218,6 +250,18 @@ class CheckItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.check.line - 1 if self.check.line else None
         return self.path, line, f"{self.lab.id}::{self.check.id} ({self.check.points:g} points)"
+
+
+def interrupted(error: BaseException) -> bool:
+    """True when a KeyboardInterrupt is among the exceptions `error` was raised while handling."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def captured_scenarios(lab: LabSpec) -> frozenset[Scenario]:
