@@ -225,3 +225,24 @@ def test_a_bug_in_one_checks_judging_code_fails_only_that_check(
     assert error.error is not None and "bug in the grader" in error.error
     assert error.error_detail is not None and "ZeroDivisionError" in error.error_detail
     assert "a bug in the judge" in junit.read_text()
+
+
+def test_engine_lost_after_one_submission_keeps_it_and_says_how_many_were_kept(
+    tmp_path: Path, docker_ready: Any
+) -> None:
+    out = tmp_path / "out"
+    submissions = solution_copies(tmp_path / "submissions")
+    with docker_proxy() as (docker_host, proxy):
+        process = start_grade(submissions, out, env={"DOCKER_HOST": docker_host})
+        with removing_what_it_left(docker_ready, process):
+            first = out / NAMES[0] / "results.json"
+            wait_until(first.exists, process, "the first results.json", timeout_s=600)
+            proxy.kill()
+            stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stdout + stderr
+    assert "the Docker engine was lost" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert "Nothing was graded" not in stderr
+    finished = assert_finished_ones_are_intact_and_unfinished_ones_have_no_junit(out)
+    assert f"{len(finished)} graded submission(s) were kept" in stderr
+    assert set(gradebook(out)) == set(NAMES)
