@@ -289,3 +289,23 @@ def test_peer_echo_server_stops_at_its_deadline_and_reports() -> None:
     assert report["accepted"]
     assert report["stopped"] == "deadline"
     assert report["received_bytes"] == len(b"never finished")
+
+
+def test_peer_without_a_listener_reports_on_sigterm_even_when_it_comes_twice() -> None:
+    options = {"mode": "closed", "port": 0, "deadline_s": 30.0}
+    peer = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "peer.py"), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert peer.stdout is not None
+        assert peer.stdout.readline().strip() == "READY"
+        peer.send_signal(signal.SIGTERM)
+        peer.send_signal(signal.SIGTERM)
+        out, _ = peer.communicate(timeout=10)
+    finally:
+        peer.kill()
+    report = json.loads(next(line for line in out.splitlines() if line.startswith("REPORT "))[7:])
+    assert report["stopped"] == "terminated"
+    assert report["accepted"] is False

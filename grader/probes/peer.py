@@ -57,6 +57,8 @@ class Terminated(Exception):
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
+    # One is enough: a second SIGTERM must not interrupt the cleanup or the report.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 
@@ -525,6 +527,11 @@ def echo(
 
 
 def run_server(options: dict[str, Any], report: Report, *, listen: bool) -> None:
+    if not listen:
+        # Without a listener it only waits for SIGTERM, taken as a value (sigtimedwait) rather
+        # than as an exception raised inside a lock's wait. Blocked before the sniffer starts,
+        # so that no thread of this process takes the signal in its place.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     sniffer = SynSniffer()
     sniffer.start()
     report.observed.update(accepted=False, syn_ports=sniffer.ports)
@@ -538,8 +545,8 @@ def run_server(options: dict[str, Any], report: Report, *, listen: bool) -> None
             serve_one(listener, options, report)
     else:
         print("READY", flush=True)
-        threading.Event().wait(max(0.0, report.clock.remaining_s()))
-        report.stop("deadline")
+        got = signal.sigtimedwait({signal.SIGTERM}, max(0.0, report.clock.remaining_s()))
+        report.stop("terminated" if got is not None else "deadline")
 
 
 # --- entry point ---------------------------------------------------------------------------

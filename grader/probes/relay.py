@@ -42,6 +42,8 @@ class Terminated(Exception):
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
+    # One is enough: a second SIGTERM must not interrupt the cleanup or the report.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 
