@@ -36,7 +36,7 @@ from grader.scenarios.model import ProgramRun
 from grader.scenarios.steps import finish_program
 from grader.spec.loader import load_spec
 from grader.spec.model import Limits
-from tests.conftest import GradedBatch, socketlab
+from tests.conftest import GradedBatch, socketlab_with_pid
 from tests.hostile import HOSTILE
 from tests.submissions import REPOSITORY, Broken
 
@@ -55,8 +55,10 @@ def hostile_batch(
     submissions = tmp_path_factory.mktemp(f"{lab}-hostile")
     directories = [hostile.materialize(submissions) for hostile in HOSTILE[lab]]
     out = tmp_path_factory.mktemp(f"{lab}-hostile-out")
-    process = socketlab("grade", lab, f"solutions/{lab}", *map(str, directories), "--out", str(out))
-    return lab, GradedBatch(out, process)
+    process, pid = socketlab_with_pid(
+        "grade", lab, f"solutions/{lab}", *map(str, directories), "--out", str(out)
+    )
+    return lab, GradedBatch(out, process, pid)
 
 
 @pytest.mark.docker
@@ -74,6 +76,14 @@ def test_hostile_submissions_get_exactly_their_honest_score(
         if failed != set(hostile.fails):
             wrong[hostile.name] = {"failed": sorted(failed), "expected": sorted(hostile.fails)}
     assert wrong == {}
+
+
+@pytest.mark.docker
+def test_hostile_batch_leaves_no_container_or_network(
+    hostile_batch: tuple[str, GradedBatch], docker_ready: Any
+) -> None:
+    _, batch = hostile_batch
+    assert batch.leftovers(docker_ready) == []
 
 
 @pytest.mark.docker
