@@ -24,9 +24,18 @@ Options (one JSON argument):
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
 
+The record (read by grader.scenarios.steps.finish_program):
+    elapsed_s: float         from start to the program's exit, measured here
+    status: int              exit status, or 128 + n when signal n ended it
+    signal: int | None       the signal that ended it
+    killed_by_grader: bool   ended by SIGUSR2 ("time is up")
+    lifetime_expired: bool   ended because lifetime_s ran out
+    lifetime_s: float
+    stdout, stderr: {"head": base64, "tail": base64, "total": bytes printed, "sha256": hex}
+
 Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test);
 SIGUSR2 is the grader's "time is up": the program and everything it started are killed and the
-record is printed.
+record is printed. SIGALRM is this wrapper's own lifetime timer.
 
 If the program cannot be started at all (a fault of the grader, not of the program) the
 wrapper prints `WRAPPER-ERROR {json}` with the reason instead of a record.
@@ -54,6 +63,8 @@ DRAIN_AFTER_EXIT_S = 2.0
 
 
 class Stream:
+    """One output stream: its first and last `keep_bytes // 2` bytes, total size and hash."""
+
     def __init__(self, keep_bytes: int) -> None:
         self.half = max(1, keep_bytes // 2)
         self.head = bytearray()
