@@ -28,7 +28,7 @@ from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.gradescope import write_results_json
 from grader.reporting.names import printable
 from grader.reporting.terminal import counts, print_report
-from grader.sandbox import engine, image, labels
+from grader.sandbox import engine, image, labels, scratch
 from grader.spec.loader import load_spec
 
 EXIT_ALL_PASSED = 0
@@ -110,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_ALL_PASSED
             case "clean":
                 removed = labels.sweep(engine.connect(), stale_only=not arguments.all)
-                console.print(f"removed {removed} containers and networks")
+                swept = scratch.sweep_stale()
+                console.print(
+                    f"removed {removed} containers and networks, {swept} temporary directories"
+                )
                 return EXIT_ALL_PASSED
     except (SpecError, LabNotFoundError) as e:
         errors.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)

@@ -22,6 +22,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("docker"):
             item.fixturenames.insert(0, "docker_ready")
+        group = batch_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def batch_group(item: pytest.Item) -> str | None:
+    """The batch fixture (and its parameter) an item reads, or None.
+
+    Under pytest-xdist (`--dist loadgroup`) every test of one graded batch runs in the same
+    worker, so each batch is graded once; different batches grade in parallel, each on its own
+    lab network.
+    """
+    names = [name for name in getattr(item, "fixturenames", ()) if name.endswith("_batch")]
+    if not names:
+        return None
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    return ",".join(f"{name}[{params[name]}]" if name in params else name for name in names)
 
 
 @pytest.fixture(scope="session")

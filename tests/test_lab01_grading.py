@@ -63,9 +63,7 @@ def test_junit_report_carries_points(lab01_batch: GradedBatch) -> None:
 def test_no_labelled_container_or_network_remains(
     lab01_batch: GradedBatch, docker_ready: Any
 ) -> None:
-    filters = {"label": ["socketlab.managed=1"]}
-    assert docker_ready.containers.list(all=True, filters=filters) == []
-    assert docker_ready.networks.list(filters=filters) == []
+    assert lab01_batch.leftovers(docker_ready) == []
 
 
 def test_a_resetting_server_loses_exactly_the_close_points_and_keeps_its_pcap(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from grader.packets.conversation import conversation
 from grader.packets.pcap import read_packets
@@ -49,6 +50,7 @@ class SubmissionRun:
         self._stack = ExitStack()
         self._seen: dict[Scenario, Observation] = {}
         self._context: LabContext | None = None
+        self._client: Any = None
         self._staged: Path | None = None
         self._captures_dir: Path | None = None
         self._workdir: Path | None = None
@@ -68,18 +70,23 @@ class SubmissionRun:
         try:
             self._stack.close()
         finally:
-            if self._context is not None:
-                labels.sweep(self._context.client, run_id=self.labels.run_id, stale_only=False)
-                self._context = None
+            # By run id, and whenever the engine answered: an interrupt in the middle of
+            # `_open` leaves resources that no context manager above knows of yet.
+            if self._client is not None:
+                labels.sweep(self._client, run_id=self.labels.run_id, stale_only=False)
+            self._context = None
 
     def _open(self) -> LabContext:
         """Connects, checks the image and makes the network on first use."""
         if self._context is None:
             client = engine.connect()
+            self._client = client
             runtime = image.require_image(client)
             labels.sweep(client)
             scratch.sweep_stale()  # what killed runs of this host left in the temp directory
-            lab_network = self._stack.enter_context(network.lab_network(client, self.labels))
+            lab_network = self._stack.enter_context(
+                network.lab_network(client, self.labels, image_name=runtime)
+            )
             # 0o700: only the grader's user reaches the copy, its stdin files and captures;
             # containers get them through bind mounts, which skip the host's parents.
             workdir = self._stack.enter_context(scratch.run_directory(self.labels.run_id, "run"))
