@@ -50,6 +50,7 @@ import docker.types
 
 from grader.errors import InfrastructureError
 from grader.sandbox import image
+from grader.sandbox.containers import bounded_command, container_lifetime_s
 from grader.sandbox.labels import RunLabels
 from grader.sandbox.waiting import Poll
 
@@ -65,10 +66,10 @@ NAME_SERVER_MOUNT = "/opt/socketlab/null_dns.py"
 NAME_SERVER_ROLE = "name-server"
 NAME_SERVER_READY = b"ready"
 NAME_SERVER_READY_TIMEOUT_S = 60.0
-# The name server lives as long as the network: one submission's checks, all of them. This
-# bounds it when the grader that started it was killed (the next run's sweep or
-# `socketlab clean` removes it sooner).
-NAME_SERVER_LIFETIME_S = 3600
+# The name server lives as long as the network: one submission's checks, all of them, so
+# twice the lifetime of one check's containers. This bounds it when the grader that started
+# it was killed (the next run's sweep or `socketlab clean` removes it sooner).
+NAME_SERVER_LIFETIMES = 2
 NOBODY = "65534:65534"
 
 
@@ -128,12 +129,9 @@ def _start_name_server(client: Any, network: Any, labels: RunLabels, image_name:
     try:
         container = client.containers.create(
             image=image_name,
-            command=[
-                "timeout",
-                f"{NAME_SERVER_LIFETIME_S}",
-                "python3",
-                NAME_SERVER_MOUNT,
-            ],
+            command=bounded_command(
+                ["python3", NAME_SERVER_MOUNT], NAME_SERVER_LIFETIMES * container_lifetime_s()
+            ),
             user=NOBODY,
             labels={**labels.as_dict(), "socketlab.role": NAME_SERVER_ROLE},
             volumes={str(NAME_SERVER_SCRIPT): {"bind": NAME_SERVER_MOUNT, "mode": "ro"}},
