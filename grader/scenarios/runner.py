@@ -129,6 +129,15 @@ class SubmissionRun:
         assert service is not None
         return service.grading_port or service.port or 0
 
+    def _peer_deadline_s(self) -> float:
+        """How long a grader server or relay may wait for the student's client, in seconds.
+
+        The client gets start_s to begin and run_s to finish; the grader stops the peer with
+        SIGTERM as soon as the client is done, so this only bounds a grader that lost track.
+        """
+        timeouts = self.lab.timeouts
+        return timeouts.start_s + timeouts.run_s + steps.HELPER_MARGIN_S
+
     def _service(self, role: str) -> ServiceSpec:
         service: ServiceSpec | None = getattr(self.lab.services, role)
         assert service is not None, f"the spec loader guarantees services.{role}"
@@ -221,6 +230,7 @@ class SubmissionRun:
                     echo=reference.echo,
                     listen=listen,
                     start_timeout_s=self.lab.timeouts.start_s,
+                    deadline_s=self._peer_deadline_s(),
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
@@ -250,7 +260,11 @@ class SubmissionRun:
                     steps.ready_helper(
                         context,
                         "peer.py",
-                        {"mode": "udp-echo", "port": self.port},
+                        {
+                            "mode": "udp-echo",
+                            "port": self.port,
+                            "deadline_s": self._peer_deadline_s(),
+                        },
                         "reference-udp-server",
                         steps.UPSTREAM_ALIAS,
                         start_s,
@@ -261,6 +275,7 @@ class SubmissionRun:
                     "upstream_host": steps.UPSTREAM_ALIAS,
                     "upstream_port": self.port,
                     "plan": scenario.impairment.as_plan(),
+                    "deadline_s": self._peer_deadline_s(),
                 }
                 front = stack.enter_context(
                     steps.ready_helper(
@@ -268,7 +283,11 @@ class SubmissionRun:
                     )
                 )
             else:
-                closed = {"mode": "closed", "port": self.port}
+                closed = {
+                    "mode": "closed",
+                    "port": self.port,
+                    "deadline_s": self._peer_deadline_s(),
+                }
                 front = stack.enter_context(
                     steps.ready_helper(
                         context, "peer.py", closed, "no-server", steps.SERVER_ALIAS, start_s
@@ -290,7 +309,9 @@ class SubmissionRun:
             )
             for d in report.get("datagrams", [])
         )
-        return PingSessionObservation(client=run, relayed=relayed)
+        return PingSessionObservation(
+            client=run, relayed=relayed, relayed_left_out=int(report.get("left_out", 0))
+        )
 
     def _end_to_end(
         self, context: LabContext, staged: Path, scenario: EndToEnd
