@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grader.checks import check_kinds
 from grader.checks.base import Verdict
+from grader.checks.diagnosis import program_problem
 from grader.scenarios.model import (
     ClientPeerReport,
     ClientSessionObservation,
@@ -105,3 +106,43 @@ def test_no_server_check_wants_status_message_and_no_traceback() -> None:
     assert not verdict(exit_code=1, stderr=b"").passed
     traceback = b"Traceback (most recent call last):\nConnectionRefusedError: x\n"
     assert "traceback" in verdict(exit_code=1, stderr=traceback).summary
+
+
+EAGAIN_ON_A_SOCKET = (
+    "Traceback (most recent call last):\n"
+    '  File "/submission/server.py", line 9, in <module>\n'
+    "    data = conn.recv(1024)\n"
+    "BlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+)
+
+
+def test_eagain_on_a_socket_is_not_called_the_process_limit() -> None:
+    run = ProgramRun(file="server.py", exit_code=1, stderr=EAGAIN_ON_A_SOCKET.encode())
+    verdict = program_problem(run, LAB)
+    assert verdict is not None
+    assert "processes" not in verdict.summary
+    assert "BlockingIOError" in verdict.summary
+
+
+def test_a_fork_loop_killed_for_memory_is_named_for_its_processes_first() -> None:
+    run = ProgramRun(file="server.py", oom_killed=True, process_limit_hit=True)
+    verdict = program_problem(run, LAB)
+    assert verdict is not None
+    assert verdict.summary.startswith(f"server.py hit the limit of {LAB.limits.pids} processes")
+    assert f"more than {LAB.limits.memory_mb} MB of memory" in verdict.summary
+
+
+def test_a_fork_loop_stopped_by_memory_before_the_limit_is_named_for_its_processes() -> None:
+    run = ProgramRun(file="server.py", oom_killed=True, peak_processes=LAB.limits.pids - 10)
+    verdict = program_problem(run, LAB)
+    assert verdict is not None
+    assert "started processes or threads without end" in verdict.summary
+
+
+def test_a_single_memory_hog_is_named_for_memory() -> None:
+    run = ProgramRun(file="server.py", oom_killed=True, peak_processes=1)
+    verdict = program_problem(run, LAB)
+    assert verdict is not None
+    assert verdict.summary == (
+        f"server.py was killed: it used more than {LAB.limits.memory_mb} MB of memory"
+    )

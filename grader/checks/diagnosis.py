@@ -92,21 +92,34 @@ def program_problem(run: ProgramRun, lab: LabSpec) -> Verdict | None:
             summary=f"{run.file} not found in the submission",
             cause=f"Put {run.file} at the top level of your submission, next to the others.",
         )
+    # The container's own counts (forks refused at the limit, the most processes at once), not
+    # the words on stderr: EAGAIN from a non-blocking socket reads the same ("Resource
+    # temporarily unavailable"). Before memory, because every process it started holds memory
+    # too: a fork loop often ends killed for memory, and the processes are the cause.
+    many = lab.limits.pids // 2
+    if run.process_limit_hit or (run.oom_killed and (run.peak_processes or 0) > many):
+        memory = (
+            f", and was killed when they used more than {lab.limits.memory_mb} MB of memory"
+            if run.oom_killed
+            else ""
+        )
+        started = (
+            f"hit the limit of {lab.limits.pids} processes and threads"
+            if run.process_limit_hit
+            else f"started processes or threads without end (more than {many} at once)"
+        )
+        return Verdict(
+            passed=False,
+            summary=f"{run.file} {started}{memory}",
+            cause="A loop that starts a process or thread per step never ends; start a bounded"
+            " number.",
+            details=stderr_tail(run),
+        )
     if run.oom_killed:
         return Verdict(
             passed=False,
             summary=f"{run.file} was killed: it used more than {lab.limits.memory_mb} MB of memory",
             cause="Read and send in chunks instead of holding everything in memory at once.",
-            details=stderr_tail(run),
-        )
-    if "Resource temporarily unavailable" in run.stderr_text or (
-        "can't start new thread" in run.stderr_text
-    ):
-        return Verdict(
-            passed=False,
-            summary=f"{run.file} hit the limit of {lab.limits.pids} processes and threads",
-            cause="A loop that starts a process or thread per step never ends; start a bounded"
-            " number.",
             details=stderr_tail(run),
         )
     if run.exit_code not in (None, 0) and has_traceback(run):

@@ -31,6 +31,13 @@ The record (read by grader.scenarios.steps.finish_program):
     killed_by_grader: bool   ended by SIGUSR2 ("time is up")
     lifetime_expired: bool   ended because lifetime_s ran out
     lifetime_s: float
+    process_limit_hits: int | None   forks and thread starts refused by the container's pids
+                             limit while the program ran (the cgroup's pids.events `max`
+                             counter); None where the cgroup does not show it
+    peak_processes: int | None  the most processes and threads of the program seen at once
+                             (the cgroup's pids.current, sampled as output comes, at least
+                             twice a second, and when the program exits), without this
+                             wrapper and init; None where the cgroup does not show it
     stdout, stderr: {"head": base64, "tail": base64, "total": bytes printed, "sha256": hex}
 
 Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test);
@@ -58,6 +65,37 @@ from typing import Any
 LIFETIME_S = 300.0
 """Default overall limit on one run, well above any check's own timeouts."""
 SWEEP_TIMEOUT_S = 5.0
+# The container's pids cgroup: its `max` counter counts forks refused at the limit. The first
+# path is cgroup v1's, the second v2's.
+PIDS_EVENTS = ("/sys/fs/cgroup/pids/pids.events", "/sys/fs/cgroup/pids.events")
+PIDS_CURRENT = ("/sys/fs/cgroup/pids/pids.current", "/sys/fs/cgroup/pids.current")
+
+
+def processes_now() -> int | None:
+    """The container's processes and threads right now (pids.current), or None if unknown."""
+    for path in PIDS_CURRENT:
+        try:
+            with open(path) as current:
+                return int(current.read())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def process_limit_refusals() -> int | None:
+    """How many forks the container's pids limit has refused so far, or None if unknown."""
+    for path in PIDS_EVENTS:
+        try:
+            with open(path) as events:
+                for line in events:
+                    name, _, value = line.partition(" ")
+                    if name == "max":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 DRAIN_AFTER_EXIT_S = 2.0
 """After the program exits, how long its pipes may still be read (then the record is due)."""
 
@@ -154,6 +192,16 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     lifetime_s = float(options.get("lifetime_s", LIFETIME_S))
     sweep = sweep_allowed(options)
     user = options.get("user")
+    refusals_before = process_limit_refusals()
+    baseline = processes_now()  # Docker's init and this wrapper
+    peak = 0
+
+    def sample_processes() -> None:
+        nonlocal peak
+        now = processes_now()
+        if now is not None and baseline is not None:
+            peak = max(peak, now - baseline)
+
     try:
         child = subprocess.Popen(
             options["argv"],
@@ -214,6 +262,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
                 key.data.add(data)
             else:
                 selector.unregister(key.fileobj)
+        sample_processes()
         if exited_at is None and child.poll() is not None:
             exited_at = time.monotonic()
             signal.setitimer(signal.ITIMER_REAL, 0)  # it ended on its own, whatever comes next
@@ -227,6 +276,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     if sweep:
         kill_all_others_until_gone()
+    refusals_after = process_limit_refusals()
     record = {
         "elapsed_s": round((exited_at or time.monotonic()) - started, 3),
         "status": status if status >= 0 else 128 - status,
@@ -234,6 +284,12 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         "killed_by_grader": ended_by == "grader",
         "lifetime_expired": ended_by == "lifetime",
         "lifetime_s": lifetime_s,
+        "process_limit_hits": (
+            refusals_after - refusals_before
+            if refusals_before is not None and refusals_after is not None
+            else None
+        ),
+        "peak_processes": peak if baseline is not None else None,
         **{name: stream.as_dict() for name, stream in streams.items()},
     }
     sys.stdout.write("RUN " + json.dumps(record) + "\n")

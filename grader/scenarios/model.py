@@ -89,6 +89,10 @@ class ProgramRun:
     """Size and hash of everything printed on stdout, kept or not."""
     elapsed_s: float | None = None
     """How long the program ran, measured beside it in its container."""
+    process_limit_hit: bool = False
+    """The container's process limit refused at least one fork or thread start."""
+    peak_processes: int | None = None
+    """The most processes and threads of the program seen at once; None if unknown."""
 
     @property
     def ran(self) -> bool:

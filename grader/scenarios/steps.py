@@ -80,6 +80,8 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
         stdout_bytes=stdout_total,
         stdout_sha256=stdout_sha256,
         elapsed_s=float(elapsed_s) if elapsed_s is not None else None,
+        process_limit_hit=bool(record.get("process_limit_hits")),
+        peak_processes=record.get("peak_processes"),
     )
 
 
