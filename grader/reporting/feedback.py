@@ -12,14 +12,22 @@ FEEDBACK_LIMIT_CHARS = 4000
 """One check's whole feedback text stays under this, whatever the submission printed."""
 
 
+def _elided(text: str, limit_chars: int, between: str) -> str:
+    """`text` itself, or its first two thirds and last third of what fits, with a count between.
+
+    `between` is the separator around the count (" " within a line, "\n" in a text).
+    """
+    if len(text) <= limit_chars:
+        return text
+    keep = max(limit_chars - 60, 40)
+    head, tail = keep * 2 // 3, keep // 3
+    left_out = len(text) - head - tail
+    return f"{text[:head]}{between}… [{left_out} characters left out] …{between}{text[-tail:]}"
+
+
 def bounded_line(line: str, limit_chars: int = LINE_LIMIT_CHARS) -> str:
     """`line` itself, or its start and end with the number of characters left out between."""
-    if len(line) <= limit_chars:
-        return line
-    keep = max(limit_chars - 40, 20)
-    head, tail = keep * 2 // 3, keep // 3
-    left_out = len(line) - head - tail
-    return f"{line[:head]} … [{left_out} characters left out] … {line[-tail:]}"
+    return _elided(line, limit_chars, " ")
 
 
 def bounded_lines(lines: list[str], limit: int = LINES_LIMIT) -> list[str]:
@@ -34,12 +42,7 @@ def bounded_lines(lines: list[str], limit: int = LINES_LIMIT) -> list[str]:
 
 def bounded_text(text: str, limit_chars: int = FEEDBACK_LIMIT_CHARS) -> str:
     """`text` itself, or its start and end with the number of characters left out between."""
-    if len(text) <= limit_chars:
-        return text
-    keep = max(limit_chars - 60, 40)
-    head, tail = keep * 2 // 3, keep // 3
-    left_out = len(text) - head - tail
-    return f"{text[:head]}\n… [{left_out} characters left out] …\n{text[-tail:]}"
+    return _elided(text, limit_chars, "\n")
 
 
 def feedback_lines(result: CheckResult, *, verbose: bool = False) -> list[str]:
