@@ -282,13 +282,20 @@ def _require_directory(path: Path) -> None:
         raise SocketlabError(f"{printable(str(path))} is not a directory")
 
 
+RESERVED_NAMES = frozenset({"gradebook.csv", ".", ".."})
+"""Names in the output directory that are not a submission's: a folder so named gets -2."""
+
+
 def _unique_names(submissions: list[Path]) -> list[str]:
-    """One printable name per submission (its folder's name, made unique with -2, -3, ...)."""
+    """One printable name per submission (its folder's name, made unique with -2, -3, ...).
+
+    Never a name the output directory uses for itself (RESERVED_NAMES), nor an empty one.
+    """
     names: list[str] = []
     for submission in submissions:
-        base = printable(submission.resolve().name)
+        base = printable(submission.resolve().name) or "submission"
         name, number = base, 2
-        while name in names:
+        while name in names or name in RESERVED_NAMES:
             name, number = f"{base}-{number}", number + 1
         names.append(name)
     return names

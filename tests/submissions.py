@@ -238,6 +238,25 @@ LAB01 = (
         fails=frozenset({"client-exit"}),
         mentions=("status 4", "printed more than the grader keeps"),
     ),
+    Broken(
+        "client-prints-without-connecting",
+        "01-tcp-hello",
+        (
+            Edit(
+                "client.py",
+                'HOST = os.environ.get("SERVER_HOST", "localhost")',
+                "# The mistake: the line the README asks for, without asking the server.\n"
+                'print("Received from server: Hello, Client!")\n'
+                "sys.exit(0)\n"
+                'HOST = os.environ.get("SERVER_HOST", "localhost")',
+            ),
+        ),
+        fails=frozenset(
+            {"client-greeting", "client-greeting-in-pieces", "client-exit", "client-no-server"}
+            | {"end-to-end"}
+        ),
+        mentions=("did not come from your server", "the client never reached the server"),
+    ),
 )
 
 LAB02_SERVER_ECHO_CHECKS = frozenset(

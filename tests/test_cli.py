@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from grader.cli import _unique_names
 from grader.sandbox.labels import (
     MANAGED,
     OWNER_HOST,
@@ -229,3 +230,10 @@ def test_clean_leaves_a_running_grading_alone(docker_ready: Any) -> None:
             process.kill()
             process.communicate(timeout=60)
         sweep(docker_ready, owner_pid=process.pid)
+
+
+def test_a_submission_folder_named_like_an_output_file_gets_a_name_of_its_own(
+    tmp_path: Path,
+) -> None:
+    names = _unique_names([tmp_path / "gradebook.csv", tmp_path / "a" / "gradebook.csv", Path("/")])
+    assert names == ["gradebook.csv-2", "gradebook.csv-3", "submission"]

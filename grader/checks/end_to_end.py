@@ -50,9 +50,42 @@ def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
                     received=f"{seen.client.stdout_bytes} bytes",
                     details=stderr_tail(seen.client),
                 )
+    if problem is None and seen.client is not None:
+        problem = no_exchange(seen)
     if problem is not None:
         return problem
     return passed("your client and your server work together")
+
+
+def no_exchange(seen: EndToEndObservation) -> Verdict | None:
+    """A failing verdict when the capture shows nothing from the server reached a client.
+
+    The client's output alone proves nothing: a client can print the expected line without
+    ever connecting. None when the capture shows the server's data (or cannot tell: no
+    capture, or one cut short).
+    """
+    if seen.capture is None or seen.listen is None:
+        return None
+    conversation = seen.capture.conversation
+    if conversation.truncated:
+        return None
+    port = seen.listen.expected_port
+    tcp = any(
+        flow.handshake.complete and flow.data("to_client") for flow in conversation.tcp_to(port)
+    )
+    udp = any(flow.sent("to_client") for flow in conversation.udp_to(port))
+    if tcp or udp:
+        return None
+    return Verdict(
+        passed=False,
+        summary="your client's output did not come from your server",
+        expected=f"a connection from your client to your server's port {port} that carries"
+        " the server's data back",
+        received="no data from your server to any client in the capture of your server's traffic",
+        cause="The client must print what it received from the server, not a line of its own:"
+        " connect to SERVER_HOST:SERVER_PORT and print what recv() returns.",
+        details=stderr_tail(seen.client) if seen.client is not None else (),
+    )
 
 
 def flooded(params: Params, client: ProgramRun) -> Verdict | None:
@@ -82,4 +115,5 @@ KIND = CheckKind(
     scenario=lambda params: EndToEnd(params.stdin),
     judge=judge,
     needs=("server", "client"),
+    captures=True,  # the server's traffic proves the client's output came from it
 )

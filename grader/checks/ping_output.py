@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-REPLY = re.compile(r"^Reply from (?P<host>\S+): seq=(?P<seq>\d+) rtt=(?P<rtt>\d+(\.\d{1,3})?) ms$")
-TIMEOUT = re.compile(r"^Request timed out: seq=(?P<seq>\d+)$")
+# Numbers have at most 9 digits before the point and 9 after: a longer one is no number the
+# contract asks for, so its line is unreadable, and int() and float() never see a string too
+# long for them (Python refuses int() of more than 4300 digits).
+N = r"\d{1,9}"
+R = r"\d{1,9}(?:\.\d{1,9})?"
+REPLY = re.compile(
+    rf"^Reply from (?P<host>\S+): seq=(?P<seq>{N}) rtt=(?P<rtt>{N}(?:\.\d{{1,3}})?) ms$"
+)
+TIMEOUT = re.compile(rf"^Request timed out: seq=(?P<seq>{N})$")
 SUMMARY = re.compile(
-    r"^(?P<sent>\d+) packets transmitted, (?P<received>\d+) received,"
-    r" (?P<loss>\d+(\.\d)?)% packet loss$"
+    rf"^(?P<sent>{N}) packets transmitted, (?P<received>{N}) received,"
+    rf" (?P<loss>{N}(?:\.\d)?)% packet loss$"
 )
-RTT = re.compile(
-    r"^rtt min/avg/max = (?P<min>\d+(\.\d+)?)/(?P<avg>\d+(\.\d+)?)/(?P<max>\d+(\.\d+)?) ms$"
-)
+RTT = re.compile(rf"^rtt min/avg/max = (?P<min>{R})/(?P<avg>{R})/(?P<max>{R}) ms$")
 
 
 @dataclass(frozen=True)
