@@ -164,3 +164,22 @@ def test_relay_stops_at_its_deadline_and_reports(echo_port: int) -> None:
     report = json.loads(report_line(out)[7:])
     assert report["stopped"] == "deadline"
     assert report["totals"]["to_server forward"] == 1
+
+
+def test_relay_bounds_the_bytes_it_holds_for_later(echo_port: int) -> None:
+    """Big datagrams held back by a delay are capped in bytes, not only in number."""
+    plan = {"to_server": {"rules": [{"action": "delay", "match": "", "delay_ms": 5000}]}}
+    relay, port = start_relay(echo_port, plan=plan)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            for _ in range(400):  # 24 MB, past the relay's 16 MB
+                client.sendto(b"x" * 60_000, ("127.0.0.1", port))
+                time.sleep(0.002)
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=10)
+    finally:
+        relay.kill()
+    report = json.loads(report_line(out)[7:])
+    dropped = [d for d in report["datagrams"] if d["action"] == "drop"]
+    assert dropped, report["totals"]
+    assert all("bytes waiting" in d["reason"] for d in dropped)

@@ -8,8 +8,9 @@ what it did to each datagram (the first LOG_KEPT of them; `left_out` counts the 
 counts per direction and action, why it stopped and how long it ran.
 
 A program that floods the relay never makes it unbounded: the log is capped, at most
-MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams wait
-to be sent; past those limits datagrams are dropped and counted, as a full network would.
+MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams
+(MAX_QUEUED_BYTES in all) wait to be sent; past those limits datagrams are dropped and
+counted, as a full network would.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ LOG_KEPT = 300
 PAYLOAD_KEPT_BYTES = 64
 MAX_CLIENTS = 64
 MAX_QUEUED = 4096
+MAX_QUEUED_BYTES = 16 << 20  # 4096 datagrams of 64 KB would be 256 MB: twice the container
 DEFAULT_DEADLINE_S = 600.0
 REPORT_LIMIT_BYTES = 256 * 1024
 
@@ -57,6 +59,7 @@ class Relay:
         self.clients: dict[socket.socket, tuple[str, int]] = {}
         self.counts: dict[tuple[tuple[str, int], str], int] = {}
         self.due: list[tuple[float, int, socket.socket, bytes, Any]] = []
+        self.queued_bytes = 0
         self.order = itertools.count()
         self.held: dict[tuple[tuple[str, int], str], tuple[socket.socket, bytes, Any]] = {}
         self.log: list[dict[str, Any]] = []
@@ -93,6 +96,8 @@ class Relay:
             decision = Decision("drop", reason=f"more than {MAX_CLIENTS} client addresses")
         elif len(self.due) >= MAX_QUEUED:
             decision = Decision("drop", reason=f"more than {MAX_QUEUED} datagrams waiting")
+        elif self.queued_bytes + len(payload) > MAX_QUEUED_BYTES:
+            decision = Decision("drop", reason=f"more than {MAX_QUEUED_BYTES} bytes waiting")
         self.record(client, direction, index, payload, decision)
         now = time.monotonic()
         if decision.action == "drop" or out is None:
@@ -138,11 +143,13 @@ class Relay:
         self, when: float, out: socket.socket, payload: bytes, target: Any, held: Any = None
     ) -> None:
         heapq.heappush(self.due, (when, next(self.order), out, payload, (target, held)))
+        self.queued_bytes += len(payload)
 
     def send_due(self) -> None:
         now = time.monotonic()
         while self.due and self.due[0][0] <= now:
             _, _, out, payload, (target, held) = heapq.heappop(self.due)
+            self.queued_bytes -= len(payload)
             if held is not None:
                 if held not in self.held:
                     continue  # already released after the next datagram
