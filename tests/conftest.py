@@ -18,6 +18,8 @@ from grader.sandbox import engine, image, labels
 from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
 
+# tryfirst: pytest-xdist reads the xdist_group marks in its own hook of this name.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("docker"):
@@ -39,7 +41,8 @@ def batch_group(item: pytest.Item) -> str | None:
         return None
     callspec = getattr(item, "callspec", None)
     params = callspec.params if callspec is not None else {}
-    return ",".join(f"{name}[{params[name]}]" if name in params else name for name in names)
+    # No "]" at the end: xdist takes a node id ending in "]" for a parameter, not a group.
+    return ",".join(f"{name}:{params[name]}" if name in params else name for name in names)
 
 
 @pytest.fixture(scope="session")
