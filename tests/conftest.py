@@ -118,7 +118,7 @@ def grade_batch(
 
 
 def socketlab_with_pid(
-    *arguments: str, timeout_s: float = 900
+    *arguments: str, timeout_s: float = 2400
 ) -> tuple[subprocess.CompletedProcess[str], int]:
     """Like socketlab(), and also the pid it ran as (the owner-pid on what it made)."""
     command = [sys.executable, "-m", "grader.cli", *arguments]

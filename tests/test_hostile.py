@@ -8,6 +8,7 @@ network of their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -274,7 +275,11 @@ def test_containers_of_a_killed_grader_stop_on_their_own(tmp_path: Path, docker_
         if grader.poll() is None:
             grader.kill()
             grader.wait()
-        for container in docker_ready.containers.list(all=True, filters=filters):
-            container.remove(force=True)
+        # Another run on this engine may sweep them (their owner is dead) at the same time.
+        listed = docker_ready.containers.list(all=True, filters=filters, ignore_removed=True)
+        for container in listed:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
         for network in docker_ready.networks.list(filters=filters):
-            network.remove()
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()

@@ -85,4 +85,5 @@ def test_every_packet_check_keeps_its_capture(lab01_batch: GradedBatch) -> None:
         "server-handshake.pcap",
         "server-close.pcap",
         "client-greeting-in-pieces.pcap",
+        "end-to-end.pcap",
     }
