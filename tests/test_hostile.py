@@ -278,8 +278,13 @@ def test_containers_of_a_killed_grader_stop_on_their_own(tmp_path: Path, docker_
         # Another run on this engine may sweep them (their owner is dead) at the same time.
         listed = docker_ready.containers.list(all=True, filters=filters, ignore_removed=True)
         for container in listed:
-            with contextlib.suppress(docker.errors.NotFound):
+            try:
                 container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as e:
+                if "already in progress" not in str(e):
+                    raise
         for network in docker_ready.networks.list(filters=filters):
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
