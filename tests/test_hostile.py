@@ -286,5 +286,7 @@ def test_containers_of_a_killed_grader_stop_on_their_own(tmp_path: Path, docker_
                 if "already in progress" not in str(e):
                     raise
         for network in docker_ready.networks.list(filters=filters):
-            with contextlib.suppress(docker.errors.NotFound):
+            # Best effort: a container still leaving it keeps it busy ("active endpoints");
+            # the next run's sweep removes it, as it would after any killed grader.
+            with contextlib.suppress(docker.errors.APIError):
                 network.remove()
