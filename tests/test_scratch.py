@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import scratch
+from grader.sandbox import labels, scratch
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import ServerSession, ServerSessionObservation
 from grader.scenarios.runner import SubmissionRun
@@ -22,7 +22,7 @@ from tests.submissions import REPOSITORY
 KILLED_RUN = """
 import sys, time
 from pathlib import Path
-from grader.sandbox import scratch
+from grader.sandbox import labels, scratch
 with scratch.run_directory("abc123", "run", Path(sys.argv[1])) as path:
     (path / "submission").mkdir()
     (path / "submission" / "server.py").write_text("print()")
@@ -68,8 +68,8 @@ def test_sweep_of_a_missing_directory_removes_nothing(tmp_path: Path) -> None:
 def test_gone_processes_are_told_apart_from_live_ones() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait(timeout=30)
-    assert Poll(10).until(lambda: True if scratch._owner_is_gone(child.pid) else None)
-    assert not scratch._owner_is_gone(os.getpid())
+    assert Poll(10).until(lambda: True if labels.process_is_gone(child.pid) else None)
+    assert not labels.process_is_gone(os.getpid())
 
 
 @pytest.mark.docker

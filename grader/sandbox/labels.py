@@ -38,6 +38,11 @@ def _owner_is_gone(labels: dict[str, str]) -> bool:
         pid = int(labels.get(OWNER_PID, ""))
     except ValueError:
         return True
+    return process_is_gone(pid)
+
+
+def process_is_gone(pid: int) -> bool:
+    """True when no process with this pid runs on this host (one of another user's is not gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -18,19 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from grader.sandbox.labels import process_is_gone
+
 PREFIX = "socketlab-"
 NAME = re.compile(r"^socketlab-(?P<pid>\d+)-(?P<run_id>[0-9a-f]+)-(?P<purpose>[a-z]+)-")
-
-
-def _owner_is_gone(pid: int) -> bool:
-    """True when no process with this pid runs on this host (a pid in use is not gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _remove(path: Path) -> None:
@@ -74,7 +65,7 @@ def sweep_stale(root: Path | None = None) -> int:
         match = NAME.match(entry.name)
         if match is None or not entry.is_dir(follow_symlinks=False):
             continue
-        if not _owner_is_gone(int(match["pid"])):
+        if not process_is_gone(int(match["pid"])):
             continue
         try:
             if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
