@@ -1,14 +1,29 @@
-"""Times a grading run against a bare `docker run` measured in the same run, and reports ratios.
+"""Measures grading speed and memory against targets, in one run on this machine.
 
-    make bench            (or: .venv/bin/python bench/run.py --repeat 5)
+    make bench                                   (or: .venv/bin/python bench/run.py)
+    .venv/bin/python bench/run.py --quick        (without the 50-submission batch)
+    .venv/bin/python bench/run.py --with-make-test   (adds `make test` on a fresh clone, ~25 min)
 
-Absolute seconds depend on the machine; the ratios are what to compare between changes.
+What it measures, in this order: the bare `docker run` floor; one grading of each lab's
+solution and starter (with bench/breakdown.py's per-grading breakdown) and its ratio to the
+bare run; a batch of 50 lab 01 submissions graded by `socketlab grade` with --jobs 1, 2, 4
+(--jobs N>1 is reported "not available" when the CLI lacks the option); the grader process's
+peak RSS while grading submissions that flood their output; and, only with
+--with-make-test, `make test` on a fresh clone. It prints a table with each number's target
+and writes everything to bench/results/<timestamp>.json (ignored by git).
+
+Absolute seconds depend on the machine and on what else runs on it (recorded in the JSON);
+the ratios to the bare run are what to compare between changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -16,17 +31,44 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-LAB01_SPEC = REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml"
 sys.path.insert(0, str(REPOSITORY))
 
-import yaml  # noqa: E402
-
-from grader.grading import grade_submission  # noqa: E402
+from bench.breakdown import as_dict, graded_with_breakdown  # noqa: E402
 from grader.sandbox.image import runtime_image  # noqa: E402
-from grader.spec.loader import load_spec  # noqa: E402
+from tests.broken import Broken  # noqa: E402
+from tests.submissions import LAB01, LAB02  # noqa: E402
+
+LABS = ("01-tcp-hello", "02-tcp-echo", "03-udp-ping")
+RATIO_TARGETS = {"01-tcp-hello": 5.0, "02-tcp-echo": 10.0, "03-udp-ping": 10.0}
+BATCH_TARGET_PER_S = 0.5
+MEMORY_TARGET_MB = 150.0
+MAKE_TEST_TARGET_S = 600.0
+BATCH_SIZE = 50
+BATCH_SOLUTIONS = 10
+BATCH_STARTERS = 10
+BATCH_JOBS = (1, 2, 4)
+# Submissions that flood what the grader reads back: stderr through Docker's log (lab 01) and
+# bytes at the grader's reference client (lab 02).
+FLOODERS = (("01-tcp-hello", "client-floods-stderr"), ("02-tcp-echo", "server-floods-echo"))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the printed table: a measured value next to its target, if it has one."""
+
+    name: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def line(self) -> str:
+        verdict = {None: "", True: "met", False: "MISSED"}[self.met]
+        return f"{self.name:52} {self.value:>22}  {self.target:>12}  {verdict}"
 
 
 def timed(action: Callable[[], object], repeat: int) -> list[float]:
@@ -46,57 +88,287 @@ def bare_docker_run(network: str) -> None:
     )
 
 
-def grade_lab01_solution(spec: Path = LAB01_SPEC) -> None:
-    lab = load_spec(spec)
-    outcome = grade_submission(lab, REPOSITORY / "solutions" / "01-tcp-hello", skip_hidden=False)
-    assert outcome.result is not None and outcome.result.all_passed, outcome
-
-
-def lab01_with_only(check_id: str, parent: Path) -> Path:
-    """A copy of lab 01's spec that keeps one check, in a lab directory of the same name."""
-    spec = yaml.safe_load(LAB01_SPEC.read_text())
-    spec["checks"] = [check for check in spec["checks"] if check["id"] == check_id]
-    directory = parent / check_id / "01-tcp-hello"
-    directory.mkdir(parents=True)
-    (directory / "spec.yaml").write_text(yaml.safe_dump(spec))
-    return directory / "spec.yaml"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
-    arguments = parser.parse_args()
+def bare_run_floor_s(repeat: int) -> float:
+    """Median seconds of `docker run --rm` of `python3 -c pass` on a fresh internal network."""
     network = f"socketlab-bench-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["docker", "network", "create", "--internal", network], check=True, capture_output=True
     )
     try:
-        bare = timed(lambda: bare_docker_run(network), arguments.repeat * 2)
+        return statistics.median(timed(lambda: bare_docker_run(network), repeat))
     finally:
         subprocess.run(["docker", "network", "rm", network], check=False, capture_output=True)
-    grading = timed(grade_lab01_solution, arguments.repeat)
-    # The same server scenario judged without a capture (server-greeting) and with one
-    # (server-close): the difference is what capturing costs.
-    with tempfile.TemporaryDirectory() as workdir:
-        plain = lab01_with_only("server-greeting", Path(workdir))
-        captured = lab01_with_only("server-close", Path(workdir))
-        without_capture = timed(lambda: grade_lab01_solution(plain), arguments.repeat)
-        with_capture = timed(lambda: grade_lab01_solution(captured), arguments.repeat)
-    report = {
-        "bare_docker_run_s": round(statistics.median(bare), 3),
-        "grade_lab01_solution_s": round(statistics.median(grading), 3),
-        "grade_lab01_over_bare_run": round(statistics.median(grading) / statistics.median(bare), 1),
-        "server_check_without_capture_s": round(statistics.median(without_capture), 3),
-        "server_check_with_capture_s": round(statistics.median(with_capture), 3),
-        "capture_overhead_ratio": round(
-            statistics.median(with_capture) / statistics.median(without_capture), 2
-        ),
+
+
+def machine_state() -> dict[str, Any]:
+    """What else runs here: other containers and the load average (the bench is not alone)."""
+    containers = subprocess.run(
+        ["docker", "ps", "-q"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return {"running_containers": len(containers), "load_average": os.getloadavg()}
+
+
+def docker_version() -> str:
+    return subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+def source_state() -> dict[str, Any]:
+    """The commit measured, and grader files that differ from it (others' work in progress)."""
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted": git("status", "--short", "grader").splitlines(),
     }
+
+
+def lab_gradings(repeat: int, bare_s: float) -> tuple[dict[str, Any], list[Row]]:
+    """Each lab's solution and starter graded `repeat` times in this process (median seconds)."""
+    report: dict[str, Any] = {}
+    rows: list[Row] = []
+    for lab_id in LABS:
+        for which, parent in (("solution", "solutions"), ("starter", "labs")):
+            submission = REPOSITORY / parent / lab_id
+            durations, breakdown, passed = [], None, False
+            for _ in range(repeat):
+                timeline, passed = graded_with_breakdown(lab_id, submission)
+                durations.append(timeline.total_s())
+                breakdown = breakdown or as_dict(timeline)
+            median_s = statistics.median(durations)
+            ratio = median_s / bare_s
+            # The targets are for solutions: a starter's grading mostly waits out the spec's
+            # timeouts (its programs do not finish), which no grader can shorten.
+            target = RATIO_TARGETS[lab_id] if which == "solution" else None
+            report[f"{lab_id}/{which}"] = {
+                "grading_s": round(median_s, 2),
+                "runs_s": [round(d, 2) for d in durations],
+                "over_bare_run": round(ratio, 1),
+                "target_over_bare_run": target,
+                "all_passed": passed,
+                "breakdown": breakdown,
+            }
+            value = f"{median_s:.1f} s = {ratio:.0f}x bare"
+            if target is None:
+                rows.append(Row(f"{lab_id} {which} graded", value, "(timeouts)"))
+            else:
+                rows.append(
+                    Row(f"{lab_id} {which} graded", value, f"<= {target:g}x", ratio <= target)
+                )
+    return report, rows
+
+
+def socketlab_command() -> list[str]:
+    installed = Path(sys.executable).parent / "socketlab"
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "grader.cli"]
+
+
+def jobs_option_available() -> bool:
+    """Whether `socketlab grade --help` lists --jobs (another change adds it)."""
+    help_text = subprocess.run(
+        [*socketlab_command(), "grade", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    return "--jobs" in help_text
+
+
+def batch_submissions(parent: Path) -> list[Path]:
+    """BATCH_SIZE lab 01 submissions: copies of the solution and the starter, and broken ones.
+
+    The broken ones are the first entries of tests/submissions.py's lab 01 catalogue,
+    materialised the way tests/grade_broken.py does.
+    """
+    directories = []
+    for index in range(BATCH_SOLUTIONS):
+        target = parent / f"solution-{index:02}"
+        shutil.copytree(REPOSITORY / "solutions" / "01-tcp-hello", target)
+        directories.append(target)
+    starter = REPOSITORY / "labs" / "01-tcp-hello"
+    for index in range(BATCH_STARTERS):
+        target = parent / f"starter-{index:02}"
+        target.mkdir()
+        for name in ("server.py", "client.py"):
+            shutil.copyfile(starter / name, target / name)
+        directories.append(target)
+    broken_count = BATCH_SIZE - BATCH_SOLUTIONS - BATCH_STARTERS
+    if len(LAB01) < broken_count:
+        raise AssertionError(f"tests/submissions.py has only {len(LAB01)} lab 01 entries")
+    directories += [broken.materialize(parent) for broken in LAB01[:broken_count]]
+    return directories
+
+
+def graded_batch(submissions: list[Path], out: Path, jobs: int | None) -> tuple[float, int]:
+    """Seconds `socketlab grade 01-tcp-hello ... --out OUT [--jobs N]` took, and its exit code."""
+    command = [*socketlab_command(), "grade", "01-tcp-hello", *map(str, submissions)]
+    command += ["--out", str(out)]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    started = time.perf_counter()
+    process = subprocess.run(command, cwd=REPOSITORY, capture_output=True, check=False)
+    return time.perf_counter() - started, process.returncode
+
+
+def batch_throughput(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
+    parent = workdir / "batch"
+    parent.mkdir()
+    submissions = batch_submissions(parent)
+    available = jobs_option_available()
+    report: dict[str, Any] = {"submissions": len(submissions), "jobs_option": available}
+    rows = []
+    for jobs in BATCH_JOBS:
+        name = f"batch of {len(submissions)} lab 01, --jobs {jobs}"
+        if jobs > 1 and not available:
+            report[f"jobs_{jobs}"] = "not available"
+            rows.append(Row(name, "not available", f">= {BATCH_TARGET_PER_S} /s"))
+            continue
+        seconds, exit_code = graded_batch(
+            submissions, workdir / f"out-{jobs}", jobs if available else None
+        )
+        per_s = len(submissions) / seconds
+        report[f"jobs_{jobs}"] = {
+            "seconds": round(seconds, 1),
+            "submissions_per_s": round(per_s, 3),
+            "exit_code": exit_code,
+        }
+        value = f"{per_s:.2f} /s ({seconds:.0f} s)" + (
+            "" if exit_code == 0 else f" exit {exit_code}"
+        )
+        rows.append(Row(name, value, f">= {BATCH_TARGET_PER_S} /s", per_s >= BATCH_TARGET_PER_S))
+    return report, rows
+
+
+def peak_rss_mb(command: list[str]) -> tuple[float, int, float]:
+    """The peak RSS (MB) of `command`'s process tree's largest process, exit code, seconds.
+
+    os.wait4 gives the rusage of that one child of the bench; Linux folds into its ru_maxrss
+    the largest of the descendants it reaped (`socketlab grade` grades in worker processes
+    since --jobs), so this is the biggest single grader process, not a sum over workers.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024, process.returncode, time.perf_counter() - started
+
+
+def grader_memory(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
+    """Peak RSS of `socketlab grade` for lab 01's solution and for each of FLOODERS."""
+    catalogue: dict[str, tuple[Broken, ...]] = {"01-tcp-hello": LAB01, "02-tcp-echo": LAB02}
+    parent = workdir / "memory"
+    parent.mkdir()
+    cases = [("01-tcp-hello", "solution", REPOSITORY / "solutions" / "01-tcp-hello")]
+    for lab_id, name in FLOODERS:
+        entry = next(broken for broken in catalogue[lab_id] if broken.name == name)
+        cases.append((lab_id, name, entry.materialize(parent)))
+    report: dict[str, Any] = {}
+    rows = []
+    for lab_id, name, submission in cases:
+        out = workdir / f"memory-out-{name}"
+        command = [*socketlab_command(), "grade", lab_id, str(submission), "--out", str(out)]
+        if jobs_option_available():
+            command += ["--jobs", "1"]
+        megabytes, exit_code, seconds = peak_rss_mb(command)
+        report[f"{lab_id}/{name}"] = {
+            "peak_rss_mb": round(megabytes, 1),
+            "exit_code": exit_code,
+            "seconds": round(seconds, 1),
+        }
+        rows.append(
+            Row(
+                f"grader peak RSS, {lab_id} {name}",
+                f"{megabytes:.0f} MB",
+                f"< {MEMORY_TARGET_MB:g} MB",
+                megabytes < MEMORY_TARGET_MB,
+            )
+        )
+    return report, rows
+
+
+def make_test_on_fresh_clone(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
+    """`make setup` then `make test` (timed alone) in a fresh clone of this repository's HEAD."""
+    clone = workdir / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(clone)], check=True)
+    started = time.perf_counter()
+    setup = subprocess.run(["make", "setup"], cwd=clone, capture_output=True, check=False)
+    setup_s = time.perf_counter() - started
+    report: dict[str, Any] = {"setup_s": round(setup_s, 1), "setup_exit_code": setup.returncode}
+    if setup.returncode != 0:
+        report["make_test"] = "make setup failed: " + setup.stderr.decode(errors="replace")[-500:]
+        return report, [Row("make test (fresh clone)", "setup failed", "< 10 min", False)]
+    started = time.perf_counter()
+    test = subprocess.run(["make", "test"], cwd=clone, capture_output=True, check=False)
+    test_s = time.perf_counter() - started
+    report.update({"make_test_s": round(test_s, 1), "make_test_exit_code": test.returncode})
+    value = f"{test_s / 60:.1f} min" + ("" if test.returncode == 0 else f" exit {test.returncode}")
+    return report, [Row("make test (fresh clone)", value, "< 10 min", test_s < MAKE_TEST_TARGET_S)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="gradings per lab and submission")
+    parser.add_argument("--bare-runs", type=int, default=7, help="bare docker runs (median)")
+    parser.add_argument("--quick", action="store_true", help="skip the 50-submission batch")
+    parser.add_argument(
+        "--with-make-test", action="store_true", help="also time `make test` on a fresh clone"
+    )
+    arguments = parser.parse_args()
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "docker": docker_version(),
+            "python": platform.python_version(),
+        },
+        "before": machine_state(),
+        "source": source_state(),
+    }
+    bare_s = bare_run_floor_s(arguments.bare_runs)
+    report["bare_docker_run_s"] = round(bare_s, 3)
+    rows = [Row("bare docker run (floor)", f"{bare_s:.2f} s")]
+    report["gradings"], grading_rows = lab_gradings(arguments.repeat, bare_s)
+    rows += grading_rows
+    with tempfile.TemporaryDirectory(prefix="socketlab-bench-") as scratch:
+        workdir = Path(scratch)
+        if arguments.quick:
+            report["batch"] = "skipped (--quick)"
+            rows.append(Row(f"batch of {BATCH_SIZE} lab 01", "skipped (--quick)"))
+        else:
+            report["batch"], batch_rows = batch_throughput(workdir)
+            rows += batch_rows
+        report["memory"], memory_rows = grader_memory(workdir)
+        rows += memory_rows
+        if arguments.with_make_test:
+            report["make_test"], make_rows = make_test_on_fresh_clone(workdir)
+            rows += make_rows
+        else:
+            report["make_test"] = "skipped"
+            rows.append(Row("make test (fresh clone)", "skipped", "< 10 min"))
+    report["after"] = machine_state()
+    report["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     results = REPOSITORY / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / f"{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(report, indent=2))
-    for name, value in report.items():
-        print(f"{name:32} {value}")
+    path = results / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"{'measure':52} {'value':>22}  {'target':>12}")
+    for row in rows:
+        print(row.line())
+    before, after = report["before"], report["after"]
+    print(
+        f"\nother containers running: {before['running_containers']} before,"
+        f" {after['running_containers']} after; load average before"
+        f" {before['load_average'][0]:.1f}, after {after['load_average'][0]:.1f}"
+    )
+    print(f"wrote {path.relative_to(REPOSITORY)}")
 
 
 if __name__ == "__main__":
