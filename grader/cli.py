@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
-from grader import __version__
+from grader import __version__, batch
 from grader.errors import (
     GraderBugError,
     InfrastructureError,
@@ -25,11 +35,12 @@ from grader.errors import (
 from grader.grading import GradingOutcome, grade_submission
 from grader.labs import find_lab
 from grader.reporting.gradebook import GradebookRow, write_gradebook
-from grader.reporting.gradescope import write_results_json
 from grader.reporting.names import printable
-from grader.reporting.terminal import counts, print_report
+from grader.reporting.terminal import MARKS, counts, print_report
+from grader.results import CheckResult
 from grader.sandbox import engine, image, labels, scratch
 from grader.spec.loader import load_spec
+from grader.spec.model import LabSpec
 
 EXIT_ALL_PASSED = 0
 EXIT_SOME_FAILED = 1
@@ -68,8 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser("grade", help="grade many submissions (instructors)")
     grade.add_argument("lab", metavar="LAB", help="lab id or lab directory")
-    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION_DIR")
+    grade.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION_DIR")
     grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    grade.add_argument(
+        "--submissions-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also grade every subdirectory of DIR (in name order; hidden ones and --out left out)",
+    )
+    grade.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="grade N submissions at once, each on its own network (default: two per core,"
+        " at most one per 2 GiB of available memory, at most 8)",
+    )
+    grade.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the submissions whose results are already complete in --out",
+    )
 
     image_command = commands.add_parser("image", help="the runtime image")
     image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -80,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="install mmdebstrap with apt-get if the offline path needs it (root only)",
     )
 
-    clean = commands.add_parser("clean", help="remove containers and networks a killed run left")
+    clean = commands.add_parser(
+        "clean", help="remove containers, networks and volumes a killed run left"
+    )
     clean.add_argument(
         "--all", action="store_true", help="also remove those of runs that are still going"
     )
@@ -88,9 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    parser = build_parser()
+    arguments, extra = parser.parse_known_args(argv)
+    # argparse takes no positional after an option once the positionals were matched:
+    # `grade LAB --jobs 4 DIR...` gives the DIRs back here.
+    if arguments.command == "grade" and not any(text.startswith("-") for text in extra):
+        arguments.submissions += [Path(text) for text in extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # Bound to the real streams (grading redirects sys.stdout to capture pytest's output);
+    # in a log, lines are never wrapped at 80 columns.
+    console = Console(file=sys.stdout, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    errors = Console(file=sys.stderr, highlight=False)
+    errors.soft_wrap = not errors.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         match arguments.command:
@@ -103,7 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     arguments.captures,
                 )
             case "grade":
-                return grade(console, arguments.lab, arguments.submissions, arguments.out)
+                submissions = list(arguments.submissions)
+                if arguments.submissions_from is not None:
+                    submissions += _subdirectories(arguments.submissions_from, arguments.out)
+                if not submissions:
+                    parser.error("give SUBMISSION_DIR arguments or --submissions-from DIR")
+                return grade(
+                    console,
+                    arguments.lab,
+                    submissions,
+                    arguments.out,
+                    jobs=arguments.jobs,
+                    resume=arguments.resume,
+                )
             case "image":
                 client = engine.connect()
                 image.build_image(client, install_tools=arguments.install_tools, say=console.print)
@@ -112,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 removed = labels.sweep(engine.connect(), stale_only=not arguments.all)
                 swept = scratch.sweep_stale()
                 console.print(
-                    f"removed {removed} containers and networks, {swept} temporary directories"
+                    f"removed {removed} containers, networks and volumes,"
+                    f" {swept} temporary directories"
                 )
                 return EXIT_ALL_PASSED
     except (SpecError, LabNotFoundError) as e:
@@ -149,7 +207,10 @@ def check(
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
     engine.connect()
     console.print(f"checking {lab.id} — this starts your programs in Docker containers…")
-    outcome = grade_submission(lab, submission, skip_hidden=True, captures=captures)
+    with _CheckProgress(console, lab) as progress:
+        outcome = grade_submission(
+            lab, submission, skip_hidden=True, captures=captures, on_check=progress.tell
+        )
     _raise_on_infrastructure(outcome)
     assert outcome.result is not None
     hidden = sum(1 for check in lab.checks if check.hidden)
@@ -159,76 +220,182 @@ def check(
     return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
 
 
-def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -> int:
-    """Grades each submission in turn and keeps each one's results as soon as it is graded.
+class _CheckProgress:
+    """`check`'s live line: the check being run, then its mark.
 
-    After each submission: the gradebook is rewritten (atomically) with its row, then its
-    results.json is written (atomically) last, so a results.json on disk always has its row.
-    A grader killed in any way keeps everything graded before. A Docker failure stops the
-    batch and every submission left is written `not graded: <reason>` (exit 2).
+    On a terminal, one line that changes (gone before the report): the marks of the checks
+    done, then the one being run. In a log, one plain line per check as it ends, so a long
+    check never looks like a hang.
+    """
+
+    def __init__(self, console: Console, lab: LabSpec) -> None:
+        self.console = console
+        self.titles = {check.id: check.title for check in lab.checks}
+        self.total = sum(1 for check in lab.checks if not check.hidden)
+        self.done = 0
+        self._last = Text()
+        self._status = (
+            console.status("", spinner="dots") if console.is_terminal and self.total else None
+        )
+
+    def __enter__(self) -> _CheckProgress:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def tell(self, check_id: str, result: CheckResult | None) -> None:
+        title = self.titles.get(check_id, check_id)
+        if result is None:
+            if self._status is not None:
+                line = self._last.copy()
+                line.append(f" check {self.done + 1} of {self.total}: {title}")
+                self._status.update(line)
+            return
+        self.done += 1
+        mark, colour = MARKS[result.status]
+        line = Text(f"[{self.done}/{self.total}] ")
+        line.append(mark, style=f"bold {colour}")
+        line.append(f" {title}  {check_id}")
+        if self._status is None:
+            self.console.print(line)
+        else:
+            self._last.append(mark, style=f"bold {colour}")  # one mark per check so far
+
+
+def grade(
+    console: Console,
+    lab_name: str,
+    submissions: list[Path],
+    out: Path,
+    *,
+    jobs: int | None = None,
+    resume: bool = False,
+) -> int:
+    """Grades the submissions, `jobs` at a time, keeping each one's results as it finishes.
+
+    Each submission is graded by a worker process (grader.batch) that writes its grade.json;
+    then the gradebook is rewritten (atomically) from every grade.json in the batch's order,
+    and only then is its results.json put in place, so a gradebook is the same whatever
+    `jobs` is and a results.json on disk always has its row. A grader killed in any way
+    keeps everything graded before; with `resume`, the submissions whose results are complete
+    in `out` are not graded again.
+    A Docker failure stops the batch: every submission not graded is written
+    `not graded: <reason>` (exit 2). A grader bug costs one submission, and the batch goes on.
     """
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
     for submission in submissions:
         _require_directory(submission)
-    engine.connect()
+    if not submissions:
+        raise SocketlabError("no submissions to grade")
     image.require_image(engine.connect())
-    errors = Console(stderr=True, highlight=False)
-    rows: list[GradebookRow] = []
+    with _only_batch_in(out):
+        return _grade(console, lab, submissions, out, jobs or batch.default_jobs(), resume)
+
+
+LOCK_NAME = ".socketlab-grade.lock"
+
+
+@contextlib.contextmanager
+def _only_batch_in(out: Path) -> Iterator[None]:
+    """Holds `out` for this batch; another batch writing there would drop this one's rows.
+
+    Raises SocketlabError when another `socketlab grade` holds it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / LOCK_NAME).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise SocketlabError(
+                f"another `socketlab grade` is writing to {printable(str(out))}; wait for it to"
+                " end, or give another --out"
+            ) from e
+        yield
+
+
+def _grade(
+    console: Console, lab: LabSpec, submissions: list[Path], out: Path, jobs: int, resume: bool
+) -> int:
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     names = _unique_names(submissions)
+    every = [
+        batch.Job(index, name, submission.resolve(), out / name)
+        for index, (submission, name) in enumerate(zip(submissions, names, strict=True))
+    ]
+    rows: dict[int, GradebookRow] = {}
+    seconds: dict[str, float] = {}
+    todo: list[batch.Job] = []
+    for job in every:
+        done = batch.completed(lab, job) if resume else None
+        if done is None:
+            batch.forget_reports(job.target)  # no earlier run's results can pass as this one's
+            todo.append(job)
+        else:
+            rows[job.index] = GradebookRow(job.name, done[0])
+            seconds[job.name] = done[1]
     gradebook = out / "gradebook.csv"
+
+    def write_rows(rest: str | None = None) -> None:
+        ordered = [rows.get(job.index) or GradebookRow(job.name, None, rest) for job in every]
+        write_gradebook(lab, [row for row in ordered if row.problem or row.result], gradebook)
+
+    write_rows()
+    resumed = len(every) - len(todo)
+    console.print(
+        Text(
+            f"grading {len(todo)} submission(s) of {lab.id}, {min(jobs, len(todo) or 1)} at a time"
+            + (f"; {resumed} already graded in {out} (--resume)" if resumed else "")
+        )
+    )
     stopped: InfrastructureError | None = None
     bugs = 0
     try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"grading {lab.id}", total=len(submissions))
-            for index, (submission, name) in enumerate(zip(submissions, names, strict=True)):
-                progress.update(task, description=f"grading {escape(name)}")
-                target = out / name
-                _forget_previous_results(target)
-                outcome = grade_submission(
-                    lab,
-                    submission.resolve(),
-                    skip_hidden=False,
-                    junit_xml=target / "junit.xml",
-                    captures=target / "captures",
-                )
-                if outcome.cleanup_problem is not None and outcome.result is not None:
-                    warning = f"warning: {name}: removing its containers failed: "
-                    errors.print(Text(warning + outcome.cleanup_problem.splitlines()[0]))
-                if outcome.result is None:
-                    problem = outcome.infrastructure_failure or GraderBugError(
-                        "the grader did not finish"
-                    )
+        with _BatchProgress(console, len(todo)) as progress, batch.WorkerPool(lab, jobs) as pool:
+            for finished in pool.run(todo):
+                job = finished.job
+                if finished.interrupted:
+                    continue
+                if finished.cleanup_problem and finished.result is not None:
+                    warning = f"warning: {job.name}: removing its containers failed: "
+                    errors.print(Text(warning + finished.cleanup_problem.splitlines()[0]))
+                if finished.result is None:
+                    problem = finished.failure or GraderBugError("the grader did not finish")
                     reason = _first_line(problem)
-                    rows.append(GradebookRow(name, None, reason))
-                    console.print(Text(f"! {name}: not graded: {reason}"), style="red")
+                    rows[job.index] = GradebookRow(job.name, None, reason)
+                    progress.console.print(Text(f"! {job.name}: not graded: {reason}", "red"))
                     if isinstance(problem, GraderBugError):
                         bugs += 1  # the engine still answers: the other submissions go on
-                        write_gradebook(lab, rows, gradebook)
-                        progress.advance(task)
-                        continue
-                    stopped = problem
-                    rows.extend(
-                        GradebookRow(rest, None, f"the batch stopped: {reason}")
-                        for rest in names[index + 1 :]
-                    )
-                    write_gradebook(lab, rows, gradebook)
-                    break
-                rows.append(GradebookRow(name, outcome.result))
-                write_gradebook(lab, rows, gradebook)
-                write_results_json(outcome.result, target / "results.json")
-                console.print(Text(f"  {name}: {counts(outcome.result)}"))
-                progress.advance(task)
+                    elif stopped is None:
+                        stopped = problem
+                        pool.stop_taking()
+                else:
+                    rows[job.index] = GradebookRow(job.name, finished.result)
+                    seconds[job.name] = finished.seconds
+                    progress.console.print(Text(f"  {job.name}: {counts(finished.result)}"))
+                write_rows()
+                if finished.result is not None:
+                    batch.publish(job.target)
+                progress.advance(finished.result is not None and finished.result.all_passed)
     except KeyboardInterrupt:
-        graded = sum(1 for row in rows if row.result is not None)
-        done = {row.name for row in rows}
-        rows.extend(GradebookRow(n, None, "interrupted") for n in names if n not in done)
-        write_gradebook(lab, rows, gradebook)
-        errors.print(Text(_kept(graded, out)))
+        write_rows("interrupted")
+        errors.print(Text(_kept(_graded(rows), out)))
         raise
-    graded = sum(1 for row in rows if row.result is not None)
-    judge_errors = sum(len(row.result.errors) for row in rows if row.result is not None)
+    finally:
+        # The workers have ended; anything an interrupted one could not remove is the
+        # batch's (they carry its pid), and goes now.
+        with contextlib.suppress(Exception):
+            labels.sweep(engine.connect(), owner_pid=labels.owner_pid(), stale_only=False)
+    if stopped is not None:
+        write_rows(f"the batch stopped: {_first_line(stopped)}")
+    else:
+        write_rows("the grader did not finish")
+    _print_summary(console, lab, [row for row in rows.values() if row.result], seconds)
+    judge_errors = sum(len(row.result.errors) for row in rows.values() if row.result is not None)
     if judge_errors:
         console.print(
             f"[yellow]{judge_errors} check(s) could not be judged because of grader errors;"
@@ -236,16 +403,84 @@ def grade(console: Console, lab_name: str, submissions: list[Path], out: Path) -
         )
     if stopped is not None:
         errors.print(Text("infrastructure error: ", style="bold red") + Text(str(stopped)))
-        errors.print(Text(_kept(graded, out)))
+        errors.print(Text(_kept(_graded(rows), out)))
         return EXIT_INFRASTRUCTURE
     if bugs:
         errors.print(
             Text(f"{bugs} submission(s) could not be graded because of a grader error; ")
-            + Text(_kept(graded, out))
+            + Text(_kept(_graded(rows), out))
         )
         return EXIT_INFRASTRUCTURE
     console.print(Text(f"wrote {out}/<submission>/results.json and {gradebook}"))
     return EXIT_ALL_PASSED
+
+
+def _graded(rows: dict[int, GradebookRow]) -> int:
+    return sum(1 for row in rows.values() if row.result is not None)
+
+
+class _BatchProgress:
+    """The batch's progress: a live bar on a terminal, nothing extra in a log."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.failing = 0
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        if console.is_terminal and total:
+            self._progress = Progress(
+                TextColumn("grading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("done, {task.fields[failing]} failing, {task.fields[left]} left"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._task = self._progress.add_task("", total=total, failing=0, left=total)
+            self.console = self._progress.console
+
+    def __enter__(self) -> _BatchProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def advance(self, passed_all: bool) -> None:
+        self.failing += 0 if passed_all else 1
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+            task = self._progress.tasks[0]
+            left = int((task.total or 0) - task.completed)
+            self._progress.update(self._task, failing=self.failing, left=left)
+
+
+SLOWEST_SHOWN = 5
+
+
+def _print_summary(
+    console: Console, lab: LabSpec, rows: list[GradebookRow], seconds: dict[str, float]
+) -> None:
+    """Per check, how many graded submissions passed it; then the slowest submissions."""
+    if not rows:
+        return
+    console.print(Text(f"passed, of {len(rows)} graded submission(s):"))
+    width = max(len(check.id) for check in lab.checks)
+    for check in lab.checks:
+        passed = sum(
+            1
+            for row in rows
+            if row.result is not None
+            and any(c.check_id == check.id and c.status == "passed" for c in row.result.checks)
+        )
+        console.print(Text(f"  {check.id:<{width}}  {passed:>4} / {len(rows)}"))
+    slowest = sorted(seconds.items(), key=lambda item: (-item[1], item[0]))[:SLOWEST_SHOWN]
+    console.print(Text("slowest: " + ", ".join(f"{name} {s:.1f} s" for name, s in slowest)))
 
 
 def _kept(graded: int, out: Path) -> str:
@@ -263,18 +498,38 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _forget_previous_results(target: Path) -> None:
-    """Removes an earlier run's report files for this submission before grading it again.
-
-    Otherwise a run killed on this submission would leave the old results looking current.
-    """
-    for name in ("results.json", "junit.xml", ".junit.xml.partial"):
-        (target / name).unlink(missing_ok=True)
-
-
 def _raise_on_infrastructure(outcome: GradingOutcome) -> None:
     if outcome.infrastructure_failure is not None:
         raise InfrastructureError(outcome.infrastructure_failure)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _subdirectories(parent: Path, out: Path) -> list[Path]:
+    """Every subdirectory of `parent` in name order, except hidden ones, `out` itself and links
+    to `parent` or a folder above it."""
+    _require_directory(parent)
+    skip = out.resolve()
+    around = {parent.resolve(), *parent.resolve().parents}  # a link back up is no submission
+    return sorted(
+        (
+            child
+            for child in parent.iterdir()
+            if child.is_dir()
+            and not child.name.startswith(".")
+            and child.resolve() != skip
+            and child.resolve() not in around
+        ),
+        key=lambda child: os.fsencode(child.name),
+    )
 
 
 def _require_directory(path: Path) -> None:
@@ -282,23 +537,42 @@ def _require_directory(path: Path) -> None:
         raise SocketlabError(f"{printable(str(path))} is not a directory")
 
 
-RESERVED_NAMES = frozenset({"gradebook.csv", ".", ".."})
+RESERVED_NAMES = frozenset({"gradebook.csv", LOCK_NAME, ".", ".."})
 """Names in the output directory that are not a submission's: a folder so named gets -2."""
 
 
-def _unique_names(submissions: list[Path]) -> list[str]:
-    """One printable name per submission (its folder's name, made unique with -2, -3, ...).
+NAME_LIMIT_CHARS = 96
+"""A longer name is cut and given a digest of the whole, so it stays a valid file name."""
 
-    Never a name the output directory uses for itself (RESERVED_NAMES), nor an empty one.
+
+def _unique_names(submissions: list[Path]) -> list[str]:
+    """One printable name per submission: its folder's name, as given (a link keeps its own).
+
+    A name that an earlier submission took gets -2, -3, ..., never a suffix that is another
+    submission's own name; never a name the output directory uses for itself
+    (RESERVED_NAMES), nor an empty one; a name longer than NAME_LIMIT_CHARS once printable
+    is cut and ends with a digest of the whole.
     """
+    bases = [_base_name(submission) for submission in submissions]
+    own = set(bases)
     names: list[str] = []
-    for submission in submissions:
-        base = printable(submission.resolve().name) or "submission"
+    taken: set[str] = set()
+    for base in bases:
         name, number = base, 2
-        while name in names or name in RESERVED_NAMES:
+        while name in taken or name in RESERVED_NAMES or (name != base and name in own):
             name, number = f"{base}-{number}", number + 1
         names.append(name)
+        taken.add(name)
     return names
+
+
+def _base_name(submission: Path) -> str:
+    raw = Path(os.path.abspath(submission)).name or submission.resolve().name
+    name = printable(raw) or "submission"
+    if len(name) > NAME_LIMIT_CHARS:
+        digest = hashlib.sha256(os.fsencode(raw)).hexdigest()[:12]
+        name = f"{name[: NAME_LIMIT_CHARS - 13]}-{digest}"
+    return name
 
 
 if __name__ == "__main__":

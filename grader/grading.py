@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from grader import plugin
 from grader.errors import GraderBugError, InfrastructureError
-from grader.results import SubmissionResult
+from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
 
 GRADING_INI = Path(__file__).resolve().parent / "grading.ini"
@@ -29,14 +30,31 @@ class GradingOutcome:
     """Removing the run's containers failed after grading (the result still stands)."""
 
 
+CheckProgress = Callable[[str, CheckResult | None], None]
+"""Told `(check_id, None)` when a check starts and `(check_id, result)` when it has a verdict."""
+
+
 class _ResultCollector:
     """A pytest plugin object that keeps the session's results after pytest returns."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_check: CheckProgress | None = None) -> None:
         self.config: pytest.Config | None = None
+        self.on_check = on_check
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.config = config
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if self.on_check is not None:
+            self.on_check(nodeid.rpartition("::")[2], None)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        if self.on_check is None or self.config is None:
+            return
+        check_id = nodeid.rpartition("::")[2]
+        results = plugin.collected_results(self.config)
+        if results and results[-1].check_id == check_id:
+            self.on_check(check_id, results[-1])
 
 
 def grade_submission(
@@ -46,8 +64,11 @@ def grade_submission(
     skip_hidden: bool,
     junit_xml: Path | None = None,
     captures: Path | None = None,
+    on_check: CheckProgress | None = None,
 ) -> GradingOutcome:
     """Runs the lab's checks on `submission` in this process and returns what they concluded.
+
+    `on_check`, if given, is told as each check starts and ends (see CheckProgress).
 
     `junit_xml` is written only for a submission that was graded: pytest writes it under a
     temporary name beside it, which is renamed into place at the end, and removed when the
@@ -55,7 +76,7 @@ def grade_submission(
     """
     partial = None if junit_xml is None else junit_xml.with_name(f".{junit_xml.name}.partial")
     try:
-        outcome = _run_pytest(lab, submission, skip_hidden, partial, captures)
+        outcome = _run_pytest(lab, submission, skip_hidden, partial, captures, on_check)
     except BaseException:
         if partial is not None:
             partial.unlink(missing_ok=True)
@@ -74,6 +95,7 @@ def _run_pytest(
     skip_hidden: bool,
     junit_xml: Path | None,
     captures: Path | None,
+    on_check: CheckProgress | None = None,
 ) -> GradingOutcome:
     arguments = [
         str(lab.path),
@@ -94,7 +116,7 @@ def _run_pytest(
     if junit_xml is not None:
         junit_xml.parent.mkdir(parents=True, exist_ok=True)
         arguments += ["--junitxml", str(junit_xml), "-o", "junit_suite_name=" + lab.id]
-    collector = _ResultCollector()
+    collector = _ResultCollector(on_check)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         exit_code = pytest.main(arguments, plugins=[collector])
@@ -116,4 +138,7 @@ def _run_pytest(
     # A check whose judging code raised is in the results with status "error": the
     # submission is graded, that check is not.
     results = tuple(plugin.collected_results(config))
-    return GradingOutcome(SubmissionResult(lab.id, submission, results), None, output, cleanup)
+    notes = plugin.submission_notes(config)
+    return GradingOutcome(
+        SubmissionResult(lab.id, submission, results, notes), None, output, cleanup
+    )

@@ -279,6 +279,12 @@ def collected_results(config: pytest.Config) -> list[CheckResult]:
     return list(results)
 
 
+def submission_notes(config: pytest.Config) -> tuple[str, ...]:
+    """What the session's submission runs say about the whole submission (its layout)."""
+    runs = config.stash.get(RUNS, {}).values()
+    return tuple(run.layout_note for run in runs if run.layout_note is not None)
+
+
 def infrastructure_failure(config: pytest.Config) -> InfrastructureError | None:
     """Why the session's submission could not be graded, or None when it was."""
     return config.stash.get(INFRASTRUCTURE_FAILURE, None)

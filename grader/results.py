@@ -35,6 +35,8 @@ class SubmissionResult:
     lab_id: str
     submission: Path
     checks: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
+    """Sentences about the whole submission, not one check (a sub-folder was graded)."""
 
     @property
     def score(self) -> float:

@@ -15,7 +15,7 @@ import pytest
 
 from grader.errors import InfrastructureError
 from grader.sandbox import engine, image, labels
-from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
+from tests.submissions import BY_TOPIC, CORE, REPOSITORY, Broken
 
 
 # tryfirst: pytest-xdist reads the xdist_group marks in its own hook of this name.
@@ -99,28 +99,53 @@ class GradedBatch:
         }
 
     def feedback(self, name: str) -> str:
-        return "\n".join(test["output"] for test in self.results(name)["tests"])
+        results = self.results(name)
+        return "\n".join([results.get("output", ""), *(t["output"] for t in results["tests"])])
 
 
 def grade_batch(
-    factory: pytest.TempPathFactory, lab: str, broken: tuple[Broken, ...]
+    factory: pytest.TempPathFactory,
+    lab: str,
+    broken: tuple[Broken, ...],
+    *,
+    with_references: bool = True,
 ) -> GradedBatch:
     """The lab's solution, starter and broken submissions, graded by one `socketlab grade`.
 
-    In the output the solution is named after the lab and the starter gets the suffix -2.
+    In the output the solution is named after the lab and the starter gets the suffix -2;
+    `with_references=False` grades the broken submissions alone.
     """
     submissions = factory.mktemp(f"{lab}-submissions")
     directories = [b.materialize(submissions) for b in broken]
     out = factory.mktemp(f"{lab}-out")
-    arguments = ["grade", lab, f"solutions/{lab}", f"labs/{lab}", *map(str, directories)]
+    references = [f"solutions/{lab}", f"labs/{lab}"] if with_references else []
+    arguments = ["grade", lab, *references, *map(str, directories)]
     process, pid = socketlab_with_pid(*arguments, "--out", str(out))
     return GradedBatch(out, process, pid)
+
+
+BATCH_JOBS_ENV = "SOCKETLAB_TEST_JOBS"
+
+
+def batch_jobs() -> int:
+    """How many submissions each graded batch of the tests grades at once ($SOCKETLAB_TEST_JOBS).
+
+    Two by default: with the Makefile's three pytest-xdist workers, at most six gradings share
+    the machine, and the verdicts must hold under that load.
+    """
+    raw = os.environ.get(BATCH_JOBS_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 2
 
 
 def socketlab_with_pid(
     *arguments: str, timeout_s: float = 2400
 ) -> tuple[subprocess.CompletedProcess[str], int]:
-    """Like socketlab(), and also the pid it ran as (the owner-pid on what it made)."""
+    """Like socketlab(), and also the pid it ran as (the owner-pid on what it made).
+
+    A `grade` without --jobs grades batch_jobs() submissions at a time.
+    """
+    if arguments[:1] == ("grade",) and "--jobs" not in arguments:
+        arguments = (*arguments, "--jobs", str(batch_jobs()))
     command = [sys.executable, "-m", "grader.cli", *arguments]
     with subprocess.Popen(
         command,
@@ -141,14 +166,40 @@ def socketlab_with_pid(
 
 @pytest.fixture(scope="session")
 def lab01_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
-    return grade_batch(tmp_path_factory, "01-tcp-hello", LAB01)
+    return grade_batch(tmp_path_factory, "01-tcp-hello", CORE["01-tcp-hello"])
 
 
 @pytest.fixture(scope="session")
 def lab03_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
-    return grade_batch(tmp_path_factory, "03-udp-ping", LAB03)
+    return grade_batch(tmp_path_factory, "03-udp-ping", CORE["03-udp-ping"])
 
 
 @pytest.fixture(scope="session")
 def lab02_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
-    return grade_batch(tmp_path_factory, "02-tcp-echo", LAB02)
+    return grade_batch(tmp_path_factory, "02-tcp-echo", CORE["02-tcp-echo"])
+
+
+# One fixture per lab, not one parametrized fixture: a test parametrized with the lab as an
+# indirect parameter would get a fixture instance per test, and grade the batch again each time.
+@pytest.fixture(scope="session")
+def lab01_verdict_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    """Lab 01's mistakes by kind (tests/mistakes_*.py), graded alone by one `socketlab grade`."""
+    return grade_batch(
+        tmp_path_factory, "01-tcp-hello", BY_TOPIC["01-tcp-hello"], with_references=False
+    )
+
+
+@pytest.fixture(scope="session")
+def lab02_verdict_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    """Lab 02's mistakes by kind, graded alone by one `socketlab grade`."""
+    return grade_batch(
+        tmp_path_factory, "02-tcp-echo", BY_TOPIC["02-tcp-echo"], with_references=False
+    )
+
+
+@pytest.fixture(scope="session")
+def lab03_verdict_batch(tmp_path_factory: pytest.TempPathFactory, docker_ready: Any) -> GradedBatch:
+    """Lab 03's mistakes by kind, graded alone by one `socketlab grade`."""
+    return grade_batch(
+        tmp_path_factory, "03-udp-ping", BY_TOPIC["03-udp-ping"], with_references=False
+    )

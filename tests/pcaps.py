@@ -50,11 +50,51 @@ class PcapWriter:
             else:
                 self.server_seq += advance
 
-    def udp(self, to_server: bool, payload: bytes) -> None:
-        source, destination = (CLIENT, SERVER) if to_server else (SERVER, CLIENT)
+    def udp(
+        self,
+        to_server: bool,
+        payload: bytes,
+        client: tuple[str, int] = CLIENT,
+        server: tuple[str, int] = SERVER,
+    ) -> None:
+        source, destination = (client, server) if to_server else (server, client)
         datagram = dpkt.udp.UDP(sport=source[1], dport=destination[1], data=payload)
         datagram.ulen = 8 + len(payload)
         self._frame(source, destination, datagram, dpkt.ip.IP_PROTO_UDP)
+
+    def udp_fragments(
+        self,
+        to_server: bool,
+        payload: bytes,
+        *,
+        identification: int = 7,
+        fragment_bytes: int = 1480,
+        order: tuple[int, ...] | None = None,
+        left_out: tuple[int, ...] = (),
+    ) -> int:
+        """One UDP datagram as IP fragments of `fragment_bytes` (a multiple of 8), as Linux
+        sends a datagram larger than the MTU; `order` gives the fragments' order on the wire
+        (by number from 0), `left_out` the ones lost. Returns how many fragments it made."""
+        source, destination = (CLIENT, SERVER) if to_server else (SERVER, CLIENT)
+        datagram = dpkt.udp.UDP(sport=source[1], dport=destination[1], data=payload)
+        datagram.ulen = 8 + len(payload)
+        whole = bytes(datagram)
+        pieces = [whole[at : at + fragment_bytes] for at in range(0, len(whole), fragment_bytes)]
+        for number in order if order is not None else range(len(pieces)):
+            if number in left_out:
+                continue
+            ip = dpkt.ip.IP(
+                src=socket.inet_aton(source[0]),
+                dst=socket.inet_aton(destination[0]),
+                p=dpkt.ip.IP_PROTO_UDP,
+                id=identification,
+                data=pieces[number],
+            )
+            ip.offset = number * fragment_bytes // 8  # in units of 8 bytes, as on the wire
+            ip.mf = int(number < len(pieces) - 1)
+            ip.len = 20 + len(pieces[number])
+            self._ethernet(ip)
+        return len(pieces)
 
     def _frame(
         self,
@@ -70,6 +110,9 @@ class PcapWriter:
             data=transport,
         )
         ip.len = 20 + len(bytes(transport))  # type: ignore[arg-type]
+        self._ethernet(ip)
+
+    def _ethernet(self, ip: dpkt.ip.IP) -> None:
         ethernet = dpkt.ethernet.Ethernet(
             src=b"\x02\x00\x00\x00\x00\x01",
             dst=b"\x02\x00\x00\x00\x00\x02",

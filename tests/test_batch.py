@@ -43,8 +43,11 @@ def solution_copies(parent: Path, names: tuple[str, ...] = NAMES) -> list[Path]:
 def start_grade(
     submissions: list[Path] | list[bytes], out: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    """A real `socketlab grade` in the background; its pid labels everything it makes."""
-    command = [sys.executable, "-m", "grader.cli", "grade", LAB]
+    """A real `socketlab grade`, one submission at a time, in the background.
+
+    Its pid labels everything it makes.
+    """
+    command = [sys.executable, "-m", "grader.cli", "grade", LAB, "--jobs", "1"]
     return subprocess.Popen(
         [*command, *map(os.fsdecode, submissions), "--out", str(out)],
         cwd=REPOSITORY,
@@ -71,8 +74,11 @@ def removing_what_it_left(client: Any, process: subprocess.Popen[str]) -> Iterat
 def wait_until(
     condition: Callable[[], bool], process: subprocess.Popen[str], what: str, timeout_s: float
 ) -> None:
-    """Waits for `condition`; on timeout fails with what the grader printed."""
-    if Poll(timeout_s=timeout_s).until(lambda: True if condition() else None) is None:
+    """Waits for `condition`; on timeout, or if the grader ended first, fails with its output."""
+    seen = Poll(timeout_s=timeout_s).until(
+        lambda: True if condition() else (False if process.poll() is not None else None)
+    )
+    if not seen:
         process.kill()
         stdout, stderr = process.communicate(timeout=60)
         pytest.fail(f"{what} did not happen in {timeout_s} s:\n{stdout}\n{stderr}")

@@ -32,6 +32,7 @@ from grader.sandbox.containers import (
 )
 from grader.sandbox.labels import RunLabels, owner_filters
 from grader.sandbox.network import lab_network
+from grader.sandbox.volumes import RunVolumes
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import ProgramRun
 from grader.scenarios.steps import finish_program
@@ -132,13 +133,18 @@ time.sleep(3600)
 def lab_context(docker_ready: Any) -> Iterator[LabContext]:
     """A lab network of this test's own and a context for containers on it."""
     labels = RunLabels.new()
-    with lab_network(docker_ready, labels) as network:
+    runtime = image.require_image(docker_ready)
+    with (
+        RunVolumes(docker_ready, labels, runtime) as volumes,
+        lab_network(docker_ready, labels) as network,
+    ):
         yield LabContext(
             client=docker_ready,
-            image=image.require_image(docker_ready),
+            image=runtime,
             network=network,
             labels=labels,
             limits=Limits(),
+            volumes=volumes,
         )
 
 
@@ -255,8 +261,8 @@ def test_containers_of_a_killed_grader_stop_on_their_own(tmp_path: Path, docker_
         return running
 
     try:
-        # Kill it once a student's program and a helper (a capture, a listen watcher or a
-        # reference peer) are both up.
+        # Kill it once a student's program and a helper (a capture or a grader's peer) are
+        # both up.
         started = Poll(120, 0.2).until(
             lambda: (
                 containers

@@ -8,7 +8,7 @@ import pytest
 
 from grader.spec.loader import load_spec
 from tests.conftest import GradedBatch
-from tests.submissions import LAB01, REPOSITORY, Broken
+from tests.submissions import CORE, REPOSITORY, Broken
 
 pytestmark = pytest.mark.docker
 
@@ -34,7 +34,7 @@ def test_starter_scores_less_and_its_feedback_teaches_the_fixes(lab01_batch: Gra
     assert "SERVER_PORT" in feedback
 
 
-@pytest.mark.parametrize("broken", LAB01, ids=lambda b: b.name)
+@pytest.mark.parametrize("broken", CORE["01-tcp-hello"], ids=lambda b: b.name)
 def test_broken_submission_fails_exactly_its_checks(
     lab01_batch: GradedBatch, broken: Broken
 ) -> None:
@@ -51,7 +51,7 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_check(
     header = rows[0].split(",")
     assert header[:4] == ["submission", "status", "score", "max_score"]
     assert header[4:] == [check.id for check in LAB01_SPEC.checks]
-    assert len(rows) == 1 + 2 + len(LAB01)
+    assert len(rows) == 1 + 2 + len(CORE["01-tcp-hello"])
 
 
 def test_junit_report_carries_points(lab01_batch: GradedBatch) -> None:
@@ -83,6 +83,7 @@ def test_every_packet_check_keeps_its_capture(lab01_batch: GradedBatch) -> None:
     captures = lab01_batch.out / "01-tcp-hello" / "captures"
     assert {p.name for p in captures.glob("*.pcap")} == {
         "server-handshake.pcap",
+        "server-greeting.pcap",
         "server-close.pcap",
         "client-greeting-in-pieces.pcap",
         "end-to-end.pcap",

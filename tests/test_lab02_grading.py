@@ -6,7 +6,7 @@ import pytest
 
 from grader.spec.loader import load_spec
 from tests.conftest import GradedBatch
-from tests.submissions import LAB02, REPOSITORY, Broken
+from tests.submissions import CORE, REPOSITORY, Broken
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +26,7 @@ def test_starter_scores_less(lab02_batch: GradedBatch) -> None:
     assert lab02_batch.results("02-tcp-echo-2")["score"] < LAB02_SPEC.max_points
 
 
-@pytest.mark.parametrize("broken", LAB02, ids=lambda b: b.name)
+@pytest.mark.parametrize("broken", CORE["02-tcp-echo"], ids=lambda b: b.name)
 def test_broken_submission_fails_exactly_its_checks(
     lab02_batch: GradedBatch, broken: Broken
 ) -> None:

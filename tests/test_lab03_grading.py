@@ -6,7 +6,7 @@ import pytest
 
 from grader.spec.loader import load_spec
 from tests.conftest import GradedBatch, socketlab
-from tests.submissions import LAB03, REPOSITORY, Broken
+from tests.submissions import CORE, REPOSITORY, Broken
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +26,7 @@ def test_starter_scores_less(lab03_batch: GradedBatch) -> None:
     assert lab03_batch.results("03-udp-ping-2")["score"] < LAB03_SPEC.max_points
 
 
-@pytest.mark.parametrize("broken", LAB03, ids=lambda b: b.name)
+@pytest.mark.parametrize("broken", CORE["03-udp-ping"], ids=lambda b: b.name)
 def test_broken_submission_fails_exactly_its_checks(
     lab03_batch: GradedBatch, broken: Broken
 ) -> None:
@@ -38,7 +38,7 @@ def test_broken_submission_fails_exactly_its_checks(
 
 def test_grading_is_the_same_on_every_run(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A submission judged under impairment, graded three times: the same scores each time."""
-    broken = next(b for b in LAB03 if b.name == "client-takes-any-datagram")
+    broken = next(b for b in CORE["03-udp-ping"] if b.name == "client-takes-any-datagram")
     submission = broken.materialize(tmp_path_factory.mktemp("lab03-determinism"))
     out = tmp_path_factory.mktemp("lab03-determinism-out")
     done = socketlab("grade", "03-udp-ping", *[str(submission)] * 3, "--out", str(out))

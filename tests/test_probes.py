@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from grader.probes import listen_watch, run_bounded
 from grader.sandbox.containers import PROBES_DIR, RUN_BOUNDED
 
@@ -309,3 +311,49 @@ def test_peer_without_a_listener_reports_on_sigterm_even_when_it_comes_twice() -
     report = json.loads(next(line for line in out.splitlines() if line.startswith("REPORT "))[7:])
     assert report["stopped"] == "terminated"
     assert report["accepted"] is False
+
+
+def run_watching(program: str, timeout_s: float) -> list[str]:
+    """run_bounded.py's lines for `program` with the `listen` option, in a network namespace
+    of their own (`unshare -rn`: no other socket of the machine is seen)."""
+    options = {
+        "argv": [sys.executable, "-c", program],
+        "keep_bytes": 1024,
+        "listen": {"protocol": "tcp", "timeout_s": timeout_s},
+    }
+    command = ["unshare", "-rn", sys.executable, str(RUN_BOUNDED), json.dumps(options)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=60, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        if b"unshare" in getattr(e, "stderr", b"") or isinstance(e, OSError):
+            pytest.skip(f"no network namespace of our own here: {e}")
+        raise
+    return done.stdout.decode().strip().splitlines()
+
+
+LISTENS_LATE = (
+    "import socket, time\n"
+    "time.sleep(0.3)\n"
+    "s = socket.socket(); s.bind(('0.0.0.0', 5555)); s.listen()\n"
+    "time.sleep(3)\n"
+)
+
+
+def test_wrapper_says_when_the_program_listens_before_its_record() -> None:
+    lines = run_watching(LISTENS_LATE, timeout_s=10)
+    assert [line.split(" ", 1)[0] for line in lines] == ["LISTEN", "RUN"]
+    report = json.loads(lines[0].removeprefix("LISTEN "))
+    assert report["listeners"] == [["0.0.0.0", 5555, False]]
+    assert 0.3 <= report["waited_s"] < 3.3  # found while it ran, not at its exit
+    assert report["program_exited"] is False
+
+
+def test_wrapper_says_no_listener_when_the_program_exits_or_the_time_is_up() -> None:
+    exits = run_watching("print('bye')", timeout_s=10)
+    assert [line.split(" ", 1)[0] for line in exits] == ["LISTEN", "RUN"]
+    exited = json.loads(exits[0].removeprefix("LISTEN "))
+    assert exited["listeners"] == [] and exited["program_exited"] is True
+    slow = run_watching("import time; time.sleep(1.5)", timeout_s=0.3)
+    report = json.loads(slow[0].removeprefix("LISTEN "))
+    assert report["listeners"] == [] and 0.3 <= report["waited_s"] < 1.5
+    assert report["program_exited"] is False

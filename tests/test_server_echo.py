@@ -113,3 +113,52 @@ def test_long_lists_in_feedback_are_elided_in_the_middle() -> None:
     text = elided([str(n) for n in range(10_000)])
     assert text.startswith("0, 1, 2, 3, 4, 5, ... (9988 more) ..., 9994")
     assert len(text) < 100
+
+
+def test_echo_check_passes_a_whole_echo_whose_connection_was_never_closed() -> None:
+    whole = connection(
+        sent_bytes=1, delivered_bytes=1, received=b"x", received_bytes=1, received_sha256="sent"
+    )
+    assert judge(2, "echo-one-byte", echoed(whole)).passed
+
+
+def test_the_check_that_requires_the_close_names_a_server_that_never_closed() -> None:
+    whole = connection(
+        sent_bytes=12,
+        delivered_bytes=12,
+        received=b"hello, echo\n",
+        received_bytes=12,
+        received_sha256="sent",
+        idle_s=5.0,
+    )
+    verdict = judge(2, "echo-line", echoed(whole))
+    assert not verdict.passed
+    assert "never closed the connection after the client's FIN" in verdict.summary
+    assert verdict.cause is not None and "conn.close()" in verdict.cause
+
+
+def test_echo_check_names_an_added_newline() -> None:
+    added = connection(
+        end="fin",
+        sent_bytes=12,
+        delivered_bytes=12,
+        received=b"hello, echo\n\n",
+        received_bytes=13,
+        first_difference=12,
+    )
+    verdict = judge(2, "echo-line", echoed(added))
+    assert verdict.cause is not None and "A newline was added" in verdict.cause
+    assert "first difference at byte 12" in (verdict.received or "")
+
+
+def test_sigterm_check_fails_a_server_that_had_already_exited() -> None:
+    whole = connection(end="fin", received_sha256="sent")
+    seen = echoed(whole)
+    seen = ServerSessionObservation(
+        server=ProgramRun(file="server.py", exit_code=0, ended_before_sigterm=True),
+        listen=seen.listen,
+        peer=seen.peer,
+    )
+    verdict = judge(2, "sigterm-exit", seen)
+    assert not verdict.passed
+    assert "had already exited (status 0) before the grader sent SIGTERM" in verdict.summary

@@ -51,10 +51,10 @@ def load_error(tmp_path: Path, text: str) -> SpecError:
 def test_lab01_spec_loads_into_typed_checks() -> None:
     lab = load_spec(LAB01)
     assert lab.id == "01-tcp-hello"
-    assert lab.services.server is not None and lab.services.server.grading_port == 50432
+    assert lab.services.server is not None and lab.services.server.grading_port == 20432
     pieces = next(check for check in lab.checks if check.id == "client-greeting-in-pieces")
     assert pieces.params.reference_server == ReferenceServer(  # type: ignore[attr-defined]
-        send=(b"Hel", b"lo, ", b"Client!"), pause_ms=300
+        send=(b"Hel", b"lo, ", b"Client!"), pause_ms=600
     )
     assert lab.max_points == sum(check.points for check in lab.checks)
 
@@ -126,6 +126,13 @@ def test_non_positive_limits_are_refused(tmp_path: Path) -> None:
 def test_out_of_range_port_is_refused(tmp_path: Path) -> None:
     error = load_error(tmp_path, MINIMAL.replace("port: 50000", "port: 80"))
     assert error.field == "services.server.port"
+
+
+def test_grading_port_in_the_ephemeral_range_is_refused(tmp_path: Path) -> None:
+    spec = MINIMAL.replace("port: 50000", "port: 50000\n    grading_port: 50432")
+    error = load_error(tmp_path, spec)
+    assert error.field == "services.server.grading_port"
+    assert "ephemeral" in str(error)
 
 
 def test_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:

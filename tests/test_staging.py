@@ -175,3 +175,35 @@ def test_a_plainly_missing_file_still_says_not_found(tmp_path: Path) -> None:
     folder = submission_with(tmp_path, **{"client.py": "print('hi')\n"})
     with staged_submission(folder, tmp_path / "copy") as staged:
         assert "server.py not found" in feedback_for_missing(staged, "server.py")
+
+
+def test_the_one_sub_folder_holding_the_programs_is_what_is_copied(tmp_path: Path) -> None:
+    folder = submission_with(tmp_path, **{"notes.txt": "mine\n"})
+    (folder / "alice-lab01").mkdir()
+    (folder / "alice-lab01" / "server.py").write_text(SERVER)
+    (folder / "alice-lab01" / "client.py").write_text("print('hi')\n")
+    programs = ("server.py", "client.py")
+    with staged_submission(folder, tmp_path / "copy", programs) as staged:
+        assert sorted(path.name for path in staged.iterdir()) == ["client.py", "server.py"]
+        note = staging_record(staged).layout.note
+    assert note is not None and "alice-lab01/" in note
+
+
+def test_a_misnamed_server_is_named_in_the_feedback_and_not_copied_as_server_py(
+    tmp_path: Path,
+) -> None:
+    folder = submission_with(tmp_path, **{"Server.py": SERVER, "client.py": "print('hi')\n"})
+    with staged_submission(folder, tmp_path / "copy", ("server.py", "client.py")) as staged:
+        assert not (staged / "server.py").exists()
+        feedback = feedback_for_missing(staged, "server.py")
+    assert "server.py not found; found Server.py" in feedback
+    assert "exactly server.py, all lower case" in feedback
+
+
+def test_without_the_programs_named_the_top_level_is_copied(tmp_path: Path) -> None:
+    folder = submission_with(tmp_path)
+    (folder / "lab").mkdir()
+    (folder / "lab" / "server.py").write_text(SERVER)
+    with staged_submission(folder, tmp_path / "copy") as staged:
+        assert (staged / "lab" / "server.py").is_file()
+        assert staging_record(staged).layout.folder == ""

@@ -15,7 +15,7 @@ SPEC = """\
 id: 90-udp-echo
 title: UDP echo (test lab)
 services:
-  server: {file: server.py, port: 60000, grading_port: 50990, protocol: udp}
+  server: {file: server.py, port: 60000, grading_port: 20990, protocol: udp}
 checks:
   - {id: udp-only, title: UDP only, kind: udp_only, points: 1}
   - {id: boundaries, title: Boundaries kept, kind: udp_boundaries, points: 1}

@@ -56,4 +56,9 @@ class CheckKind(Generic[P]):
         return self.captures(params) if callable(self.captures) else self.captures  # type: ignore[arg-type]
 
     def verdict(self, params: object, observation: Observation, lab: LabSpec) -> Verdict:
-        return self.judge(params, observation, lab)  # type: ignore[arg-type]
+        # Imported here: diagnosis builds on this module's Verdict.
+        from grader.checks.diagnosis import crash_first, with_reuse_note
+
+        # Crash evidence comes first: a failure of a program that crashed names the crash.
+        judged = crash_first(self.judge(params, observation, lab), observation, lab)  # type: ignore[arg-type]
+        return with_reuse_note(judged, observation)

@@ -5,15 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import has_traceback, program_problem, stderr_tail
+from grader.checks.diagnosis import (
+    crash_lesson,
+    died_of_crash,
+    program_problem,
+    role_of,
+    stderr_tail,
+    unrunnable,
+)
 from grader.scenarios.model import ClientAlone, ClientSessionObservation
-from grader.spec.model import LabSpec, doc
+from grader.spec.model import Input, LabSpec, doc
 
 
 @dataclass(frozen=True)
 class Params:
     status: int | None = field(
         default=None, metadata=doc("The exit status expected; by default any non-zero one.")
+    )
+    stdin: Input | None = field(
+        default=None,
+        metadata=doc(
+            "What the client reads on its standard input (none by default): for a client that"
+            " reads its request first, so that this check tests the missing server, not the input."
+        ),
     )
 
 
@@ -23,6 +37,10 @@ def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdi
         problem = program_problem(client, lab)
         assert problem is not None
         return problem
+    # A file Python cannot compile exits with status 1 and a message, without ever trying.
+    refused = unrunnable(client)
+    if refused is not None:
+        return refused
     expected = "a non-zero exit status and a one-line message on stderr, no traceback"
     if client.timed_out:
         return Verdict(
@@ -32,7 +50,18 @@ def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdi
             received="no exit (stopped by the grader)",
             cause="When connect() fails, print a message to stderr and exit; do not retry forever.",
         )
-    if has_traceback(client):
+    crash = died_of_crash(client)
+    if crash is not None and not crash.while_connecting:
+        return Verdict(
+            passed=False,
+            summary=f"the client crashed instead of reporting that it could not connect:"
+            f" {crash.error}",
+            expected=expected,
+            received=f"a traceback, exit status {client.exit_code}",
+            cause=crash_lesson(crash, role_of(client, lab)),
+            details=stderr_tail(client),
+        )
+    if crash is not None:
         return Verdict(
             passed=False,
             summary="the client crashed with a traceback when no server was listening",
@@ -73,7 +102,7 @@ KIND = CheckKind(
     name="client_no_server",
     description="With no server listening, the client exits non-zero with a message, no traceback.",
     params=Params,
-    scenario=lambda params: ClientAlone(),
+    scenario=lambda params: ClientAlone(params.stdin),
     judge=judge,
     needs=("client",),
 )

@@ -5,30 +5,59 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import client_problem, missing_line
+from grader.checks.diagnosis import client_problem, missing_line, stdout_lines
 from grader.checks.packets import diagram, flow_to
+from grader.checks.printed import contains_text, missing_text
 from grader.packets.model import FIN
-from grader.scenarios.model import ClientSession, ClientSessionObservation
+from grader.scenarios.model import ClientSession, ClientSessionObservation, ProgramRun
 from grader.spec.model import LabSpec, ReferenceServer, doc
 
 
 @dataclass(frozen=True)
 class Params:
-    stdout_line: str = field(metadata=doc("A line the client must print, exactly."))
+    stdout_line: str | None = field(
+        default=None, metadata=doc("A line the client must print, exactly.")
+    )
+    stdout_contains: str | None = field(
+        default=None,
+        metadata=doc(
+            "Instead of stdout_line: text the client must print somewhere, in any line format"
+            " (for a check whose point is that all of it arrived)."
+        ),
+    )
     reference_server: ReferenceServer = field(
         default=ReferenceServer(), metadata=doc("What the grader's server sends.")
     )
 
 
 def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:
+    # The output is judged as printed, also when the program crashed or hung afterwards:
+    # how it ended is the exit check's point.
+    if printed(params, seen.client) and seen.peer is not None and seen.peer.accepted:
+        return passed(f"printed {wanted(params)!r}")
     problem = client_problem(seen.client, seen.peer, seen.server_port, lab)
     if problem is None:
-        problem = missing_line(seen.client, params.stdout_line, lab)
+        problem = (
+            missing_line(seen.client, params.stdout_line, lab)
+            if params.stdout_line is not None
+            else missing_text(seen.client, params.stdout_contains or "", lab)
+        )
         if problem is not None and seen.capture is not None:
             problem = replace(problem, diagram=pieces_diagram(seen))
     if problem is not None:
         return problem
-    return passed(f"printed {params.stdout_line!r}")
+    return passed(f"printed {wanted(params)!r}")
+
+
+def wanted(params: Params) -> str:
+    return params.stdout_line if params.stdout_line is not None else params.stdout_contains or ""
+
+
+def printed(params: Params, run: ProgramRun) -> bool:
+    """Whether the program printed the line (or the text) the check asks for."""
+    if params.stdout_line is not None:
+        return params.stdout_line in stdout_lines(run)
+    return contains_text(run, params.stdout_contains or "")
 
 
 def pieces_diagram(seen: ClientSessionObservation) -> tuple[str, ...]:

@@ -1,19 +1,23 @@
-"""end_to_end: the student's client against the student's server prints the expected line."""
+"""end_to_end: the student's client against the student's server prints the expected output."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict, passed
+from grader.checks.byte_causes import byte_cause, difference_window, first_difference
 from grader.checks.client_echo import output_matches
 from grader.checks.diagnosis import (
     missing_line,
     program_problem,
+    shown,
     size_text,
     stderr_tail,
+    stdout_lines,
     still_running,
     unreachable,
 )
+from grader.checks.printed import contains_text, missing_text
 from grader.scenarios.model import EndToEnd, EndToEndObservation, ProgramRun
 from grader.spec.model import Input, LabSpec, doc
 
@@ -26,6 +30,13 @@ class Params:
     stdout_line: str | None = field(
         default=None, metadata=doc("A line the client must print, exactly.")
     )
+    stdout_contains: str | None = field(
+        default=None,
+        metadata=doc(
+            "Text the client must print somewhere, in any line format (the format is the"
+            " point of the client's own output checks)."
+        ),
+    )
     stdin: Input | None = field(default=None, metadata=doc("The client's standard input."))
     stdout_is_stdin: bool = field(
         default=False, metadata=doc("The client must write exactly its input to stdout.")
@@ -35,26 +46,139 @@ class Params:
 def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
     problem = unreachable(seen.listen, seen.server, lab)
     if problem is None and seen.client is not None:
-        problem = program_problem(seen.client, lab)
-        if problem is None and seen.client.timed_out:
-            problem = flooded(params, seen.client) or still_running(seen.client, lab)
-        if problem is None and params.stdout_line is not None:
-            problem = missing_line(seen.client, params.stdout_line, lab)
-        if problem is None and params.stdout_is_stdin:
-            expected = params.stdin.build() if params.stdin else b""
-            if not output_matches(seen.client, expected):
-                problem = Verdict(
-                    passed=False,
-                    summary="your client did not write back exactly its input",
-                    expected=f"{len(expected)} bytes, the same as stdin",
-                    received=f"{seen.client.stdout_bytes} bytes",
-                    details=stderr_tail(seen.client),
-                )
-    if problem is None and seen.client is not None:
-        problem = no_exchange(seen)
+        # The output is judged as printed, also when the client crashed or hung afterwards:
+        # how it ended is the exit checks' point.
+        if output_right(params, seen.client):
+            problem = no_exchange(seen)
+        else:
+            problem = program_problem(seen.client, lab) or server_silent(params, seen)
+            problem = problem or server_changed_echo(params, seen)
+            problem = problem or output_problem(params, seen.client, lab)
     if problem is not None:
         return problem
     return passed("your client and your server work together")
+
+
+def expected_output(params: Params) -> bytes:
+    return params.stdin.build() if params.stdin else b""
+
+
+def output_right(params: Params, client: ProgramRun) -> bool:
+    """Whether the client printed everything the check asks for."""
+    if client.missing:
+        return False
+    if params.stdout_line is not None and params.stdout_line not in stdout_lines(client):
+        return False
+    if params.stdout_contains is not None and not contains_text(client, params.stdout_contains):
+        return False
+    return not params.stdout_is_stdin or output_matches(client, expected_output(params))
+
+
+def output_problem(params: Params, client: ProgramRun, lab: LabSpec) -> Verdict | None:
+    """Why the client's output is not what the check asks for: a crash, a stall, or the
+    output itself."""
+    problem = None
+    if client.timed_out:
+        problem = flooded(params, client) or (
+            still_running(client, lab) if not client.stdout else None
+        )
+    if problem is None and params.stdout_line is not None:
+        problem = missing_line(client, params.stdout_line, lab)
+    if problem is None and params.stdout_contains is not None:
+        problem = missing_text(client, params.stdout_contains, lab)
+    if problem is None and params.stdout_is_stdin:
+        problem = not_its_input(expected_output(params), client, lab)
+    return problem
+
+
+def not_its_input(expected: bytes, client: ProgramRun, lab: LabSpec) -> Verdict | None:
+    """A failing verdict when the client's stdout is not exactly its input, else None."""
+    if output_matches(client, expected):
+        return None
+    kept = b"" if client.output_cut else client.stdout
+    cause = byte_cause(expected, kept, client.stdout_bytes, "client")
+    offset = first_difference(expected, kept) if kept or not client.stdout_bytes else None
+    if cause is None and client.timed_out:
+        cause = still_running(client, lab).cause
+    details = difference_window(expected, kept, offset) if offset is not None else ()
+    return Verdict(
+        passed=False,
+        summary="your client did not write back exactly its input",
+        expected=f"{size_text(len(expected))} on stdout, the same as stdin: {shown(expected)}",
+        received=f"{size_text(client.stdout_bytes)}"
+        + (f", first difference at byte {offset}" if offset is not None else "")
+        + (f": {shown(kept)}" if kept else ""),
+        cause=cause
+        or "The bytes differ from the input: write exactly what recv() returned, with no"
+        " decoding or re-encoding.",
+        details=(*details, *stderr_tail(client)),
+    )
+
+
+def server_changed_echo(params: Params, seen: EndToEndObservation) -> Verdict | None:
+    """A failing verdict when the capture shows the server sent back other bytes than the
+    client sent it, for a client that must print its input: then the server is at fault,
+    not the client's output. None otherwise, or when the capture cannot tell."""
+    if not params.stdout_is_stdin or seen.capture is None or seen.listen is None:
+        return None
+    if seen.capture.conversation.truncated:
+        return None
+    flows = seen.capture.conversation.tcp_to(seen.listen.expected_port)
+    sent = b"".join(flow.data("to_server") for flow in flows)
+    back = b"".join(flow.data("to_client") for flow in flows)
+    if not sent or back == sent or sent.startswith(back):  # nothing asked, or a cut echo
+        return None
+    offset = first_difference(sent, back)
+    return Verdict(
+        passed=False,
+        summary="your server did not send back exactly what your client sent it",
+        expected=f"{size_text(len(sent))} back: {shown(sent)}",
+        received=f"{size_text(len(back))}"
+        + (f", first difference at byte {offset}" if offset is not None else "")
+        + f": {shown(back)}",
+        cause=byte_cause(sent, back, len(back), "server")
+        or "The server changed the bytes (see the echo checks): send back exactly what recv()"
+        " returned.",
+        details=difference_window(sent, back, offset) if offset is not None else (),
+    )
+
+
+def server_silent(params: Params, seen: EndToEndObservation) -> Verdict | None:
+    """A failing verdict when the client reached the server, asked, and got nothing back.
+
+    From the capture: a connection to the server's port completed, the client sent its
+    request (or, with no stdin, the server was to speak first), and no data came back. None
+    otherwise, or when the capture cannot tell.
+    """
+    if seen.capture is None or seen.listen is None or seen.capture.conversation.truncated:
+        return None
+    tried = seen.capture.conversation.tcp_to(seen.listen.expected_port)
+    flows = [flow for flow in tried if flow.handshake.complete]
+    if tried and not flows:
+        return Verdict(
+            passed=False,
+            summary="your client's connection to your server never completed",
+            expected="the handshake: your client's SYN answered by your server's SYN-ACK",
+            received="SYN from your client, and no SYN-ACK from your server",
+            cause="Your server did not take the connection (see its handshake check), so your"
+            " client waited for ever.",
+            details=stderr_tail(seen.server),
+        )
+    asked = params.stdin is None or any(flow.data("to_server") for flow in flows)
+    if not flows or not asked or any(flow.data("to_client") for flow in flows):
+        return None
+    return Verdict(
+        passed=False,
+        summary="your client reached your server, but your server sent it nothing",
+        expected="your server's data on the connection from your client",
+        received="a connection, and no data from your server on it",
+        cause="With nothing received, your client had nothing to print: the server's checks"
+        " above say why your server sent nothing.",
+        details=(
+            *stderr_tail(seen.server),
+            *(stderr_tail(seen.client) if seen.client is not None else ()),
+        ),
+    )
 
 
 def no_exchange(seen: EndToEndObservation) -> Verdict | None:

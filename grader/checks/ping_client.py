@@ -7,12 +7,19 @@ check reads the pinger's output line by line and compares it with what the relay
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, shorten, stderr_tail, still_running
 from grader.checks.ping_output import PingOutput, parse
-from grader.scenarios.model import PingSession, PingSessionObservation, RelayedDatagram
+from grader.scenarios.model import (
+    PingSession,
+    PingSessionObservation,
+    ProgramRun,
+    RelayedDatagram,
+)
 from grader.spec.model import Impairment, LabSpec, doc
 
 REQUEST = re.compile(rb"^PING (\d+) \d+(\.\d+)?$")
@@ -22,6 +29,21 @@ REQUEST = re.compile(rb"^PING (\d+) \d+(\.\d+)?$")
 class RttFloor:
     seq: int = field(metadata=doc("The ping whose round-trip time is checked."))
     ms: float = field(metadata=doc("It must be at least this (the relay held the reply)."))
+
+
+Point = Literal[
+    "lines", "counts", "summary", "rtt_line", "rtt_floors", "rtt_unit", "duration", "status"
+]
+POINTS: tuple[Point, ...] = (
+    "lines",
+    "counts",
+    "summary",
+    "rtt_line",
+    "rtt_floors",
+    "rtt_unit",
+    "duration",
+    "status",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,18 @@ class Params:
     )
     rtt_at_least: tuple[RttFloor, ...] = field(
         default=(), metadata=doc("Round-trip times that must be at least so long.")
+    )
+    judges: tuple[Point, ...] = field(
+        default=POINTS,
+        metadata=doc(
+            "What this check judges of the pinger's output: `lines` (one line per ping, a reply"
+            " or a timeout as it should be), `counts` (the summary's transmitted and received"
+            " counts, not its loss), `summary` (sent, received, loss), `rtt_line`"
+            " (rtt min/avg/max), `rtt_floors` (rtt_at_least), `rtt_unit` (a floor met only in"
+            " seconds fails here and passes the other floor checks), `duration` (with no"
+            " server, about PING_COUNT x PING_TIMEOUT), `status` (exit status 0). By default"
+            " all: give each check the points it is about, so one mistake costs one check."
+        ),
     )
 
 
@@ -78,6 +112,9 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
     if problem is not None:
         return problem
     relayed = relay_lines(seen.relayed, seen.relayed_left_out)
+    silent = never_reached(params, seen)
+    if silent is not None:
+        return silent
     if client.timed_out:
         return replace(
             still_running(client, lab),
@@ -87,13 +124,19 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
         )
     context = (*relayed, *output_lines(client.stdout_text), *stderr_tail(client))
     output = parse(client.stdout_text)
-    verdict = (
-        requests_problem(seen.relayed)
-        or lines_problem(params, output)
-        or summary_problem(params, output)
-        or rtt_problem(params, output)
-        or timing_problem(params, client.elapsed_s)
-    )
+    judged = set(params.judges)
+    problems: dict[Point, Callable[[], Verdict | None]] = {
+        "lines": lambda: lines_problem(params, output, seen.relayed),
+        "counts": lambda: summary_problem(params, output, counts_only=True),
+        "summary": lambda: summary_problem(params, output),
+        "rtt_line": lambda: rtt_line_problem(params, output),
+        "rtt_floors": lambda: rtt_floor_problem(params, output),
+        "duration": lambda: timing_problem(params, client.elapsed_s),
+    }
+    verdict = requests_problem(seen.relayed)
+    for point, find in problems.items():
+        if verdict is None and point in judged:
+            verdict = find()
     if verdict is not None:
         return Verdict(
             passed=False,
@@ -103,16 +146,79 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
             cause=verdict.cause,
             details=context,
         )
-    if client.exit_code != 0:
+    if "status" in judged and client.exit_code != 0:
         return Verdict(
             passed=False,
             summary=f"the client exited with status {client.exit_code}",
             expected="status 0, also when pings are lost",
             received=f"status {client.exit_code}",
+            cause="Lost pings are a result to report, not an error of the program: exit with"
+            " status 0 after the summary, whatever the loss.",
             details=context,
         )
     lost = len(params.timed_out)
-    return passed(f"{params.count} pings, {lost} timed out as they should, summary right")
+    return passed(
+        f"{params.count} pings, {lost} timed out as they should"
+        + (", summary right" if "summary" in judged else "")
+    )
+
+
+NO_ARGUMENTS = (
+    "The grader runs `python3 client.py` with no command-line arguments and gives everything"
+    " in environment variables: read SERVER_HOST, SERVER_PORT, PING_COUNT and PING_TIMEOUT with"
+    " os.environ.get(...) instead of sys.argv."
+)
+
+
+def early_exit_cause(client: ProgramRun) -> str:
+    """Why a client stopped before its first ping, from what it printed (no traceback)."""
+    said = (client.stdout_text + client.stderr_text).lower()
+    if "usage" in said or "argv" in said or "argument" in said:
+        return NO_ARGUMENTS
+    return (
+        "The client stopped before it sent a ping; its last lines below say why. The grader"
+        " gives the server's name in SERVER_HOST: read it with os.environ.get('SERVER_HOST',"
+        " 'localhost') rather than a name of your own."
+    )
+
+
+def never_reached(params: Params, seen: PingSessionObservation) -> Verdict | None:
+    """A failing verdict when the client sent no ping where it should, else None.
+
+    With a server, the relay at SERVER_HOST logs every datagram, so none logged means none
+    reached it. With no server nothing records the datagrams; a client that exited with an
+    error status without printing a line for any ping is judged by that instead.
+    """
+    client = seen.client
+    pinged = bool(parse(client.stdout_text).results)
+    exited_early = not client.timed_out and client.exit_code not in (None, 0) and not pinged
+    details = (*output_lines(client.stdout_text), *stderr_tail(client))
+    if not params.server:
+        if not exited_early:
+            return None
+        return Verdict(
+            passed=False,
+            summary=f"the client exited with status {client.exit_code} before its first ping",
+            expected=f"{params.count} pings, each timing out, then the summary; status 0",
+            received=f"status {client.exit_code}, no line for any ping",
+            cause=early_exit_cause(client),
+            details=details,
+        )
+    arrived = seen.relayed_left_out > 0 or any(d.direction == "to_server" for d in seen.relayed)
+    if arrived:
+        return None
+    return Verdict(
+        passed=False,
+        summary="no datagram from the client reached the server",
+        expected=f"{params.count} PING datagrams to SERVER_HOST on SERVER_PORT",
+        received="none arrived there: the grader's relay at SERVER_HOST saw nothing",
+        cause=early_exit_cause(client)
+        if exited_early
+        else "The client sends its pings somewhere else, probably to localhost or a hard-coded"
+        " host or port: read them with os.environ.get('SERVER_HOST', 'localhost') and"
+        " int(os.environ.get('SERVER_PORT', ...)).",
+        details=details,
+    )
 
 
 def output_lines(text: str) -> tuple[str, ...]:
@@ -134,7 +240,9 @@ def requests_problem(relayed: tuple[RelayedDatagram, ...]) -> Verdict | None:
     return None
 
 
-def lines_problem(params: Params, output: PingOutput) -> Verdict | None:
+def lines_problem(
+    params: Params, output: PingOutput, relayed: tuple[RelayedDatagram, ...] = ()
+) -> Verdict | None:
     for seq in range(1, params.count + 1):
         lines = output.for_seq(seq)
         should_time_out = seq in params.timed_out
@@ -155,20 +263,70 @@ def lines_problem(params: Params, output: PingOutput) -> Verdict | None:
                 else "Print one line per ping, a reply or a timeout.",
             )
         if lines[0].replied == should_time_out:
+            if should_time_out:
+                return reply_where_timeout_belongs(seq, lines[0].rtt_ms, relayed)
             return Verdict(
                 passed=False,
-                summary=f"seq={seq} should {'time out' if should_time_out else 'get a reply'}",
+                summary=f"seq={seq} should get a reply",
                 expected=expected,
-                received="a reply" if lines[0].replied else "a timeout",
-                cause="Its reply was dropped or came too late: wait at most PING_TIMEOUT"
-                " (settimeout), then move on."
-                if should_time_out
-                else "Wait up to PING_TIMEOUT for the reply, ignoring datagrams for other seqs.",
+                received="a timeout",
+                cause="Wait up to PING_TIMEOUT for the reply, ignoring datagrams for other seqs.",
             )
     return None
 
 
-def summary_problem(params: Params, output: PingOutput) -> Verdict | None:
+def reply_where_timeout_belongs(
+    seq: int, rtt_ms: float | None, relayed: tuple[RelayedDatagram, ...]
+) -> Verdict:
+    """The verdict on a reply printed for a ping that should time out.
+
+    What the relay did to that ping's own reply tells which mistake it is: a reply that was
+    dropped, or held longer than the client printed, cannot be what the client took, so it
+    took another ping's (a duplicate, or a reply that came after its own ping gave up); a held
+    reply whose hold the printed rtt covers was its own, read after PING_TIMEOUT had passed.
+    """
+    expected = f"'Request timed out: seq={seq}'"
+    received = "a reply" + (f" (rtt={rtt_ms:g} ms)" if rtt_ms is not None else "")
+    own = [d for d in relayed if d.direction == "to_client" and reply_seq(d.payload) == seq]
+    if own and all(d.action == "drop" for d in own):
+        what = f"the relay dropped seq {seq}'s own reply"
+    elif own and rtt_ms is not None and all(rtt_ms < d.delay_ms for d in own):
+        what = f"the relay held seq {seq}'s own reply {max(d.delay_ms for d in own)} ms"
+    elif own:
+        return Verdict(
+            passed=False,
+            summary=f"seq={seq} got its reply after PING_TIMEOUT had passed",
+            expected=expected,
+            received=received,
+            cause="The relay held this reply longer than PING_TIMEOUT: stop waiting when the"
+            " timeout passes (sock.settimeout with the time left), print the timeout, move on.",
+        )
+    else:
+        what = f"seq {seq}'s own reply never came in time"
+    return Verdict(
+        passed=False,
+        summary=f"seq={seq} was answered by another ping's reply ({what})",
+        expected=expected,
+        received=received,
+        cause="Another ping's reply (a duplicate or a late one) arrived while this ping waited"
+        " and was taken for it: check the seq in each reply and ignore the others.",
+    )
+
+
+def reply_seq(payload: bytes) -> int | None:
+    """The seq of a 'PING <seq> <time>' datagram, or None."""
+    found = REQUEST.match(payload)
+    return int(found.group(1)) if found else None
+
+
+def summary_problem(
+    params: Params, output: PingOutput, *, counts_only: bool = False
+) -> Verdict | None:
+    """A failing verdict when the summary line is missing or wrong, else None.
+
+    With `counts_only`, a wrong loss percentage beside the right counts passes: that is the
+    percentage's mistake, judged where `summary` is.
+    """
     received = params.count - len(params.timed_out)
     loss = 100 * len(params.timed_out) / params.count
     expected = f"'{params.count} packets transmitted, {received} received, {loss:g}% packet loss'"
@@ -180,19 +338,25 @@ def summary_problem(params: Params, output: PingOutput) -> Verdict | None:
             expected=expected,
             received="no line of that form",
         )
-    if seen[:2] != (params.count, received) or abs(output.loss_percent - loss) > 0.05 + 1e-9:
+    counts_right = seen[:2] == (params.count, received)
+    if counts_only and counts_right:
+        return None
+    if not counts_right or abs(output.loss_percent - loss) > 0.05 + 1e-9:
         return Verdict(
             passed=False,
             summary="the summary line is wrong",
             expected=expected,
             received=f"{output.sent} transmitted, {output.received} received,"
             f" {output.loss_percent:g}% loss",
-            cause="Count each ping once: duplicates and late replies are not replies.",
+            cause="The counts are right, the percentage is not: loss is 100 * (transmitted -"
+            " received) / transmitted, a percentage, not a fraction, and not cut down by int()."
+            if counts_right
+            else "Count each ping once: duplicates and late replies are not replies.",
         )
     return None
 
 
-def rtt_problem(params: Params, output: PingOutput) -> Verdict | None:
+def rtt_line_problem(params: Params, output: PingOutput) -> Verdict | None:
     received = params.count - len(params.timed_out)
     if received and output.rtt is None:
         return Verdict(
@@ -203,18 +367,46 @@ def rtt_problem(params: Params, output: PingOutput) -> Verdict | None:
         )
     if output.rtt is not None and not output.rtt[0] <= output.rtt[1] <= output.rtt[2]:
         return Verdict(passed=False, summary="rtt min/avg/max are not in order")
+    return None
+
+
+def rtt_floor_problem(params: Params, output: PingOutput) -> Verdict | None:
+    """A failing verdict when a held reply shows too short a round-trip time, else None.
+
+    An rtt that is the floor in seconds, printed as ms, is the unit's mistake, not another
+    ping's reply: it fails only where `rtt_unit` is judged, so the mistake costs one check.
+    """
     for floor in params.rtt_at_least:
         lines = output.for_seq(floor.seq)
-        if lines and lines[0].rtt_ms is not None and lines[0].rtt_ms < floor.ms:
+        rtt_ms = lines[0].rtt_ms if lines else None
+        if rtt_ms is None or rtt_ms >= floor.ms:
+            continue
+        if in_seconds(rtt_ms, floor.ms):
+            if "rtt_unit" not in params.judges:
+                continue
             return Verdict(
                 passed=False,
-                summary=f"seq={floor.seq} was answered by another ping's reply",
+                summary=f"seq={floor.seq}'s rtt is in seconds, printed as ms",
                 expected=f"rtt of at least {floor.ms:g} ms (the relay held its reply that long)",
-                received=f"rtt={lines[0].rtt_ms:g} ms",
-                cause="A late reply to an earlier ping arrived first and was taken for this one:"
-                " check the seq in each reply and ignore the others.",
+                received=f"rtt={rtt_ms:g} ms",
+                cause="time.time() and time.monotonic() count seconds: multiply the difference"
+                " by 1000 to print milliseconds.",
             )
+        return Verdict(
+            passed=False,
+            summary=f"seq={floor.seq} was answered by another ping's reply",
+            expected=f"rtt of at least {floor.ms:g} ms (the relay held its reply that long)",
+            received=f"rtt={rtt_ms:g} ms",
+            cause="Another ping's reply (a duplicate or a late one) arrived first and was"
+            " taken for this one: check the seq in each reply and ignore the others.",
+        )
     return None
+
+
+def in_seconds(rtt_ms: float, floor_ms: float) -> bool:
+    """Whether an rtt below its floor is that floor in seconds: at least the floor once
+    multiplied by 1000, and not far above it (the grader's own delays are under a second)."""
+    return floor_ms <= rtt_ms * 1000 <= floor_ms * 3 + 1000
 
 
 def timing_problem(params: Params, elapsed_s: float | None) -> Verdict | None:
@@ -225,9 +417,12 @@ def timing_problem(params: Params, elapsed_s: float | None) -> Verdict | None:
         return Verdict(
             passed=False,
             summary=f"with no server the client took {elapsed_s:.1f} s",
-            expected=f"about PING_COUNT x PING_TIMEOUT = {budget:g} s",
+            expected=f"about PING_COUNT x PING_TIMEOUT = {params.count} x {params.timeout_s:g} s"
+            f" = {budget:g} s",
             received=f"{elapsed_s:.1f} s",
-            cause="Wait PING_TIMEOUT once per ping, not longer and not again.",
+            cause=f"The grader set PING_TIMEOUT={params.timeout_s:g}: read it with"
+            " float(os.environ.get('PING_TIMEOUT', '1.0')). Wait PING_TIMEOUT once per ping,"
+            " not longer and not again.",
         )
     return None
 

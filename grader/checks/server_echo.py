@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from grader.checks.base import CheckKind, Verdict
-from grader.checks.diagnosis import rate_text, shown, size_text, unreachable
-from grader.scenarios.model import Connection, ServerSession, ServerSessionObservation
+from grader.checks.byte_causes import byte_cause, difference_window
+from grader.checks.diagnosis import died_of_crash, rate_text, shown, size_text, unreachable
+from grader.scenarios.model import (
+    Connection,
+    ProgramRun,
+    ServerSession,
+    ServerSessionObservation,
+)
 from grader.spec.model import LabSpec, ReferenceClient, doc
 
 
@@ -15,6 +21,14 @@ class Params:
     reference_client: ReferenceClient = field(
         metadata=doc("What the grader's client sends; it half-closes and reads the echo."),
     )
+    requires_close: bool = field(
+        default=False,
+        metadata=doc(
+            "The server must also close the connection (FIN) once the client has half-closed;"
+            " otherwise only the bytes are judged, and a complete echo passes however the"
+            " connection ends."
+        ),
+    )
 
 
 STALLED_S = 2.0
@@ -22,9 +36,12 @@ STALLED_S = 2.0
 
 
 def connection_problem(
-    connection: Connection, number: int, of: int, allowed_s: float
+    connection: Connection, number: int, of: int, params: Params, expected: bytes
 ) -> Verdict | None:
-    """Why one connection's echo failed, in words; None when it was exact and closed."""
+    """Why one connection's echo failed, in words; None when it passed.
+
+    `expected` is what the grader's client sent on it.
+    """
     which = f"client {number} of {of}" if of > 1 else "the client"
     if not connection.connected:
         return Verdict(
@@ -33,43 +50,83 @@ def connection_problem(
             received=connection.connect_error,
             cause="After one client the server must accept() the next: loop around accept().",
         )
-    if connection.echoed and connection.end == "fin":
-        return None
+    if connection.echoed:
+        if connection.end == "fin" or not params.requires_close:
+            return None
+        return not_closed(connection, which)
     if connection.end == "flood" or (
         connection.end == "timeout" and connection.received_bytes > connection.delivered_bytes
     ):  # a slow flood runs out of time before it reaches the client's limit
         return flood(connection, which)
+    if connection.end == "rst" and connection.received_bytes == 0:
+        return Verdict(
+            passed=False,
+            summary=f"{which}: the connection was reset before anything came back",
+            expected=f"{size_text(connection.sent_bytes)} back, then an orderly close",
+            received="a reset (RST) and no data",
+            cause="The server closed the connection, or its listening socket by exiting, with"
+            " this client waiting: serve each client in turn, in a loop around accept().",
+        )
     if connection.end == "timeout":
-        problem = too_slow_or_silent(connection, which, allowed_s)
+        problem = too_slow_or_silent(connection, which, params.reference_client.read_timeout_s)
         if problem is not None:
             return problem
-    expected = f"{connection.sent_bytes} bytes back, identical, then an orderly close"
-    if connection.end == "timeout" and connection.received_bytes < connection.sent_bytes:
+    return not_exact(connection, which, expected)
+
+
+def not_exact(connection: Connection, which: str, expected: bytes) -> Verdict:
+    """The bytes that came back are not the ones sent: fewer, more, or changed."""
+    cause = byte_cause(expected, connection.received, connection.received_bytes, "server")
+    if cause is None and connection.received_bytes < connection.sent_bytes:
         cause = (
-            "The server stopped echoing or never closed: keep calling recv() until it returns"
-            " b'' (the client's half-close), send back each piece with sendall(), then close."
+            "The server stopped echoing: keep calling recv() until it returns b'' (the"
+            " client's half-close), and send back each piece with sendall()."
+            if connection.end == "timeout"
+            else "Part of the data never came back: a single recv() gets only part of a stream,"
+            " and send() may send only part of a buffer; loop on recv() and use sendall()."
         )
-    elif connection.received_bytes < connection.sent_bytes:
-        cause = (
-            "Part of the data never came back: a single recv() gets only part of a stream, and"
-            " send() may send only part of a buffer; loop on recv() and use sendall()."
-        )
-    elif connection.first_difference is not None:
-        cause = "The bytes changed on the way: send back exactly what recv() returned, with no"
-        cause += " decoding, stripping or added newline."
-    else:
-        cause = "Close the connection once the client has half-closed and everything is sent."
     offset = connection.first_difference
+    window = (
+        difference_window(expected, connection.received, offset)
+        if offset is not None and offset <= len(connection.received)
+        else ()
+    )
     return Verdict(
         passed=False,
         summary=f"{which}: the echo was not exact",
-        expected=expected,
+        expected=f"{size_text(connection.sent_bytes)} back, identical",
         received=(
-            f"{connection.received_bytes} bytes, end: {connection.end}"
+            f"{size_text(connection.received_bytes)}, end: {connection.end}"
             + (f", first difference at byte {offset}" if offset is not None else "")
         ),
-        cause=cause,
-        details=(f"first bytes received: {shown(connection.received[:80])}",),
+        cause=cause
+        or "The bytes changed on the way: send back exactly what recv() returned, with no"
+        " decoding, stripping or added newline.",
+        details=window or (f"first bytes received: {shown(connection.received[:80])}",),
+    )
+
+
+def not_closed(connection: Connection, which: str) -> Verdict:
+    """Every byte came back, but the server did not close after the client's half-close."""
+    echoed = f"all {size_text(connection.sent_bytes)} back"
+    if connection.end == "rst":
+        return Verdict(
+            passed=False,
+            summary=f"{which}: the server reset the connection after the echo instead of"
+            " closing it",
+            expected=f"{echoed}, then the server's FIN (an orderly close)",
+            received=f"{echoed}, then a reset (RST)",
+            cause="An abortive close: close the connection with close() once recv() has"
+            " returned b'', without SO_LINGER 0 and with nothing left unread.",
+        )
+    return Verdict(
+        passed=False,
+        summary=f"{which}: the server never closed the connection after the client's FIN",
+        expected=f"{echoed}, then the server's FIN (an orderly close)",
+        received=f"{echoed}, then no FIN for {connection.idle_s:.0f} s after the last byte",
+        cause="When recv() returns b'' the client has half-closed (its FIN): close that"
+        " connection (conn.close(), or leave its with block), then accept() the next client."
+        " The client reads until the server closes, so it waits for ever otherwise.",
     )
 
 
@@ -144,25 +201,59 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
     if seen.peer is None:
         return Verdict(passed=False, summary="the server stopped before the grader's client ran")
     connections = seen.peer.connections
+    expected = params.reference_client.send.build()
+    total = len(connections) + seen.peer.skipped
     for number, connection in enumerate(connections, start=1):
-        allowed_s = params.reference_client.read_timeout_s
-        problem = connection_problem(connection, number, len(connections), allowed_s)
+        problem = connection_problem(connection, number, total, params, expected)
         if problem is not None:
-            if seen.peer.reset_connection is not None:
-                problem = replace(
-                    problem, summary=f"after a client reset its connection, {problem.summary}"
-                )
-                if not connection.connected:  # the reset stopped the server
-                    problem = replace(
-                        problem,
-                        cause="A client that resets must not stop the server: catch"
-                        " ConnectionResetError around that client's recv() and sendall(), close"
-                        " its socket and accept() the next.",
-                    )
-            return problem
+            reset_first = seen.peer.reset_connection is not None
+            return after_reset(problem, connection, reset_first, seen.server)
+    if seen.peer.skipped:
+        return Verdict(
+            passed=False,
+            summary=f"only {len(connections)} of {total} clients could be tried",
+            expected=f"{total} clients served one after another",
+            received=f"client {len(connections)} was still waiting for the server to close",
+            cause="Close each connection once recv() returns b'', then accept() the next.",
+        )
     size = connections[0].sent_bytes
     clients = f" for {len(connections)} clients" if len(connections) > 1 else ""
     return Verdict(passed=True, summary=f"{size} bytes echoed exactly{clients}")
+
+
+def after_reset(
+    problem: Verdict, connection: Connection, reset_first: bool, server: ProgramRun
+) -> Verdict:
+    """A connection's problem, said as coming after the client that reset, if there was one.
+
+    The reset is blamed for the next client going unserved only when the server ended with
+    an error (a traceback, a non-zero status); one that ended cleanly served one client only.
+    """
+    if not reset_first:
+        return problem
+    problem = replace(problem, summary=f"after a client reset its connection, {problem.summary}")
+    if connection.connected:
+        return problem
+    stopped = server.stopped_by_signal  # ran until the grader's SIGTERM: it did not end here
+    ended_with_error = died_of_crash(server) is not None or (
+        server.exit_code not in (None, 0) and not stopped
+    )
+    if ended_with_error:
+        cause = (
+            "A client that resets must not stop the server: catch ConnectionResetError around"
+            " that client's recv() and sendall(), close its socket and accept() the next."
+        )
+    elif stopped:
+        cause = (
+            "The server still ran but did not accept the next client: after a client resets,"
+            " close its socket and go back to accept()."
+        )
+    else:
+        cause = (
+            "The server ended cleanly after the client that reset, so the next one found"
+            " nothing: loop around accept() to serve one client after another."
+        )
+    return replace(problem, cause=cause)
 
 
 KIND = CheckKind(

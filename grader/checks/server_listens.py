@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grader.checks.base import CheckKind, NoParams, Verdict, passed
 from grader.checks.diagnosis import listen_problem
+from grader.checks.listening import one_interface_problem
 from grader.scenarios.model import ServerSession, ServerSessionObservation
 from grader.spec.model import LabSpec
 
@@ -13,7 +14,12 @@ def judge(params: NoParams, seen: ServerSessionObservation, lab: LabSpec) -> Ver
     if problem is not None:
         return problem
     assert seen.listen is not None
-    return passed(f"listening on port {seen.listen.expected_port} on all interfaces")
+    problem = one_interface_problem(seen.listen)
+    if problem is not None:
+        return problem
+    wildcard = next(lst for lst in seen.listen.on_expected_port if lst.all_interfaces)
+    both = " (dual-stack: IPv4 and IPv6)" if wildcard.address == "::" else ""
+    return passed(f"listening on {wildcard.shown}{both}: all interfaces")
 
 
 KIND = CheckKind(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.diagnosis import program_problem
+from grader.checks.listening import refused_cause, refused_mark
 from grader.checks.packets import diagram, flow_to, no_capture
 from grader.scenarios.model import ServerSession, ServerSessionObservation
 from grader.spec.model import LabSpec, ReferenceClient, doc
@@ -49,11 +50,12 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
             passed=False,
             summary="the server's machine answered the SYN with RST",
             expected="SYN-ACK in reply to SYN",
-            received="RST: nothing listens on that port",
-            cause=f"Port closed: is the server listening on SERVER_PORT ({port}), on all"
-            " interfaces (0.0.0.0)? A wrong port or a 127.0.0.1-only socket looks like this.",
+            received=f"RST: nothing listens on port {port} for this client",
+            cause=refused_cause(seen.listen),
             diagram=diagram(
-                conversation, flow, {handshake.reset_reply.number: "port closed: wrong port?"}
+                conversation,
+                flow,
+                {handshake.reset_reply.number: f"port closed: {refused_mark(seen.listen)}"},
             ),
         )
     last_syn = [s.packet for s in flow.segments if s.direction == "to_server"][-1]
@@ -61,7 +63,7 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
         passed=False,
         summary="the SYN was never answered",
         expected="SYN-ACK in reply to SYN",
-        received="no SYN-ACK (the client sent SYN again and gave up)",
+        received="no SYN-ACK (the grader's client sent SYN again, then gave up)",
         cause="Nothing accepted the connection: the listening socket's queue was full (the"
         " server never calls accept()), or the traffic was filtered.",
         diagram=diagram(conversation, flow, {last_syn.number: "no SYN-ACK"}),

@@ -10,11 +10,13 @@ are reported together as the capture's `cut`.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import dpkt
 
+from grader.packets.fragments import Fragment, Reassembled, Reassembler
 from grader.packets.model import CaptureCut, CapturedPackets, Packet
 from grader.probes.capture_summary import CaptureSummary, summary_path
 
@@ -123,8 +125,12 @@ def _cut(records: _Records, summary: CaptureSummary | None) -> CaptureCut | None
 def read_packets(path: Path) -> CapturedPackets:
     """The IPv4 TCP and UDP packets of a capture, numbered from 1, times from the first.
 
-    Frames dpkt cannot decode (a snap length shorter than their headers) are skipped. The
-    result's `cut` says how many packets the capture writer or this reader left out.
+    IP fragments are put back together (grader/packets/fragments.py): a datagram larger
+    than the MTU is one Packet with all its bytes, placed where its last fragment arrived.
+    One that lost a fragment is a Packet whose `payload` is shorter than its `size_bytes`
+    (the bytes up to the gap), placed where its first fragment arrived. Frames dpkt cannot
+    decode (a snap length shorter than their headers) are skipped. The result's `cut` says
+    how many packets the capture writer or this reader left out.
     """
     packets: list[Packet] = []
     summary = CaptureSummary.read(summary_path(path))
@@ -134,6 +140,7 @@ def read_packets(path: Path) -> CapturedPackets:
         except ValueError:  # empty or truncated header: nothing was captured
             return CapturedPackets((), _cut_without_records(summary))
         link_type = records.link_type
+        reassembler = Reassembler()
         start: float | None = None
         for timestamp, frame in records:
             try:
@@ -142,31 +149,73 @@ def read_packets(path: Path) -> CapturedPackets:
                 continue
             if not isinstance(ip, dpkt.ip.IP):
                 continue
-            transport = ip.data
-            if not isinstance(transport, dpkt.tcp.TCP | dpkt.udp.UDP):
-                continue  # ICMP, IGMP, later IP fragments: not part of a conversation we grade
+            fragmented = bool(ip.mf or ip.offset)
+            if not fragmented and not isinstance(ip.data, dpkt.tcp.TCP | dpkt.udp.UDP):
+                continue  # ICMP, IGMP: not part of a conversation we grade
             start = timestamp if start is None else start
-            common = {
-                "number": len(packets) + 1,
-                "time_s": float(timestamp - start),
-                "source": (_address(ip.src), transport.sport),
-                "destination": (_address(ip.dst), transport.dport),
-                "payload": bytes(transport.data),
-                "payload_bytes": _payload_bytes(ip, transport),
-            }
-            if isinstance(transport, dpkt.tcp.TCP):
-                packets.append(
-                    Packet(
-                        protocol="tcp",
-                        flags=transport.flags,
-                        seq=transport.seq,
-                        ack=transport.ack,
-                        **common,  # type: ignore[arg-type]
-                    )
-                )
-            else:
-                packets.append(Packet(protocol="udp", **common))  # type: ignore[arg-type]
-    return CapturedPackets(tuple(packets), _cut(records, summary))
+            if fragmented:
+                offset_bytes = ip.offset * 8  # the header counts in units of 8 bytes
+                key = (ip.src, ip.dst, ip.id, ip.p)
+                fragment = Fragment(key, offset_bytes, bool(ip.mf), bytes(ip.data), timestamp)
+                for whole in reassembler.add(fragment):
+                    _append(packets, whole.timestamp_s - start, _reassembled_ip(whole))
+                continue
+            _append(packets, timestamp - start, ip)
+        for unfinished in reassembler.unfinished():
+            _append(packets, unfinished.timestamp_s - (start or 0.0), _reassembled_ip(unfinished))
+    return CapturedPackets(_in_time_order(packets), _cut(records, summary))
+
+
+def _in_time_order(packets: list[Packet]) -> tuple[Packet, ...]:
+    """The packets sorted by time (stable) and numbered again from 1: an unfinished
+    datagram is only known at the end, but belongs where its first fragment arrived."""
+    ordered = sorted(packets, key=lambda packet: packet.time_s)
+    if ordered == packets:
+        return tuple(packets)
+    return tuple(replace(packet, number=n) for n, packet in enumerate(ordered, start=1))
+
+
+def _reassembled_ip(whole: Reassembled) -> dpkt.ip.IP:
+    """An unfragmented IP packet holding a reassembled payload, its transport decoded.
+
+    A payload cut short by a missing fragment decodes too: its transport header says the
+    whole size, which Packet.size_bytes reports beside the bytes that arrived.
+    """
+    source, destination, identification, protocol = whole.key
+    ip = dpkt.ip.IP(src=source, dst=destination, id=identification, p=protocol)
+    try:
+        ip.data = ip.get_proto(protocol)(whole.payload)
+    except (KeyError, dpkt.UnpackError, struct.error):
+        ip.data = whole.payload
+    ip.len = 20 + len(whole.payload) if whole.complete else 0
+    return ip
+
+
+def _append(packets: list[Packet], time_s: float, ip: dpkt.ip.IP) -> None:
+    """Adds the IP packet's TCP segment or UDP datagram to `packets`, numbered next."""
+    transport = ip.data
+    if not isinstance(transport, dpkt.tcp.TCP | dpkt.udp.UDP):
+        return  # a reassembled payload of another protocol
+    common = {
+        "number": len(packets) + 1,
+        "time_s": float(time_s),
+        "source": (_address(ip.src), transport.sport),
+        "destination": (_address(ip.dst), transport.dport),
+        "payload": bytes(transport.data),
+        "payload_bytes": _payload_bytes(ip, transport),
+    }
+    if isinstance(transport, dpkt.tcp.TCP):
+        packets.append(
+            Packet(
+                protocol="tcp",
+                flags=transport.flags,
+                seq=transport.seq,
+                ack=transport.ack,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    else:
+        packets.append(Packet(protocol="udp", **common))  # type: ignore[arg-type]
 
 
 def _cut_without_records(summary: CaptureSummary | None) -> CaptureCut | None:

@@ -2,13 +2,21 @@
 
 Runs in a helper container that shares the observed container's network namespace, so it
 never connects (a connection would use up a server that accepts only one client). Prints
-one JSON line: {"listeners": [[address, port], ...], "waited_s": seconds}.
+one JSON line: {"listeners": [[address, port, ipv6_only], ...], "waited_s": seconds}.
+
+`ipv6_only` is the socket's IPV6_V6ONLY option, which /proc/net does not show: it is asked
+of the kernel's socket diagnostics (sock_diag netlink, what `ss` uses; no capability
+needed), matched to the /proc/net row by inode. An IPv6 socket with it set takes no IPv4
+client even when bound to `::`. False for IPv4 sockets, and when the kernel cannot tell
+(Linux's default, net.ipv6.bindv6only=0, is a dual-stack socket).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import socket
+import struct
 import sys
 import time
 
@@ -17,6 +25,20 @@ import time
 DOCKER_DNS = "127.0.0.11"
 TCP_LISTEN = "0A"
 UDP_UNCONNECTED = "07"
+
+# linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLMSG_HEADER = struct.Struct("=IHHII")
+INET_DIAG_REQ_V2 = struct.Struct("=BBBBI48x")
+INET_DIAG_MSG_BYTES = 72
+INET_DIAG_MSG_INODE_OFFSET = 68
+INET_DIAG_SKV6ONLY = 11
+RTATTR = struct.Struct("=HH")
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
+STATE_BITS = {"tcp": 1 << 10, "udp": 1 << 7}  # TCP_LISTEN and TCP_CLOSE (an unconnected UDP socket)
 
 
 def decode_address(hex_address: str) -> str:
@@ -29,9 +51,67 @@ def decode_address(hex_address: str) -> str:
     return str(address.ipv4_mapped or address)
 
 
-def listeners(protocol: str) -> list[tuple[str, int]]:
+def ipv6_only_inodes(protocol: str) -> set[int]:
+    """The inodes of this namespace's IPv6 sockets (of `protocol`) that have IPV6_V6ONLY set.
+
+    Empty when the kernel does not answer (no sock_diag for the protocol): see the module
+    docstring for what that means.
+    """
+    try:
+        replies = sock_diag_dump(socket.AF_INET6, PROTOCOLS[protocol], STATE_BITS[protocol])
+    except OSError:
+        return set()
+    return {inode for inode, v6only in replies if v6only}
+
+
+def sock_diag_dump(family: int, protocol: int, states: int) -> list[tuple[int, bool]]:
+    """(inode, IPV6_V6ONLY) of every socket of `family`/`protocol` in one of `states`.
+
+    Raises OSError when netlink or the kernel's diagnostics module refuses.
+    """
+    request = INET_DIAG_REQ_V2.pack(family, protocol, 0, 0, states)
+    header = NLMSG_HEADER.pack(
+        NLMSG_HEADER.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
+    )
+    found: list[tuple[int, bool]] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(2.0)
+        sock.sendto(header + request, (0, 0))
+        while True:
+            data = sock.recv(1 << 16)
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR or length < NLMSG_HEADER.size:
+                    raise OSError("sock_diag refused the request")
+                found.append(diag_message(data[offset + NLMSG_HEADER.size : offset + length]))
+                offset += (length + 3) & ~3
+            if not data:
+                return found
+
+
+def diag_message(body: bytes) -> tuple[int, bool]:
+    """(inode, IPV6_V6ONLY) from one inet_diag_msg and its attributes."""
+    inode = int.from_bytes(body[INET_DIAG_MSG_INODE_OFFSET:INET_DIAG_MSG_BYTES], sys.byteorder)
+    v6only = False
+    offset = INET_DIAG_MSG_BYTES
+    while offset + RTATTR.size <= len(body):
+        length, kind = RTATTR.unpack_from(body, offset)
+        if length < RTATTR.size:
+            break
+        if kind == INET_DIAG_SKV6ONLY:
+            v6only = body[offset + RTATTR.size] != 0
+        offset += (length + 3) & ~3
+    return inode, v6only
+
+
+def listeners(protocol: str) -> list[tuple[str, int, bool]]:
+    """(address, port, ipv6_only) of each listening TCP or bound, unconnected UDP socket."""
     state_wanted = TCP_LISTEN if protocol == "tcp" else UDP_UNCONNECTED
     found = []
+    ipv6_only: set[int] | None = None
     for table in (f"/proc/net/{protocol}", f"/proc/net/{protocol}6"):
         try:
             with open(table) as f:
@@ -40,13 +120,19 @@ def listeners(protocol: str) -> list[tuple[str, int]]:
             continue
         for row in rows:
             fields = row.split()
-            local, state = fields[1], fields[3]
+            local, state, inode = fields[1], fields[3], int(fields[9])
             if state != state_wanted:
                 continue
             hex_address, hex_port = local.split(":")
             address = decode_address(hex_address)
-            if address != DOCKER_DNS:
-                found.append((address, int(hex_port, 16)))
+            if address == DOCKER_DNS:
+                continue
+            v6only = False
+            if table.endswith("6"):
+                if ipv6_only is None:
+                    ipv6_only = ipv6_only_inodes(protocol)
+                v6only = inode in ipv6_only
+            found.append((address, int(hex_port, 16), v6only))
     return sorted(set(found))
 
 
@@ -54,7 +140,7 @@ def main() -> None:
     options = json.loads(sys.argv[1])
     started = time.monotonic()
     deadline = started + options["timeout_s"]
-    found: list[tuple[str, int]] = []
+    found: list[tuple[str, int, bool]] = []
     while time.monotonic() < deadline:
         found = listeners(options["protocol"])
         if found:

@@ -2,10 +2,13 @@
 
 The program under test sends to the relay (it is SERVER_HOST); the relay forwards to the
 real peer through a separate upstream socket per client address, and applies the plan from
-impairment.py in each direction. Prints READY once bound; on SIGTERM, at its deadline
-(`deadline_s` in its options) or on an error of its own it prints one line `REPORT {json}`:
-what it did to each datagram (the first LOG_KEPT of them; `left_out` counts the rest),
-counts per direction and action, why it stopped and how long it ran.
+impairment.py in each direction. The real peer is `upstream_host`:`upstream_port`, or, with
+`echo_upstream: true`, a model UDP echo server inside the relay, on a loopback port.
+
+Prints READY once bound; on SIGTERM, at its deadline (`deadline_s` in its options) or on an
+error of its own it prints one line `REPORT {json}`: what it did to each datagram (the
+first LOG_KEPT of them; `left_out` counts the rest), counts per direction and action, why
+it stopped and how long it ran.
 
 A program that floods the relay never makes it unbounded: the log is capped, at most
 MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams
@@ -52,7 +55,16 @@ def on_sigterm(signum: int, frame: Any) -> None:
 class Relay:
     def __init__(self, options: dict[str, Any]) -> None:
         self.plan = Plan.from_json(options["plan"])
-        self.upstream = (socket.gethostbyname(options["upstream_host"]), options["upstream_port"])
+        self.echo: socket.socket | None = None
+        if options.get("echo_upstream"):
+            # The real peer is a model echo server in this process, on a loopback port of
+            # its own: the same datagrams back to each upstream socket, one container less.
+            self.echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.echo.bind(("127.0.0.1", 0))
+            self.upstream = self.echo.getsockname()
+        else:
+            host = socket.gethostbyname(options["upstream_host"])
+            self.upstream = (host, options["upstream_port"])
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.front.bind(("0.0.0.0", options["port"]))
         self.upstreams: dict[tuple[str, int], socket.socket] = {}
@@ -167,8 +179,12 @@ class Relay:
         while (left_s := self.deadline - time.monotonic()) > 0:
             timeout = max(0.0, self.due[0][0] - time.monotonic()) if self.due else 0.5
             timeout = min(timeout, left_s)
-            readable, _, _ = select.select([self.front, *self.clients], [], [], timeout)
+            echo = [self.echo] if self.echo is not None else []
+            readable, _, _ = select.select([self.front, *self.clients, *echo], [], [], timeout)
             for sock in readable:
+                if sock is self.echo:
+                    self.echo_one()
+                    continue
                 try:
                     payload, source = sock.recvfrom(65535)
                 except OSError:
@@ -179,6 +195,15 @@ class Relay:
                     self.handle(self.clients[sock], "to_client", payload)
             self.send_due()
         self.stop("deadline")
+
+    def echo_one(self) -> None:
+        """The model echo server's work: one datagram back to the upstream socket it came from."""
+        assert self.echo is not None
+        try:
+            payload, source = self.echo.recvfrom(65535)
+            self.echo.sendto(payload, source)
+        except OSError:
+            pass
 
     def stop(self, reason: str) -> None:
         if self.stopped is None:

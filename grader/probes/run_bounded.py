@@ -23,12 +23,26 @@ Options (one JSON argument):
     sweep: bool, optional    at the end kill every other process of the container's PID
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
+    listen: {protocol, timeout_s}, optional   watch the network namespace (listen_watch.py,
+                             beside this file) from the program's start until a TCP socket
+                             listens or an unconnected UDP socket is bound ("tcp" or "udp"),
+                             the program exits, or timeout_s passes, then print one line
+                             `LISTEN {"listeners": [[address, port, ipv6_only], ...],
+                             "waited_s": seconds, "program_exited": bool}` (empty
+                             listeners: none came; program_exited: printed because the
+                             program had exited). No helper
+                             container and no connection: the program's first client is
+                             the grader's.
 
 The record (read by grader.scenarios.steps.finish_program):
     elapsed_s: float         from start to the program's exit, measured here
     status: int              exit status, or 128 + n when signal n ended it
     signal: int | None       the signal that ended it
     killed_by_grader: bool   ended by SIGUSR2 ("time is up")
+    stop_signal_after_exit: bool   a SIGTERM or SIGINT came when the program had already
+                             exited on its own (so its exit status says nothing about it)
+    stop_signal_while_running: bool   a SIGTERM or SIGINT reached the program while it ran
+                             (what it printed after is its way of stopping)
     lifetime_expired: bool   ended because lifetime_s ran out
     lifetime_s: float
     process_limit_hits: int | None   forks and thread starts refused by the container's pids
@@ -163,6 +177,47 @@ def as_user(uid: int, gid: int, cwd: str | None) -> Callable[[], None]:
     return become_user
 
 
+class ListenWatch:
+    """The `listen` option: looks for the program's socket at most every `interval_s`."""
+
+    def __init__(self, options: dict[str, Any], started: float) -> None:
+        # Beside this file, in the same volume: run as a script, its folder is on sys.path.
+        import listen_watch  # type: ignore[import-not-found]
+
+        self.listeners = listen_watch.listeners
+        self.protocol = str(options["protocol"])
+        self.started = started
+        self.deadline = started + float(options["timeout_s"])
+        self.interval_s = float(options.get("interval_s", 0.02))
+        self.open = True
+        self.last = 0.0
+
+    def look(self, *, program_exited: bool) -> None:
+        """Prints the LISTEN line once: a socket found, the program gone or the time up."""
+        now = time.monotonic()
+        if not self.open or (now - self.last < self.interval_s and not program_exited):
+            return
+        self.last = now
+        found = self.listeners(self.protocol)
+        if found or program_exited or now >= self.deadline:
+            self.open = False
+            report = {
+                "listeners": found,
+                "waited_s": round(now - self.started, 3),
+                "program_exited": program_exited,
+            }
+            sys.stdout.write("LISTEN " + json.dumps(report) + "\n")
+            sys.stdout.flush()
+
+
+def has_exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it (Popen reaps it later)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
 def sweep_allowed(options: dict[str, Any]) -> bool:
     """Whether kill(-1) would reach only this container's processes.
 
@@ -225,6 +280,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         sys.stdout.flush()
         sys.exit(70)
     ended_by: str | None = None
+    stop_signal_after_exit = False
+    stop_signal_while_running = False
 
     def kill_program() -> None:
         if sweep:
@@ -235,7 +292,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             child.kill()
 
     def forward(signum: int, frame: Any) -> None:
-        nonlocal ended_by
+        nonlocal ended_by, stop_signal_after_exit, stop_signal_while_running
         if signum == signal.SIGUSR2:
             ended_by = ended_by or "grader"
             kill_program()
@@ -243,6 +300,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ended_by = ended_by or "lifetime"
             kill_program()
         else:
+            exited = has_exited(child.pid)
+            stop_signal_after_exit = stop_signal_after_exit or exited
+            stop_signal_while_running = stop_signal_while_running or not exited
             child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
@@ -253,6 +313,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # waiting for a program that closed its pipes and never exits.
     signal.setitimer(signal.ITIMER_REAL, max(0.001, lifetime_s))
 
+    watch = ListenWatch(options["listen"], started) if options.get("listen") else None
     streams = {"stdout": Stream(options["keep_bytes"]), "stderr": Stream(options["keep_bytes"])}
     selector = selectors.DefaultSelector()
     assert child.stdout is not None and child.stderr is not None
@@ -260,7 +321,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
     exited_at: float | None = None
     while selector.get_map():
-        events = selector.select(timeout=0.5)
+        events = selector.select(timeout=watch.interval_s if watch and watch.open else 0.5)
         for key, _ in events:
             data = os.read(key.fd, 1 << 16)
             if data:
@@ -268,6 +329,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             else:
                 selector.unregister(key.fileobj)
         sample_processes()
+        if watch is not None:
+            watch.look(program_exited=child.poll() is not None)
         if exited_at is None and child.poll() is not None:
             exited_at = time.monotonic()
             signal.setitimer(signal.ITIMER_REAL, 0)  # it ended on its own, whatever comes next
@@ -279,6 +342,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             break  # a process out of reach still holds a pipe: the record cannot wait for it
     status = child.wait()
     signal.setitimer(signal.ITIMER_REAL, 0)
+    if watch is not None:
+        watch.look(program_exited=True)
     if sweep:
         kill_all_others_until_gone()
     refusals_after = process_limit_refusals()
@@ -287,6 +352,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         "status": status if status >= 0 else 128 - status,
         "signal": -status if status < 0 else None,
         "killed_by_grader": ended_by == "grader",
+        "stop_signal_after_exit": stop_signal_after_exit,
+        "stop_signal_while_running": stop_signal_while_running,
         "lifetime_expired": ended_by == "lifetime",
         "lifetime_s": lifetime_s,
         "process_limit_hits": (

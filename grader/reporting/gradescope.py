@@ -1,8 +1,8 @@
 """Gradescope's results.json for one submission, bounded in size and written atomically.
 
 The format is Gradescope's autograder specification ("Output format": top-level `score`,
-`stdout`, `visibility`, `stdout_visibility`, and `tests` with `name`, `number`, `score`,
-`max_score`, `status`, `output`, `visibility`).
+`output` (text about the whole submission), `stdout`, `visibility`, `stdout_visibility`, and
+`tests` with `name`, `number`, `score`, `max_score`, `status`, `output`, `visibility`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def _document(result: SubmissionResult, outputs: list[str]) -> dict[str, Any]:
     ]
     return {
         "score": result.score,
+        "output": bounded_text("\n".join(result.notes)),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "stdout": bounded_text("\n\n".join(errors), GRADER_ERRORS_LIMIT_CHARS),

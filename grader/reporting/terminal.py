@@ -18,6 +18,8 @@ def print_report(
 ) -> None:
     submission = escape(printable(str(result.submission)))
     console.print(f"[bold]{escape(result.lab_id)}[/] — submission {submission}")
+    for note in result.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
     console.print()
     for check in result.checks:
         mark, colour = MARKS[check.status]

@@ -8,6 +8,11 @@ The file is bounded: tcpdump writes into probes/capture_bounded.py, which keeps 
 records up to CAPTURE_LIMIT_BYTES or CAPTURE_LIMIT_PACKETS and only counts the rest, and
 writes a CaptureSummary beside the pcap that says what was left out. A flooding program
 therefore gives a capture of a few MB that still parses, never hundreds of MB.
+
+The helper writes into the run's captures volume (grader.sandbox.volumes), not a folder of
+the grader's machine, which the engine may not share; when it has stopped, the grader reads
+the pcap and its summary back from it through the engine's archive API, within the same
+bounds, into a local folder.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from grader.errors import InfrastructureError
-from grader.sandbox.containers import PROBES_DIR, PROBES_MOUNT, LabContext, Running
+from grader.probes.capture_summary import CaptureSummary, summary_path
+from grader.sandbox.containers import PROBES_MOUNT, LabContext, Running
+from grader.sandbox.volumes import read_file
 from grader.sandbox.waiting import Poll
 
 CAPTURES_MOUNT = "/captures"
@@ -30,6 +37,9 @@ CAPTURE_LIMIT_PACKETS = 10_000
 """Also bounds the grader's memory for floods of tiny packets (one Packet object each)."""
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+PCAP_HEADER_BYTES = 24
+SUMMARY_PREFIX = "CAPTURE "
+"""How capture_bounded.py's line with the summary begins."""
 
 
 class PacketCapture:
@@ -38,9 +48,15 @@ class PacketCapture:
     def __init__(self, helper: Running, pcap: Path) -> None:
         self.helper = helper
         self.pcap = pcap
+        """Where the grader keeps the finished pcap, on its own machine."""
         self.stopped = False
 
     def stop(self) -> Path:
+        """Stops tcpdump and copies the pcap (and its summary) out of the helper.
+
+        Returns the local pcap; raises InfrastructureError when tcpdump does not stop or the
+        files cannot be read back.
+        """
         if not self.stopped:
             self.stopped = True
             # The writer passes it on to tcpdump, which writes what it buffered and exits;
@@ -48,7 +64,37 @@ class PacketCapture:
             self.helper.signal("SIGINT")
             if self.helper.wait_exit(STOP_TIMEOUT_S) is None:
                 raise InfrastructureError("tcpdump did not stop; the capture may be incomplete")
+            self._copy_out()
         return self.pcap
+
+    def _copy_out(self) -> None:
+        """The pcap, from the stopped helper's volume, and its summary, into self.pcap's folder.
+
+        The summary comes from the writer's last `CAPTURE ` line (the same fields as the file
+        it writes beside the pcap): one archive read per capture, not two. What the writer did
+        not get to write (it was killed) is left out, as a missing local file would have been.
+        """
+        inside = f"{CAPTURES_MOUNT}/{self.pcap.name}"
+        data = read_file(self.helper.container, inside, CAPTURE_LIMIT_BYTES + PCAP_HEADER_BYTES)
+        if data is not None:
+            self.pcap.write_bytes(data)
+        summary = _summary(self.helper.output(stdout=True))
+        if summary is not None:
+            summary.write(summary_path(self.pcap))
+
+
+def _summary(output: bytes) -> CaptureSummary | None:
+    """The CaptureSummary on the writer's last `CAPTURE ` line, or None if it printed none."""
+    for line in reversed(output.decode("utf-8", "replace").splitlines()):
+        if line.startswith(SUMMARY_PREFIX):
+            try:
+                fields = json.loads(line.removeprefix(SUMMARY_PREFIX))
+                return CaptureSummary(
+                    **{name: int(fields[name]) for name in CaptureSummary.__dataclass_fields__}
+                )
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 @contextmanager
@@ -57,14 +103,13 @@ def capture(
 ) -> Iterator[PacketCapture | None]:
     """Captures everything on the observed container's eth0 into directory/name.pcap.
 
-    Yields None when the observed program exited before the capture could attach: a
-    crashed submission is an observation, not an infrastructure failure.
+    `directory` is on the grader's machine (a folder of the run's scratch directory); the
+    pcap arrives there when the capture is stopped. `name` must be unique in the run (the
+    run's captures share one volume). Yields None when the observed program exited before
+    the capture could attach: a crashed submission is an observation, not an
+    infrastructure failure.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    # The writer runs as root in its container but without CAP_DAC_OVERRIDE, and the
-    # grader may be another uid: the directory must be writable by mode. Its parent, the
-    # run's scratch directory, is 0o700, so no other user of this host reaches it.
-    directory.chmod(0o777)
     tcpdump = [
         "tcpdump",
         "-i",
@@ -98,9 +143,11 @@ def capture(
                     # -Z root keeps tcpdump from switching to its own user, which it does with
                     # setuid/setgid even when the target is root: hence SETUID and SETGID.
                     capabilities=("NET_RAW", "NET_ADMIN", "SETUID", "SETGID"),
+                    # The volume is the engine's (root's, 0o755): the writer, root without
+                    # CAP_DAC_OVERRIDE, writes there as its owner.
                     volumes={
-                        str(directory): {"bind": CAPTURES_MOUNT, "mode": "rw"},
-                        str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"},
+                        context.files.captures(): {"bind": CAPTURES_MOUNT, "mode": "rw"},
+                        context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"},
                     },
                 )
             )

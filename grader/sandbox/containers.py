@@ -16,14 +16,19 @@ import requests.exceptions
 
 from grader.errors import InfrastructureError
 from grader.sandbox.labels import RunLabels
-from grader.spec.model import Limits
+from grader.sandbox.volumes import INPUT_FILE, RunVolumes
+from grader.sandbox.volumes import PROBES_DIR as PROBES_DIR
+from grader.sandbox.volumes import RUN_BOUNDED as RUN_BOUNDED
+from grader.spec.model import Input, Limits
 
-PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
-RUN_BOUNDED = PROBES_DIR / "run_bounded.py"
-RUN_BOUNDED_MOUNT = "/opt/socketlab/run_bounded.py"
+# Every mount is a volume the engine owns (grader.sandbox.volumes), never a path of the
+# grader's machine: the engine may be on another one.
+WRAPPER_MOUNT = "/opt/socketlab"
+RUN_BOUNDED_MOUNT = f"{WRAPPER_MOUNT}/{RUN_BOUNDED.name}"
 SUBMISSION_MOUNT = "/submission"
-STDIN_MOUNT = "/opt/socketlab/stdin"
-PAYLOAD_MOUNT = "/opt/socketlab/payload"
+INPUT_MOUNT = "/opt/socketlab-input"
+STDIN_MOUNT = f"{INPUT_MOUNT}/{INPUT_FILE}"
+PAYLOAD_MOUNT = f"{INPUT_MOUNT}/{INPUT_FILE}"
 PROBES_MOUNT = "/probes"
 STUDENT_UID = 65534
 STUDENT_GID = 65534
@@ -169,6 +174,19 @@ class LabContext:
     network: Any
     labels: RunLabels
     limits: Limits
+    volumes: RunVolumes | None = None
+    """Where the containers' files are, removed by whoever made them. None: made here on
+    first use, and removed with the run's other resources by labels.sweep(run_id=...)."""
+
+    def __post_init__(self) -> None:
+        if self.volumes is None:
+            object.__setattr__(self, "volumes", RunVolumes(self.client, self.labels, self.image))
+
+    @property
+    def files(self) -> RunVolumes:
+        """The run's volumes (see `volumes`)."""
+        assert self.volumes is not None, "__post_init__ makes them"
+        return self.volumes
 
     def _common(self, role: str) -> dict[str, Any]:
         labels = {**self.labels.as_dict(), "socketlab.role": role}
@@ -209,9 +227,18 @@ class LabContext:
         env: dict[str, str],
         alias: str | None,
         role: str,
-        stdin_file: Path | None = None,
+        stdin: Input | None = None,
+        *,
+        listen: tuple[str, float] | None = None,
     ) -> Any:
         """Runs `python3 FILE` from the read-only submission, with every limit applied.
+
+        `listen` is (protocol, timeout_s): the wrapper also watches for the program's
+        listening socket (run_bounded.py's `listen` option; steps.wait_for_listen reads it).
+
+        `submission` is the staged copy on the grader's machine; the container reads it from a
+        volume (RunVolumes.submission, put once per run), and `stdin`'s bytes from a volume of
+        their own at STDIN_MOUNT (else the program reads /dev/null).
 
         The program runs as STUDENT_UID under run_bounded.py, which runs as root with only
         WRAPPER_CAPABILITIES and keeps a bounded record of the program's output and exit: the
@@ -228,12 +255,14 @@ class LabContext:
             "cwd": SUBMISSION_MOUNT,
         }
         volumes = {
-            str(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
-            str(RUN_BOUNDED): {"bind": RUN_BOUNDED_MOUNT, "mode": "ro"},
+            self.files.submission(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
+            self.files.wrapper(): {"bind": WRAPPER_MOUNT, "mode": "ro"},
         }
-        if stdin_file is not None:
+        if listen is not None:
+            wrapper["listen"] = {"protocol": listen[0], "timeout_s": listen[1]}
+        if stdin is not None:
             wrapper["stdin"] = STDIN_MOUNT
-            volumes[str(stdin_file)] = {"bind": STDIN_MOUNT, "mode": "ro"}
+            volumes[self.files.input(stdin)] = {"bind": INPUT_MOUNT, "mode": "ro"}
         return started(
             self.client,
             self.limits.output_kb * 1024 * 4,
@@ -270,15 +299,16 @@ class LabContext:
         alias: str | None = None,
         share_network_of: Running | None = None,
         capabilities: tuple[str, ...] = (),
-        payload_file: Path | None = None,
+        payload: Input | None = None,
     ) -> Any:
         """Runs one of the grader's probe scripts: on the lab network, or inside a program's.
 
-        A payload file, if given, is readable at PAYLOAD_MOUNT (too big for an argument).
+        The probes are at PROBES_MOUNT; `payload`'s bytes, if given, at PAYLOAD_MOUNT (too
+        big for an argument).
         """
-        volumes = {str(PROBES_DIR): {"bind": PROBES_MOUNT, "mode": "ro"}}
-        if payload_file is not None:
-            volumes[str(payload_file)] = {"bind": PAYLOAD_MOUNT, "mode": "ro"}
+        volumes = {self.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"}}
+        if payload is not None:
+            volumes[self.files.input(payload)] = {"bind": INPUT_MOUNT, "mode": "ro"}
         return self.tool(
             ["python3", f"{PROBES_MOUNT}/{script}", argument],
             role,
@@ -299,6 +329,9 @@ class LabContext:
         volumes: dict[str, dict[str, str]] | None = None,
     ) -> Any:
         """Runs a grader-owned command as root with only the capabilities it names.
+
+        `volumes` maps names of the run's volumes (RunVolumes) to their mounts, in the Docker
+        SDK's form ({"name": {"bind": "/path", "mode": "ro"}}).
 
         The command runs under coreutils timeout (bounded_command), so the container stops
         after container_lifetime_s() even if the grader that started it was killed, and on

@@ -1,4 +1,4 @@
-"""Labels on every container and network socketlab creates, and cleanup by label."""
+"""Labels on every container, network and volume socketlab creates, and cleanup by label."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ MANAGED = "socketlab.managed"
 RUN = "socketlab.run"
 OWNER_HOST = "socketlab.owner-host"
 OWNER_PID = "socketlab.owner-pid"
+OWNER_PID_ENV = "SOCKETLAB_OWNER_PID"
+"""Set by a batch for its worker processes: their resources are the batch's (its pid)."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,17 @@ class RunLabels:
 
     @classmethod
     def new(cls) -> RunLabels:
-        return cls(run_id=uuid.uuid4().hex[:12], host=socket.gethostname(), pid=os.getpid())
+        """A fresh run id, owned by this process or by the batch named in OWNER_PID_ENV."""
+        return cls(run_id=uuid.uuid4().hex[:12], host=socket.gethostname(), pid=owner_pid())
 
     def as_dict(self) -> dict[str, str]:
         return {MANAGED: "1", RUN: self.run_id, OWNER_HOST: self.host, OWNER_PID: str(self.pid)}
+
+
+def owner_pid() -> int:
+    """The pid that owns what this process makes: $SOCKETLAB_OWNER_PID, else this process's."""
+    raw = os.environ.get(OWNER_PID_ENV, "")
+    return int(raw) if raw.isdigit() else os.getpid()
 
 
 def _owner_is_gone(labels: dict[str, str]) -> bool:
@@ -64,11 +73,12 @@ def owner_filters(pid: int, host: str | None = None) -> dict[str, list[str]]:
 
 
 def owned_by(client: Any, pid: int) -> list[Any]:
-    """The containers, then the networks, that the socketlab process `pid` on this host made."""
+    """The containers, networks and volumes that the socketlab process `pid` on this host made."""
     filters = owner_filters(pid)
     return [
         *client.containers.list(all=True, filters=filters, ignore_removed=True),
         *client.networks.list(filters=filters),
+        *client.volumes.list(filters=filters),
     ]
 
 
@@ -79,7 +89,7 @@ def sweep(
     stale_only: bool = True,
     owner_pid: int | None = None,
 ) -> int:
-    """Removes labelled containers, then networks; returns how many were removed.
+    """Removes labelled containers, then volumes and networks; returns how many were removed.
 
     With `run_id`, only that run's resources; with `owner_pid`, only those the socketlab
     process with that pid on this host made; with `stale_only` (and neither), only those whose
@@ -99,14 +109,31 @@ def sweep(
         except Exception as e:  # already gone, or being removed by its own run
             if "No such container" not in str(e) and "already in progress" not in str(e):
                 raise
+    removed += _sweep_volumes(client, filters, stale_only)
     for network in client.networks.list(filters=filters):
         labels = network.attrs.get("Labels") or {}
         if stale_only and not _owner_is_gone(labels):
             continue
+        from grader.sandbox.network import remove_network  # network.py imports this module
+
+        remove_network(network)
+        removed += 1
+    return removed
+
+
+def _sweep_volumes(client: Any, filters: dict[str, list[str]], stale_only: bool) -> int:
+    """Removes the labelled volumes `filters` selects (after their containers); how many.
+
+    One still mounted by a container that is being removed is left for the next sweep.
+    """
+    removed = 0
+    for volume in client.volumes.list(filters=filters):
+        if stale_only and not _owner_is_gone(volume.attrs.get("Labels") or {}):
+            continue
         try:
-            network.remove()
+            volume.remove(force=True)
             removed += 1
         except Exception as e:
-            if "not found" not in str(e).lower():
+            if "no such volume" not in str(e).lower() and "in use" not in str(e).lower():
                 raise
     return removed

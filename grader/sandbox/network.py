@@ -62,7 +62,6 @@ ATTEMPTS = 20
 NO_HOST_ADDRESS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 
 NAME_SERVER_SCRIPT = Path(__file__).resolve().parent.parent / "probes" / "null_dns.py"
-NAME_SERVER_MOUNT = "/opt/socketlab/null_dns.py"
 NAME_SERVER_ROLE = "name-server"
 NAME_SERVER_READY = b"ready"
 NAME_SERVER_READY_TIMEOUT_S = 60.0
@@ -129,12 +128,15 @@ def _start_name_server(client: Any, network: Any, labels: RunLabels, image_name:
     try:
         container = client.containers.create(
             image=image_name,
+            # The script travels in the command (standard library only, a few KB), not in a
+            # mount: the engine may be on another machine (see grader.sandbox.volumes), and
+            # a network needs no volume of its own this way.
             command=bounded_command(
-                ["python3", NAME_SERVER_MOUNT], NAME_SERVER_LIFETIMES * container_lifetime_s()
+                ["python3", "-c", NAME_SERVER_SCRIPT.read_text()],
+                NAME_SERVER_LIFETIMES * container_lifetime_s(),
             ),
             user=NOBODY,
             labels={**labels.as_dict(), "socketlab.role": NAME_SERVER_ROLE},
-            volumes={str(NAME_SERVER_SCRIPT): {"bind": NAME_SERVER_MOUNT, "mode": "ro"}},
             environment={"PYTHONDONTWRITEBYTECODE": "1"},
             # port 53 without CAP_NET_BIND_SERVICE (20.10 and later already default to 0)
             sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
@@ -207,5 +209,39 @@ def lab_network(client: Any, labels: RunLabels, image_name: str | None = None) -
         finally:
             _remove(name_server)
     finally:
-        with suppress(docker.errors.NotFound):
+        remove_network(network)
+
+
+NETWORK_REMOVAL_TIMEOUT_S = 30.0
+
+
+def remove_network(network: Any, timeout_s: float = NETWORK_REMOVAL_TIMEOUT_S) -> None:
+    """Removes `network` (a Docker SDK Network), waiting for its endpoints to go first.
+
+    A container removed with force leaves the network a moment later, and one whose removal
+    another thread started ("already in progress") may still be attached: the engine then
+    refuses with 403 "has active endpoints". Each refusal disconnects what is still attached
+    (force) and tries again, for up to `timeout_s` seconds. Raises docker.errors.APIError
+    when the network is still there after that; an absent network is not an error.
+    """
+    last: list[docker.errors.APIError] = []
+
+    def removed() -> bool | None:
+        try:
             network.remove()
+            return True
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as e:
+            if "active endpoints" not in str(e):
+                raise
+            last[:] = [e]
+        with suppress(docker.errors.NotFound):
+            network.reload()
+            for container_id in network.attrs.get("Containers") or {}:
+                with suppress(docker.errors.APIError):
+                    network.disconnect(container_id, force=True)
+        return None
+
+    if Poll(timeout_s, interval_s=0.2).until(removed) is None:
+        raise last[0]

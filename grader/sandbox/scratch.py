@@ -1,9 +1,9 @@
 """The temporary directories of a run: private, named after their owner, swept when it died.
 
 Every directory is `socketlab-<pid>-<run id>-<purpose>-<random>` under the system's temporary
-directory, mode 0o700, so only the grader's user reaches what is inside it. The container
-user still reads what is bind-mounted from inside it (a bind mount does not traverse the
-host's parent directories), as long as the mounted directory or file itself allows it.
+directory, mode 0o700, so only the grader's user reaches what is inside it. Containers never
+mount anything from here (the engine may be on another machine): what they read is put into
+the engine's volumes (grader.sandbox.volumes), and captures are read back into here.
 A run that is killed cannot remove its directories; `sweep_stale` removes those whose
 owner process is gone, as labels.sweep does for containers, and leaves live runs' alone.
 """

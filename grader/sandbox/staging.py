@@ -6,8 +6,11 @@ valid UTF-8 without control characters. The tree is walked breadth first without
 (a tree 2000 folders deep is only examined down to MAX_DEPTH), top-level Python files first,
 so server.py and client.py are copied before any data file can use up the total.
 
-What was left out is written beside the copy (`left-out.json`, never mounted), so that a
-missing server.py can be explained: `left_out_reason(staged, "server.py")`.
+Given the lab's programs, the copy is of the folder that holds them (grader.sandbox.layout):
+the top level, or the one sub-folder a zipped folder unpacked into. What was left out, and the
+layout (which folder, and what looks like a missing program), are written beside the copy
+(`left-out.json`, never mounted), so that a missing server.py can be explained:
+`left_out_reason(staged, "server.py")`, `found_instead(staged, "server.py")`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import stat
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from grader.sandbox.layout import Found, Layout, find_layout
 
 MAX_TOTAL_BYTES = 20 << 20
 MAX_FILE_BYTES = 10 << 20
@@ -51,6 +56,9 @@ class StagingRecord:
 
     left_out: tuple[LeftOut, ...]
     left_out_count: int
+    layout: Layout = field(default_factory=Layout)
+    """Which folder of the submission was copied, and what looks like a missing program;
+    `left_out` paths are relative to that folder."""
 
     def reason_for(self, relative: str) -> str | None:
         return next((item.reason for item in self.left_out if item.path == relative), None)
@@ -212,18 +220,27 @@ def record_path(staged: Path) -> Path:
 
 
 @contextmanager
-def staged_submission(submission: Path, target: Path) -> Iterator[Path]:
+def staged_submission(
+    submission: Path, target: Path, programs: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """Copies `submission` into the new directory `target` and yields `target`.
 
-    `target`'s parent should be private to the grader (a scratch.run_directory): the copy
-    itself is 0o755 with files 0o644, so the programs' user reads it once it is mounted.
+    `programs` are the files the lab runs ("server.py", "client.py"): when the top level
+    holds none of them and one sub-folder does, that sub-folder is what is copied (see
+    grader.sandbox.layout); with no `programs`, the top level always is.
+
+    `target`'s parent should be private to the grader (a scratch.run_directory). Containers
+    read the copy from a volume it is put into (grader.sandbox.volumes), never from here.
     What was left out is recorded in record_path(target). Both are removed afterwards.
     Never raises for the submission's contents; raises OSError if `target` cannot be made.
     """
     target.mkdir()
     target.chmod(0o755)
     try:
-        record = _Copier(submission, target).run()
+        layout = find_layout(submission, programs) if programs else Layout()
+        source = submission / layout.folder if layout.folder else submission
+        copied = _Copier(source, target).run()
+        record = StagingRecord(copied.left_out, copied.left_out_count, layout)
         record_path(target).write_text(json.dumps(asdict(record)))
         yield target
     finally:
@@ -236,11 +253,32 @@ def staging_record(staged: Path) -> StagingRecord:
     try:
         fields = json.loads(record_path(staged).read_text())
         items = tuple(LeftOut(str(i["path"]), str(i["reason"])) for i in fields["left_out"])
-        return StagingRecord(items, int(fields["left_out_count"]))
+        return StagingRecord(items, int(fields["left_out_count"]), _layout(fields["layout"]))
     except (OSError, ValueError, KeyError, TypeError):
         return StagingRecord((), 0)
+
+
+def _layout(fields: dict[str, object]) -> Layout:
+    """A Layout from its JSON form (asdict); raises KeyError, TypeError or ValueError."""
+    found = fields["found"]
+    note = fields["note"]
+    if not isinstance(found, list):
+        raise TypeError("layout.found is not a list")
+    return Layout(
+        str(fields["folder"]),
+        tuple(
+            Found(str(f["program"]), tuple(map(str, f["paths"])), int(f["more"]), str(f["cause"]))
+            for f in found
+        ),
+        None if note is None else str(note),
+    )
 
 
 def left_out_reason(staged: Path, relative: str) -> str | None:
     """Why the file `relative` (e.g. "server.py") is not in the copy, or None if not known."""
     return staging_record(staged).reason_for(relative)
+
+
+def found_instead(staged: Path, program: str) -> Found | None:
+    """What the submission holds that looks like the missing `program`, or None."""
+    return staging_record(staged).layout.found_for(program)

@@ -25,6 +25,9 @@ class ServerSession:
     """Run the student's server; once it listens, the reference client talks to it."""
 
     client: ReferenceClient = field(default_factory=ReferenceClient)
+    settle_s: float = 0.0
+    """For a server stopped with SIGTERM: how long it is watched, after the reference client
+    is done, for exiting by itself before the signal is sent (ended_before_sigterm)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class UdpServerSession:
     """Run the student's UDP server; once its socket is bound, the reference client sends."""
 
     client: ReferenceUdpClient = field(default_factory=ReferenceUdpClient)
+    settle_s: float = 0.0
+    """As ServerSession.settle_s."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,15 @@ class ClientSession:
 
     server: ReferenceServer = field(default_factory=ReferenceServer)
     stdin: Input | None = None
+    run_s: float | None = None
+    """The client's time limit in this scenario; None: the lab's timeouts.run_s."""
 
 
 @dataclass(frozen=True)
 class ClientAlone:
     """Run the student's client where SERVER_HOST exists but nothing listens."""
+
+    stdin: Input | None = None
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,17 @@ class ProgramRun:
     missing: bool = False
     left_out: str | None = None
     """When missing because the submission copy left it out: why ("it is a symbolic link")."""
+    found_instead: tuple[str, ...] = ()
+    """When missing: the submission's files that look like it ("Server.py", "a/server.py")."""
+    found_cause: str | None = None
+    """When `found_instead`: why none of them was run, and the fix, in a sentence or two."""
     exit_code: int | None = None
     timed_out: bool = False
+    ended_before_sigterm: bool = False
+    """The grader sent SIGTERM, but the program had already exited on its own."""
+    stopped_by_signal: bool = False
+    """The grader's SIGTERM reached the program while it ran: a traceback after it is how the
+    program stopped, not what went wrong in the checks before."""
     oom_killed: bool = False
     stdout: bytes = b""
     stderr: bytes = b""
@@ -111,10 +129,34 @@ class ProgramRun:
 class Listener:
     address: str
     port: int
+    ipv6_only: bool = False
+    """An IPv6 socket with IPV6_V6ONLY set: it takes no IPv4 client, even bound to `::`."""
 
     @property
     def loopback_only(self) -> bool:
         return self.address.startswith("127.") or self.address == "::1"
+
+    @property
+    def all_interfaces(self) -> bool:
+        """Bound to the wildcard address: every interface, for IPv4 clients too."""
+        return self.address == "0.0.0.0" or (self.address == "::" and not self.ipv6_only)
+
+    @property
+    def reachable(self) -> bool:
+        """The lab network's clients (IPv4, at the container's address) can connect to it.
+
+        A socket bound to one of the container's own addresses is reachable there without
+        listening on all interfaces.
+        """
+        if self.loopback_only or self.ipv6_only:
+            return False
+        return ":" not in self.address or self.address == "::"
+
+    @property
+    def shown(self) -> str:
+        """As a person writes it: 0.0.0.0:20432, [::]:20432 (IPv6 only)."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}" + (" (IPv6 only)" if self.ipv6_only else "")
 
 
 @dataclass(frozen=True)
@@ -132,7 +174,17 @@ class ListenObservation:
 
     @property
     def reachable(self) -> bool:
-        return any(not lst.loopback_only for lst in self.on_expected_port)
+        return any(lst.reachable for lst in self.on_expected_port)
+
+    @property
+    def all_interfaces(self) -> bool:
+        return any(lst.all_interfaces for lst in self.on_expected_port)
+
+    @property
+    def ipv6_only(self) -> bool:
+        """Something listens on the port, but only IPv6 clients could reach it."""
+        on_port = self.on_expected_port
+        return bool(on_port) and all(lst.ipv6_only for lst in on_port)
 
 
 @dataclass(frozen=True)
@@ -244,11 +296,49 @@ class Capture:
 
 
 @dataclass(frozen=True)
+class Reuse:
+    """Marks an observation taken from an earlier scenario's run instead of a new one.
+
+    grader.scenarios.known says when that is sound: the earlier run showed that the program
+    never let the grader's peer in (a server nothing could reach) or never reached it (a
+    client), and the later scenario differs only in what that peer would have done.
+    """
+
+    program: str
+    """The program that was not started again ("server.py")."""
+    run: int
+    """Which of that program's runs in this grading showed it, counted from 1."""
+    reason: str
+    """What that run showed, as a clause: "it could not be reached on SERVER_PORT"."""
+
+    @property
+    def note(self) -> str:
+        """One line for the feedback: where this was seen, and why it was not run again."""
+        return (
+            f"(seen in the {ordinal(self.run)} run of {self.program} in this grading, where"
+            f" {self.reason}; not started again for this check, which could not change that)"
+        )
+
+
+def ordinal(number: int) -> str:
+    """1 -> "first", 2 -> "second", ..., 11 -> "11th"."""
+    words = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+    if 1 <= number <= len(words):
+        return words[number - 1]
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
+@dataclass(frozen=True)
 class ServerSessionObservation:
     server: ProgramRun
     listen: ListenObservation | None
     peer: ClientPeerReport | None
     capture: Capture | None = None
+    reused: Reuse | None = None
+    """Taken from an earlier run instead of a new one (see Reuse); None when run for this."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +347,8 @@ class UdpServerSessionObservation:
     listen: ListenObservation | None
     peer: UdpPeerReport | None
     capture: Capture | None = None
+    reused: Reuse | None = None
+    """Taken from an earlier run instead of a new one (see Reuse); None when run for this."""
 
 
 @dataclass(frozen=True)
@@ -265,6 +357,8 @@ class ClientSessionObservation:
     peer: ServerPeerReport | None
     server_port: int
     capture: Capture | None = None
+    reused: Reuse | None = None
+    """Taken from an earlier run instead of a new one (see Reuse); None when run for this."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +367,8 @@ class EndToEndObservation:
     listen: ListenObservation | None
     client: ProgramRun | None
     capture: Capture | None = None
+    reused: Reuse | None = None
+    """Taken from an earlier run instead of a new one (see Reuse); None when run for this."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +392,8 @@ class PingSessionObservation:
     """The first datagrams the relay saw; it keeps a bounded log."""
     relayed_left_out: int = 0
     """Datagrams the relay handled but left out of its log."""
+    reused: Reuse | None = None
+    """Taken from an earlier run instead of a new one (see Reuse); None when run for this."""
 
 
 Observation = (

@@ -1,10 +1,15 @@
-"""Runs scenarios for one submission on its own lab network, once each, and keeps what was seen."""
+"""Runs scenarios for one submission on its own lab network, once each, and keeps what was seen.
+
+A scenario that an earlier run already answers (grader.scenarios.known) is not run again.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,7 +19,11 @@ from grader.packets.pcap import read_packets
 from grader.sandbox import engine, image, labels, network, scratch, staging
 from grader.sandbox.capture import PacketCapture, capture
 from grader.sandbox.containers import LabContext, Running
+from grader.sandbox.peer_host import PeerHost
+from grader.sandbox.volumes import RunVolumes
+from grader.sandbox.waiting import Poll
 from grader.scenarios import steps
+from grader.scenarios.known import Earlier, known_observation
 from grader.scenarios.model import (
     Capture,
     ClientAlone,
@@ -36,24 +45,55 @@ from grader.scenarios.model import (
 from grader.spec.model import Input, LabSpec, ReferenceServer, ServiceSpec
 
 
+def inputs_named_by(lab: LabSpec) -> tuple[Input, ...]:
+    """Every Input in the lab's checks' parameters: what the scenarios will want put.
+
+    Putting them with the submission costs one filler container instead of one per input
+    (lab 02 names eleven); an input no parameter names is still put when first needed.
+    """
+    found: dict[str, Input] = {}
+    pending: list[object] = [check.params for check in lab.checks]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Input):
+            found.setdefault(value.digest(), value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            pending.extend(getattr(value, f.name) for f in dataclasses.fields(value))
+        elif isinstance(value, tuple | list | frozenset | set):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+    return tuple(found.values())
+
+
 class SubmissionRun:
     """Everything one submission's grading needs, torn down together on exit."""
 
     def __init__(
-        self, lab: LabSpec, submission: Path, captured: frozenset[Scenario] = frozenset()
+        self,
+        lab: LabSpec,
+        submission: Path,
+        captured: frozenset[Scenario] = frozenset(),
+        *,
+        reuse_known: bool = True,
     ) -> None:
         self.lab = lab
         self.submission = submission
         self.captured = captured
         """The scenarios whose packets some check needs; only those are captured."""
+        self.reuse_known = reuse_known
+        """Whether a scenario an earlier run already answers is taken from it (see known)."""
+        self._ran: list[Earlier] = []
         self.labels = labels.RunLabels.new()
         self._stack = ExitStack()
         self._seen: dict[Scenario, Observation] = {}
         self._context: LabContext | None = None
         self._client: Any = None
         self._staged: Path | None = None
+        self.layout_note: str | None = None
+        """What the submission's layout made the grader do (grade a sub-folder), once staged."""
         self._captures_dir: Path | None = None
-        self._workdir: Path | None = None
+        self._peers: PeerHost | None = None
 
     def __enter__(self) -> SubmissionRun:
         return self
@@ -75,33 +115,76 @@ class SubmissionRun:
             if self._client is not None:
                 labels.sweep(self._client, run_id=self.labels.run_id, stale_only=False)
             self._context = None
+            self._peers = None
 
     def _open(self) -> LabContext:
-        """Connects, checks the image and makes the network on first use."""
+        """Connects, checks the image, puts the files and makes the network on first use."""
         if self._context is None:
             client = engine.connect()
             self._client = client
             runtime = image.require_image(client)
             labels.sweep(client)
             scratch.sweep_stale()  # what killed runs of this host left in the temp directory
+            # Last out: the volumes outlive every container that mounts them.
+            volumes = self._stack.enter_context(RunVolumes(client, self.labels, runtime))
+            # 0o700: only the grader's user reaches the copy and the captures read back;
+            # containers get the files through the engine's volumes, never from here.
+            workdir = self._stack.enter_context(scratch.run_directory(self.labels.run_id, "run"))
+            self._staged = self._stack.enter_context(
+                staging.staged_submission(self.submission, workdir / "submission", self._programs())
+            )
+            self.layout_note = staging.staging_record(self._staged).layout.note
+            volumes.prepare(self._staged, inputs_named_by(self.lab))
             lab_network = self._stack.enter_context(
                 network.lab_network(client, self.labels, image_name=runtime)
             )
-            # 0o700: only the grader's user reaches the copy, its stdin files and captures;
-            # containers get them through bind mounts, which skip the host's parents.
-            workdir = self._stack.enter_context(scratch.run_directory(self.labels.run_id, "run"))
-            self._staged = self._stack.enter_context(
-                staging.staged_submission(self.submission, workdir / "submission")
-            )
-            self._workdir = workdir
             self._captures_dir = workdir / "captures"
-            self._context = LabContext(client, runtime, lab_network, self.labels, self.lab.limits)
+            self._context = LabContext(
+                client, runtime, lab_network, self.labels, self.lab.limits, volumes
+            )
         return self._context
 
+    def _peer_host(self, context: LabContext) -> PeerHost:
+        """The run's container for reference clients, started on first use."""
+        if self._peers is None:
+            self._peers = self._stack.enter_context(PeerHost(context, inputs_named_by(self.lab)))
+        return self._peers
+
+    def _programs(self) -> tuple[str, ...]:
+        services = (self.lab.services.server, self.lab.services.client)
+        return tuple(service.file for service in services if service is not None)
+
     def observe(self, scenario: Scenario) -> Observation:
+        """What the submission does in `scenario`: run on first use, then kept.
+
+        When an earlier run already shows what `scenario` would (grader.scenarios.known), the
+        observation is that run's, marked `reused`, and no program is started. Raises what
+        running raises (InfrastructureError and the engine's errors).
+        """
         if scenario not in self._seen:
-            self._seen[scenario] = self._run(scenario)
+            known = self._known(scenario)
+            if known is not None:
+                self._seen[scenario] = known
+            else:
+                seen = self._run(scenario)
+                self._seen[scenario] = seen
+                self._ran.append(Earlier(scenario, seen, scenario in self.captured))
         return self._seen[scenario]
+
+    @property
+    def ran(self) -> tuple[Scenario, ...]:
+        """The scenarios that were run (not taken from an earlier run), in order."""
+        return tuple(earlier.scenario for earlier in self._ran)
+
+    def _known(self, scenario: Scenario) -> Observation | None:
+        if not self.reuse_known or not self._ran:
+            return None
+        client_absent = None
+        if isinstance(scenario, EndToEnd) and self._staged is not None:
+            client_absent = steps.missing(self._staged, self._service("client").file)
+        return known_observation(
+            scenario, self._ran, captured=scenario in self.captured, client_absent=client_absent
+        )
 
     @contextmanager
     def _maybe_capture(
@@ -129,14 +212,15 @@ class SubmissionRun:
         assert service is not None
         return service.grading_port or service.port or 0
 
-    def _peer_deadline_s(self) -> float:
+    def _peer_deadline_s(self, run_s: float | None = None) -> float:
         """How long a grader server or relay may wait for the student's client, in seconds.
 
-        The client gets start_s to begin and run_s to finish; the grader stops the peer with
-        SIGTERM as soon as the client is done, so this only bounds a grader that lost track.
+        The client gets start_s to begin and run_s (the lab's, unless given) to finish; the
+        grader stops the peer with SIGTERM as soon as the client is done, so this only
+        bounds a grader that lost track.
         """
         timeouts = self.lab.timeouts
-        return timeouts.start_s + timeouts.run_s + steps.HELPER_MARGIN_S
+        return timeouts.start_s + (run_s or timeouts.run_s) + steps.HELPER_MARGIN_S
 
     def _service(self, role: str) -> ServiceSpec:
         service: ServiceSpec | None = getattr(self.lab.services, role)
@@ -173,38 +257,43 @@ class SubmissionRun:
         env = steps.program_env(self.port, client=False)
         with ExitStack() as stack:
             program = stack.enter_context(
-                context.student_program(staged, server.file, env, steps.SERVER_ALIAS, "server")
+                context.student_program(
+                    staged,
+                    server.file,
+                    env,
+                    steps.SERVER_ALIAS,
+                    "server",
+                    listen=(server.protocol, timeouts.start_s),
+                )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, program))
-            listen = steps.wait_for_listen(
-                context, program, self.port, server.protocol, timeouts.start_s
-            )
+            listen = steps.wait_for_listen(program, self.port, server.protocol, timeouts.start_s)
             tcp_peer, udp_peer = None, None
             if program.is_running() and isinstance(scenario, UdpServerSession):
-                udp_peer = steps.run_reference_udp_client(context, self.port, scenario.client)
+                udp_peer = steps.run_reference_udp_client(
+                    context, self.port, scenario.client, self._peer_host(context)
+                )
             elif program.is_running() and isinstance(scenario, ServerSession):
-                payload = self._input_file(scenario.client.send)
-                tcp_peer = steps.run_reference_client(context, self.port, scenario.client, payload)
+                tcp_peer = steps.run_reference_client(
+                    context, self.port, scenario.client, self._peer_host(context)
+                )
+            gone = False
             if server.serves_forever or udp:
-                program.signal("SIGTERM")  # its work is done; a polite stop is part of the test
+                # Its work is done; a polite stop is part of the test, so whether the program
+                # was still there to receive it is part of what is seen.
+                if scenario.settle_s > 0:
+                    Poll(scenario.settle_s).until(
+                        lambda: True if not program.is_running() else None
+                    )
+                gone = not program.is_running()
+                program.signal("SIGTERM")
             run = steps.finish_program(program, server.file, timeouts.exit_s)
+            if gone:
+                run = replace(run, ended_before_sigterm=True)
             captured = self._finished(packets)
         if udp:
             return UdpServerSessionObservation(run, listen, udp_peer, captured)
         return ServerSessionObservation(run, listen, tcp_peer, captured)
-
-    def _stdin_file(self, stdin: Input | None) -> Path | None:
-        """The client's standard input as a file for its container, or None for no input."""
-        return None if stdin is None else self._input_file(stdin)
-
-    def _input_file(self, data: Input) -> Path:
-        """The bytes `data` describes, in a file of this run that containers can read."""
-        assert self._workdir is not None
-        path = self._workdir / f"input-{data.digest()}"
-        if not path.exists():
-            path.write_bytes(data.build())
-            path.chmod(0o644)
-        return path
 
     def _client_session(
         self,
@@ -219,7 +308,8 @@ class SubmissionRun:
         if absent is not None:
             return ClientSessionObservation(client=absent, peer=None, server_port=self.port)
         reference = scenario.server if isinstance(scenario, ClientSession) else ReferenceServer()
-        stdin = self._stdin_file(scenario.stdin if isinstance(scenario, ClientSession) else None)
+        own_run_s = scenario.run_s if isinstance(scenario, ClientSession) else None
+        run_s = own_run_s or self.lab.timeouts.run_s
         with ExitStack() as stack:
             peer = stack.enter_context(
                 steps.ReferenceServer(
@@ -230,15 +320,15 @@ class SubmissionRun:
                     echo=reference.echo,
                     listen=listen,
                     start_timeout_s=self.lab.timeouts.start_s,
-                    deadline_s=self._peer_deadline_s(),
+                    deadline_s=self._peer_deadline_s(run_s),
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
             env = steps.program_env(self.port, client=True)
             with context.student_program(
-                staged, client.file, env, None, "client", stdin
+                staged, client.file, env, None, "client", scenario.stdin
             ) as program:
-                run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
+                run = steps.finish_program(program, client.file, run_s)
             report = peer.report()
             captured = self._finished(packets)
         return ClientSessionObservation(
@@ -248,7 +338,10 @@ class SubmissionRun:
     def _ping_session(
         self, context: LabContext, staged: Path, scenario: PingSession
     ) -> PingSessionObservation:
-        """The student's client -> relay (alias "server") -> the grader's UDP echo server."""
+        """The student's client -> relay (alias "server") -> the grader's UDP echo server.
+
+        The echo server runs in the relay's container (relay.py's `echo_upstream`).
+        """
         client = self._service("client")
         absent = steps.missing(staged, client.file)
         if absent is not None:
@@ -256,24 +349,9 @@ class SubmissionRun:
         start_s = self.lab.timeouts.start_s
         with ExitStack() as stack:
             if scenario.server:
-                stack.enter_context(
-                    steps.ready_helper(
-                        context,
-                        "peer.py",
-                        {
-                            "mode": "udp-echo",
-                            "port": self.port,
-                            "deadline_s": self._peer_deadline_s(),
-                        },
-                        "reference-udp-server",
-                        steps.UPSTREAM_ALIAS,
-                        start_s,
-                    )
-                )
                 relay_options = {
                     "port": self.port,
-                    "upstream_host": steps.UPSTREAM_ALIAS,
-                    "upstream_port": self.port,
+                    "echo_upstream": True,  # the grader's UDP echo server, inside the relay
                     "plan": scenario.impairment.as_plan(),
                     "deadline_s": self._peer_deadline_s(),
                 }
@@ -327,12 +405,17 @@ class SubmissionRun:
         with ExitStack() as stack:
             server_program = stack.enter_context(
                 context.student_program(
-                    staged, server.file, server_env, steps.SERVER_ALIAS, "server"
+                    staged,
+                    server.file,
+                    server_env,
+                    steps.SERVER_ALIAS,
+                    "server",
+                    listen=(server.protocol, timeouts.start_s),
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, server_program))
             listen = steps.wait_for_listen(
-                context, server_program, self.port, server.protocol, timeouts.start_s
+                server_program, self.port, server.protocol, timeouts.start_s
             )
             client_run: ProgramRun | None = absent_client
             if absent_client is None and listen.reachable:
@@ -342,7 +425,7 @@ class SubmissionRun:
                     client_env,
                     None,
                     "client",
-                    self._stdin_file(scenario.stdin),
+                    scenario.stdin,
                 ) as client_program:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
             if server.serves_forever:

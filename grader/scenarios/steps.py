@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
-from grader.sandbox.staging import left_out_reason
+from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost
+from grader.sandbox.staging import found_instead, left_out_reason
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import (
     ClientPeerReport,
@@ -22,10 +23,9 @@ from grader.scenarios.model import (
     ServerPeerReport,
     UdpPeerReport,
 )
-from grader.spec.model import ReferenceClient, ReferenceUdpClient
+from grader.spec.model import Input, ReferenceClient, ReferenceUdpClient
 
 SERVER_ALIAS = "server"
-UPSTREAM_ALIAS = "upstream"  # the real peer behind the relay
 HELPER_MARGIN_S = 10.0
 """How long past a helper's own deadline the grader waits before it calls it lost."""
 SERVER_DEADLINE_S = 300.0
@@ -73,6 +73,8 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
         file=file,
         exit_code=None if timed_out else int(record["status"]),
         timed_out=timed_out,
+        ended_before_sigterm=bool(record.get("stop_signal_after_exit")),
+        stopped_by_signal=bool(record.get("stop_signal_while_running")),
         oom_killed=state.oom_killed,
         stdout=stdout,
         stderr=stderr,
@@ -111,49 +113,54 @@ def _stream(kept: dict[str, Any]) -> tuple[bytes, bool]:
 
 
 def wait_for_listen(
-    context: LabContext, server: Running, port: int, protocol: str, timeout_s: float
+    server: Running, port: int, protocol: str, timeout_s: float
 ) -> ListenObservation:
-    """Reads the server's sockets from inside its namespace until one listens or it exits."""
-    options = json.dumps({"port": port, "protocol": protocol, "timeout_s": timeout_s})
+    """What the server's wrapper saw listen: its `LISTEN` line, once printed.
+
+    The server must have been started with `listen=(protocol, timeout_s)`: run_bounded.py
+    watches /proc/net inside the container, as root, and prints the line when a socket
+    listens, the program exits or timeout_s passes. The program cannot write to the
+    wrapper's log (its output reaches it only inside the record), so the line is the
+    wrapper's. No line (the wrapper itself was killed, or the container stopped) is no
+    listener.
+    """
     kind: Literal["tcp", "udp"] = "udp" if protocol == "udp" else "tcp"
     empty = ListenObservation(expected_port=port, listeners=(), waited_s=0.0, protocol=kind)
-    if not server.is_running():
+
+    def report() -> dict[str, Any] | None:
+        running = server.is_running()
+        for line in server.output(stdout=True).decode("utf-8", "replace").splitlines():
+            if line.startswith("LISTEN "):
+                return dict(json.loads(line.removeprefix("LISTEN ")))
+        return None if running else {}
+
+    seen = Poll(timeout_s + HELPER_MARGIN_S, interval_s=0.02).until(report)
+    if seen and seen.get("program_exited"):
+        # The line came as the program ended: wait until the container has stopped too,
+        # so that the scenario sees it gone and starts no peer against a name that is
+        # leaving the network.
+        Poll(HELPER_MARGIN_S).until(lambda: True if not server.is_running() else None)
+    if not seen:
         return empty
-    with ExitStack() as stack:
-        try:
-            watcher = stack.enter_context(
-                context.helper("listen_watch.py", options, "listen-watch", share_network_of=server)
-            )
-        except InfrastructureError:
-            if not server.is_running():  # it exited between the two calls
-                return empty
-            raise
-
-        def settled() -> bool | None:
-            if not watcher.is_running():
-                return True
-            if not server.is_running():
-                return False
-            return None
-
-        if Poll(timeout_s + HELPER_MARGIN_S).until(settled) is not True:
-            return empty
-        report = _last_json_line(watcher.output(stdout=True), "listen watcher", watcher)
-    listeners = tuple(Listener(address, port) for address, port in report["listeners"])
-    return ListenObservation(port, listeners, float(report["waited_s"]), kind)
+    listeners = tuple(
+        Listener(address, port, ipv6_only) for address, port, ipv6_only in seen["listeners"]
+    )
+    return ListenObservation(port, listeners, float(seen["waited_s"]), kind)
 
 
 def run_reference_client(
-    context: LabContext, port: int, client: ReferenceClient, payload_file: Path
+    context: LabContext, port: int, client: ReferenceClient, host: PeerHost | None = None
 ) -> ClientPeerReport:
-    """Runs the grader's client; what it sends is in `payload_file` (client.send, built).
+    """Runs the grader's client; it sends client.send, which it reads from a file.
+
+    In `host` (the run's PeerHost) when given and it can, else in a container of its own.
 
     The client stops by itself at its deadline (connect and read timeouts of every connection,
     plus the spec's pauses), whatever the student's server does, and reports what it saw;
     only a client that outlives that by HELPER_MARGIN_S, or prints no report, is the
     grader's fault (InfrastructureError).
     """
-    payload_bytes = payload_file.stat().st_size
+    payload_bytes = context.files.input_size_bytes(client.send)
     pieces = -(-payload_bytes // client.chunk_bytes) if client.chunk_bytes else 1
     per_connection_s = 2 * client.read_timeout_s + max(0, pieces - 1) * client.pause_ms / 1000
     connections = client.connections + (1 if client.reset_first else 0)
@@ -172,14 +179,14 @@ def run_reference_client(
         "reset_first": client.reset_first,
         "deadline_s": deadline_s,
     }
-    with context.helper(
-        "peer.py", json.dumps(options), "reference-client", payload_file=payload_file
-    ) as peer:
-        if peer.wait_exit(deadline_s + HELPER_MARGIN_S) is None:
-            raise InfrastructureError(
-                f"the grader's reference client did not stop at its {deadline_s:g} s deadline"
-            )
-        report = _peer_report(peer)
+    report = _client_report(
+        context,
+        host,
+        options,
+        "reference-client",
+        client.send,
+        "the grader's reference client",
+    )
     reset = report.get("reset_connection")
     return ClientPeerReport(
         connections=tuple(_connection(c) for c in report["connections"]),
@@ -207,9 +214,12 @@ def _connection(raw: dict[str, Any]) -> Connection:
 
 
 def run_reference_udp_client(
-    context: LabContext, port: int, client: ReferenceUdpClient
+    context: LabContext, port: int, client: ReferenceUdpClient, host: PeerHost | None = None
 ) -> UdpPeerReport:
-    """Runs the grader's UDP client; it stops at its deadline or at a flood of replies."""
+    """Runs the grader's UDP client; it stops at its deadline or at a flood of replies.
+
+    In `host` (the run's PeerHost) when given and it can, else in a container of its own.
+    """
     datagrams = [datagram.build() for datagram in client.send]
     extra_wait_s = 0.5  # after as many replies as requests, wait this long for extra ones
     deadline_s = client.reply_timeout_s + len(datagrams) * client.pause_ms / 1000 + extra_wait_s
@@ -224,12 +234,9 @@ def run_reference_udp_client(
         "extra_wait_s": extra_wait_s,
         "deadline_s": deadline_s,
     }
-    with context.helper("peer.py", json.dumps(options), "reference-udp-client") as peer:
-        if peer.wait_exit(deadline_s + HELPER_MARGIN_S) is None:
-            raise InfrastructureError(
-                f"the grader's UDP client did not stop at its {deadline_s:g} s deadline"
-            )
-        report = _peer_report(peer)
+    report = _client_report(
+        context, host, options, "reference-udp-client", None, "the grader's UDP client"
+    )
     return UdpPeerReport(
         sent=tuple(base64.b64decode(d) for d in report["sent"]),
         replies=tuple(base64.b64decode(d) for d in report["replies"]),
@@ -355,19 +362,55 @@ def _peer_report(peer: Running) -> dict[str, Any]:
     A peer reports whatever the student's program does (its REPORT line is bounded far
     below Docker's 1 MB log), so a missing or malformed report is an InfrastructureError.
     """
-    for line in reversed(peer.output(stdout=True).decode("utf-8", "replace").splitlines()):
+    return _report_in(peer.output(stdout=True), lambda: peer.output(stdout=False))
+
+
+def _report_in(stdout: bytes, stderr: Callable[[], bytes]) -> dict[str, Any]:
+    """The last REPORT line in a peer's `stdout` (see _peer_report); `stderr` for the error."""
+    for line in reversed(stdout.decode("utf-8", "replace").splitlines()):
         if line.startswith("REPORT "):
             report = dict(json.loads(line.removeprefix("REPORT ")))
             if str(report.get("stopped", "")).startswith(("error:", "report too long")):
                 raise InfrastructureError(
                     f"the grader's peer failed: {report['stopped']}\n"
-                    + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                    + stderr().decode("utf-8", "replace")[-2000:]
                 )
             return report
     raise InfrastructureError(
-        "the grader's peer printed no report:\n"
-        + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+        "the grader's peer printed no report:\n" + stderr().decode("utf-8", "replace")[-2000:]
     )
+
+
+def _client_report(
+    context: LabContext,
+    host: PeerHost | None,
+    options: dict[str, Any],
+    role: str,
+    payload: Input | None,
+    what: str,
+) -> dict[str, Any]:
+    """Runs a reference client to its end and returns its report.
+
+    In the run's PeerHost when there is one, it mounted the payload, and the client's
+    deadline fits an exec; otherwise in a container of its own. `options["deadline_s"]` is
+    the client's own deadline; one that outlives it by HELPER_MARGIN_S is the grader's fault
+    (InfrastructureError, naming `what`).
+    """
+    deadline_s = float(options["deadline_s"])
+    limit_s = deadline_s + HELPER_MARGIN_S
+    if host is not None and payload is not None:
+        path = host.payload_path(payload)
+        options = {**options, "send_file": path} if path is not None else options
+        host = host if path is not None else None
+    if host is not None and limit_s <= LONGEST_RUN_S:
+        result = host.run_probe("peer.py", options, limit_s)
+        if PeerHost.outlived(result):
+            raise InfrastructureError(f"{what} did not stop at its {deadline_s:g} s deadline")
+        return _report_in(result.stdout, lambda: result.stderr)
+    with context.helper("peer.py", json.dumps(options), role, payload=payload) as peer:
+        if peer.wait_exit(limit_s) is None:
+            raise InfrastructureError(f"{what} did not stop at its {deadline_s:g} s deadline")
+        return _peer_report(peer)
 
 
 def _last_json_line(output: bytes, what: str, helper: Running) -> dict[str, Any]:
@@ -389,4 +432,11 @@ def missing(submission: Path, file: str) -> ProgramRun | None:
     """
     if (submission / file).is_file():
         return None
-    return ProgramRun(file=file, missing=True, left_out=left_out_reason(submission, file))
+    found = found_instead(submission, file)
+    return ProgramRun(
+        file=file,
+        missing=True,
+        left_out=left_out_reason(submission, file),
+        found_instead=found.paths if found else (),
+        found_cause=found.cause if found else None,
+    )

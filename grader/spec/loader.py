@@ -15,6 +15,8 @@ from grader.spec.model import CheckSpec, LabSpec, Limits, Services, ServiceSpec,
 CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 COMMON_CHECK_KEYS = {"id", "title", "kind", "points", "hidden", "feedback"}
 TOP_LEVEL_KEYS = {"id", "title", "services", "timeouts", "limits", "checks"}
+GRADING_PORT_MAX = 32767
+"""Below Linux's default ephemeral range (net.ipv4.ip_local_port_range 32768-60999)."""
 
 
 def load_spec(path: Path) -> LabSpec:
@@ -95,12 +97,21 @@ class SpecReader:
             where = f"services.{role}"
             if "/" in service.file or service.file in ("", ".", ".."):
                 raise self.convert.error(node, f"{where}.file", "must be a plain file name")
-            for name in ("port", "grading_port"):
-                port = getattr(service, name)
-                if port is not None and not 1024 <= port <= 65535:
-                    raise self.convert.error(
-                        node, f"{where}.{name}", f"must be a port from 1024 to 65535, got {port}"
-                    )
+            if service.port is not None and not 1024 <= service.port <= 65535:
+                raise self.convert.error(
+                    node, f"{where}.port", f"must be a port from 1024 to 65535, got {service.port}"
+                )
+            # Inside a container, Linux takes local ports for outgoing connections, and Docker's
+            # embedded DNS its listening ports, from 32768-60999: a grading port there can be
+            # taken already, by chance, and a correct server would fail to bind.
+            grading = service.grading_port
+            if grading is not None and not 1024 <= grading <= GRADING_PORT_MAX:
+                raise self.convert.error(
+                    node,
+                    f"{where}.grading_port",
+                    f"must be a port from 1024 to {GRADING_PORT_MAX}, below the ephemeral"
+                    f" ports, got {grading}",
+                )
         if services.server is not None and services.server.port is None:
             raise self.convert.error(node, "services.server.port", "a server needs a port")
 

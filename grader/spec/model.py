@@ -75,11 +75,20 @@ class Input:
         default=False, metadata=doc("Then the 256 byte values 0 to 255, in order.")
     )
     random_bytes: int = field(default=0, metadata=doc("Then this many seeded random bytes."))
+    random_text: int = field(
+        default=0,
+        metadata=doc(
+            "Then this many seeded random letters, digits and spaces: a size that any decode()"
+            " accepts, for a check whose point is the size, not the byte values."
+        ),
+    )
     seed: int = field(default=0, metadata=doc("Seed for the random bytes: same bytes every run."))
 
     def digest(self) -> str:
         """A short name for these bytes, from the recipe (no need to build them)."""
-        recipe = f"{self.text!r}|{self.all_byte_values}|{self.random_bytes}|{self.seed}"
+        recipe = f"{self.text!r}|{self.all_byte_values}|{self.random_bytes}|{self.seed}" + (
+            f"|{self.random_text}" if self.random_text else ""
+        )
         return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
     def build(self) -> bytes:
@@ -88,7 +97,14 @@ class Input:
             data += bytes(range(256))
         if self.random_bytes:
             data += random.Random(self.seed).randbytes(self.random_bytes)
+        if self.random_text:
+            letters = TEXT_ALPHABET
+            rng = random.Random(self.seed)
+            data += bytes(rng.choice(letters) for _ in range(self.random_text))
         return data
+
+
+TEXT_ALPHABET = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,392 @@
+"""Grades many submissions at once: a pool of worker processes, one submission each at a time.
+
+Each worker is `python -m grader.batch SPEC`, grading with the same grade_submission as
+`socketlab check`. A submission is graded in one worker from start to end, on its own lab
+network, so workers never share a container; each worker has its own Docker SDK client
+(whose connection pool, 10 connections, is far more than one grading uses at a time).
+
+Protocol, one JSON object per line: the pool writes `{"submission": DIR, "target": DIR}` to
+a worker's stdin; the worker grades it, writes junit.xml, grade.json and the results.json to
+be (PENDING_RESULTS) into `target`, each atomically, and answers on its own channel (the
+stdout it was started with; everything else it prints goes to stderr) with `{"status":
+"graded" | "not-graded" | "interrupted", "error": CLASS, "message": TEXT, "cleanup": TEXT}`.
+The pool builds every gradebook row from grade.json on disk, as `--resume` does, and the
+batch renames the pending results.json into place once the gradebook has its row (publish).
+
+Workers carry the batch's pid as their resources' owner (labels.OWNER_PID_ENV), so
+`socketlab clean` and other runs treat them as the batch's, and they end with it (Linux
+parent-death signal). SIGINT or SIGTERM in a worker interrupts its grading, which removes
+its containers and network and answers `interrupted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from grader import errors
+from grader.errors import GraderBugError, InfrastructureError
+from grader.reporting.record import RECORD_NAME, read_record, write_record
+from grader.results import SubmissionResult
+from grader.sandbox.labels import OWNER_PID_ENV
+from grader.spec.model import LabSpec
+
+MEMORY_PER_JOB_BYTES = 2 << 30
+"""What one grading may take at most: two student containers at the limit plus helpers."""
+MAX_DEFAULT_JOBS = 8
+WORKER_STOP_TIMEOUT_S = 120.0
+"""How long an interrupted worker may take to remove its containers and network."""
+PENDING_RESULTS = ".results.json.pending"
+"""A worker's results.json, complete, until the batch has written the gradebook row for it."""
+WORKER_LOG_TAIL_BYTES = 4000
+"""How much of a worker's stderr a failure shows when the worker ended while grading."""
+REPORT_FILES = (
+    "results.json",
+    PENDING_RESULTS,
+    "junit.xml",
+    ".junit.xml.partial",
+    RECORD_NAME,
+    "captures",
+)
+
+
+def default_jobs() -> int:
+    """How many submissions to grade at once when --jobs is not given.
+
+    Two per core (a grading mostly waits on its programs' timeouts and on Docker), at most
+    one per MEMORY_PER_JOB_BYTES of available memory, at most MAX_DEFAULT_JOBS, at least 1.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    by_memory = _available_memory_bytes() // MEMORY_PER_JOB_BYTES
+    return max(1, min(2 * (cores or 1), by_memory or 1, MAX_DEFAULT_JOBS))
+
+
+def _available_memory_bytes() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return MEMORY_PER_JOB_BYTES * MAX_DEFAULT_JOBS
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission of a batch: its position in the batch, its printable name, where to write."""
+
+    index: int
+    name: str
+    submission: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job's end: its result, or why it has none (`failure`), and how long it took (s)."""
+
+    job: Job
+    result: SubmissionResult | None
+    seconds: float
+    failure: InfrastructureError | None = None
+    cleanup_problem: str | None = None
+    interrupted: bool = False
+
+
+def forget_reports(target: Path) -> None:
+    """Removes an earlier run's report files for a submission before it is graded again.
+
+    Otherwise a run killed before this submission would leave the old results looking current,
+    and an old capture would sit beside new results. A folder in a report file's place goes
+    too: these names are the batch's own.
+    """
+    for name in REPORT_FILES:
+        path = target / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def completed(lab: LabSpec, job: Job) -> tuple[SubmissionResult, float] | None:
+    """A job's recorded result and time when its results.json and record are complete.
+
+    Complete also means: graded under the lab's spec as it is now, from this very directory
+    (see read_record).
+    """
+    if not (job.target / "results.json").is_file():
+        return None
+    return read_record(lab, job.target / RECORD_NAME, job.submission)
+
+
+class WorkerPool:
+    """Grades jobs in `size` worker processes; results arrive as each submission finishes.
+
+    Use as a context manager: leaving it (also by KeyboardInterrupt) interrupts the workers
+    still grading and waits until they have removed their resources.
+    """
+
+    def __init__(self, lab: LabSpec, size: int) -> None:
+        self.lab = lab
+        self.size = size
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._finished: queue.Queue[Finished | None] = queue.Queue()
+        self._taking = threading.Event()
+        self._taking.set()
+        self._workers: list[subprocess.Popen[str]] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self._close()
+        else:
+            self.stop()
+
+    def _close(self) -> None:
+        """Waits for the workers to end by themselves (no more input), then stops any left."""
+        self._taking.clear()
+        for thread in self._threads:
+            thread.join()
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        self.stop()
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[Finished]:
+        """Yields a Finished for each job that was graded or tried, in the order they finish.
+
+        After stop_taking(), the jobs not started yet are left out (not yielded).
+        """
+        for job in jobs:
+            self._jobs.put(job)
+        for _ in range(min(self.size, len(jobs))):
+            self._jobs.put(None)
+            thread = threading.Thread(target=self._feed, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        running = len(self._threads)
+        while running:
+            finished = self._finished.get()
+            if finished is None:
+                running -= 1
+                continue
+            yield finished
+
+    def stop_taking(self) -> None:
+        """No job that has not started will start; the ones in progress finish."""
+        self._taking.clear()
+
+    def stop(self) -> None:
+        """Interrupts every worker (SIGTERM) and waits for each to clean up and end."""
+        self._taking.clear()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            if worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+        for worker in workers:
+            try:
+                worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    def _start_worker(self, log: IO[bytes]) -> subprocess.Popen[str]:
+        """A worker whose stderr goes to `log`: shown only if it ends while grading."""
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "grader.batch", str(self.lab.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            encoding="utf-8",
+            env={**os.environ, OWNER_PID_ENV: os.environ.get(OWNER_PID_ENV, str(os.getpid()))},
+        )
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def _feed(self) -> None:
+        worker: subprocess.Popen[str] | None = None
+        try:
+            with tempfile.TemporaryFile() as log:
+                while self._taking.is_set():
+                    job = self._jobs.get()
+                    if job is None or not self._taking.is_set():
+                        break
+                    if worker is None or worker.poll() is not None:
+                        log.seek(0)
+                        log.truncate()
+                        worker = self._start_worker(log)
+                    self._finished.put(self._grade(worker, job, log))
+        finally:
+            if worker is not None and worker.stdin is not None:
+                with contextlib.suppress(OSError):
+                    worker.stdin.close()
+            self._finished.put(None)
+
+    def _grade(self, worker: subprocess.Popen[str], job: Job, log: IO[bytes]) -> Finished:
+        assert worker.stdin is not None and worker.stdout is not None
+        started = time.monotonic()
+        request = {"submission": str(job.submission), "target": str(job.target)}
+        try:
+            worker.stdin.write(json.dumps(request) + "\n")
+            worker.stdin.flush()
+            line = worker.stdout.readline()
+        except OSError:
+            line = ""
+        seconds = time.monotonic() - started
+        if not line:
+            code = worker.wait()
+            if code in (-signal.SIGTERM, -signal.SIGINT, 130) or not self._taking.is_set():
+                return Finished(job, None, seconds, interrupted=True)
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - WORKER_LOG_TAIL_BYTES))
+            tail = log.read().decode("utf-8", "replace")
+            failure = GraderBugError(
+                f"the grader's worker process ended (exit {code}) while grading; its last"
+                f" output:\n{tail}"
+            )
+            return Finished(job, None, seconds, failure)
+        answer = json.loads(line)
+        if answer["status"] == "interrupted":
+            return Finished(job, None, seconds, interrupted=True)
+        if answer["status"] != "graded":
+            return Finished(job, None, seconds, _error(answer), answer.get("cleanup"))
+        recorded = read_record(self.lab, job.target / RECORD_NAME, job.submission)
+        if recorded is None or not (job.target / PENDING_RESULTS).is_file():
+            failure = GraderBugError(f"the worker graded {job.name} but left no complete record")
+            return Finished(job, None, seconds, failure)
+        result, graded_s = recorded
+        return Finished(job, result, graded_s, cleanup_problem=answer.get("cleanup"))
+
+
+def _error(answer: dict[str, Any]) -> InfrastructureError:
+    """The worker's failure as the exception it was (InfrastructureError or a subclass)."""
+    kind = getattr(errors, str(answer.get("error")), None)
+    if not (isinstance(kind, type) and issubclass(kind, InfrastructureError)):
+        kind = InfrastructureError
+    return kind(str(answer.get("message", "")))
+
+
+def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
+    """Grades one submission and writes its reports into `target`; returns the worker's answer.
+
+    Raises KeyboardInterrupt when interrupted (its containers and network are removed first).
+    """
+    from grader.grading import grade_submission
+    from grader.reporting.gradescope import write_results_json
+
+    forget_reports(target)
+    started = time.monotonic()
+    outcome = grade_submission(
+        lab,
+        submission,
+        skip_hidden=False,
+        junit_xml=target / "junit.xml",
+        captures=target / "captures",
+    )
+    if outcome.result is None:
+        failure = outcome.infrastructure_failure or GraderBugError("the grader did not finish")
+        return {
+            "status": "not-graded",
+            "error": type(failure).__name__,
+            "message": str(failure),
+            "cleanup": outcome.cleanup_problem,
+        }
+    write_record(outcome.result, time.monotonic() - started, lab, target / RECORD_NAME)
+    write_results_json(outcome.result, target / PENDING_RESULTS)
+    return {"status": "graded", "cleanup": outcome.cleanup_problem}
+
+
+def publish(target: Path) -> None:
+    """Puts a graded submission's results.json in place, once its gradebook row is written.
+
+    So a results.json on disk always has its row, however the batch is stopped.
+    """
+    os.replace(target / PENDING_RESULTS, target / "results.json")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM interrupts the grading as Ctrl-C does.
+
+    A second signal (Ctrl-C reaches the worker and the batch, which then stops its workers)
+    waits while containers are being removed (grader.plugin.signals_held); whatever it still
+    cuts short, the batch sweeps by its owner label when its workers have ended.
+    """
+    raise KeyboardInterrupt
+
+
+def _end_with_parent() -> None:
+    """Asks Linux to send this process SIGTERM when the batch that started it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() == 1:  # the batch died before the request took effect
+            raise SystemExit(130)
+
+
+def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
+    """Sends an answer to the batch; ends this worker at once when the batch is gone.
+
+    Only called between gradings, when this worker's containers are already removed; the
+    abrupt end keeps the unsendable answer from being flushed (and failing) again at exit.
+    """
+    try:
+        channel.write(json.dumps(answer) + "\n")
+        channel.flush()
+    except OSError:
+        os._exit(130)
+
+
+def worker_main(spec: Path) -> int:
+    """A batch worker: grades each request read from stdin (see the module docstring)."""
+    channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)  # nothing printed while grading can reach the channel
+    signal.signal(signal.SIGTERM, _interrupt)
+    _end_with_parent()
+    from grader.spec.loader import load_spec
+
+    try:
+        lab = load_spec(spec)
+        for line in sys.stdin:
+            request = json.loads(line)
+            try:
+                answer = grade_into(lab, Path(request["submission"]), Path(request["target"]))
+            except KeyboardInterrupt:
+                _answer(channel, {"status": "interrupted"})
+                return 130
+            except Exception as e:  # a grader bug outside any check: this submission only
+                answer = {"status": "not-graded", "error": "GraderBugError", "message": repr(e)}
+            _answer(channel, answer)
+    except KeyboardInterrupt:
+        return 130
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(Path(sys.argv[1])))
