@@ -36,6 +36,7 @@ from grader.grading import GradingOutcome, grade_submission
 from grader.labs import find_lab
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
+from grader.reporting.record import other_labs
 from grader.reporting.terminal import MARKS, counts, print_report
 from grader.results import CheckResult
 from grader.sandbox import engine, image, labels, scratch
@@ -292,6 +293,12 @@ def grade(
         _require_directory(submission)
     if not submissions:
         raise SocketlabError("no submissions to grade")
+    others = other_labs(out, lab)
+    if others:
+        raise SocketlabError(
+            f"{printable(str(out))} holds results of {', '.join(others)}, not {lab.id};"
+            " grading there would replace them: give another --out"
+        )
     image.require_image(engine.connect())
     with _only_batch_in(out):
         return _grade(console, lab, submissions, out, jobs or batch.default_jobs(), resume)

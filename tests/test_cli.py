@@ -237,3 +237,18 @@ def test_a_submission_folder_named_like_an_output_file_gets_a_name_of_its_own(
 ) -> None:
     names = _unique_names([tmp_path / "gradebook.csv", tmp_path / "a" / "gradebook.csv", Path("/")])
     assert names == ["gradebook.csv-2", "gradebook.csv-3", "submission"]
+
+
+def test_grade_into_another_labs_out_exits_2_and_keeps_its_results(tmp_path: Path) -> None:
+    """Grading lab 02 where lab 01's results are would replace them: refused before Docker."""
+    record = tmp_path / "alice" / "grade.json"
+    record.parent.mkdir()
+    record.write_text('{"version": 2, "lab": "01-tcp-hello"}\n')
+    for resume in ((), ("--resume",)):
+        done = socketlab("grade", "02-tcp-echo", "solutions/02-tcp-echo", *resume,
+                         "--out", str(tmp_path), env=NO_DOCKER)  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert "holds results of 01-tcp-hello, not 02-tcp-echo" in done.stderr
+        assert "give another --out" in done.stderr
+    assert record.read_text() == '{"version": 2, "lab": "01-tcp-hello"}\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["alice"]

@@ -51,6 +51,21 @@ def write_record(result: SubmissionResult, seconds: float, lab: LabSpec, path: P
     write_atomically(path, json.dumps(document, indent=2) + "\n")
 
 
+def other_labs(out: Path, lab: LabSpec) -> list[str]:
+    """The ids of labs other than `lab` whose records are in `out`'s subdirectories, sorted.
+
+    `socketlab grade` refuses such an --out: grading another lab there would replace those
+    results. Unreadable records are left out (they name no lab).
+    """
+    found = set()
+    for path in out.glob(f"*/{RECORD_NAME}"):
+        try:
+            found.add(str(json.loads(path.read_text(encoding="utf-8"))["lab"]))
+        except Exception:  # not a record this version can read: it claims no lab
+            continue
+    return sorted(found - {lab.id})
+
+
 def read_record(
     lab: LabSpec, path: Path, submission: Path | None = None
 ) -> tuple[SubmissionResult, float] | None:
