@@ -21,6 +21,7 @@ import pytest
 
 from grader.probes import listen_watch, run_bounded
 from grader.sandbox.containers import PROBES_DIR, RUN_BOUNDED
+from grader.sandbox.waiting import Poll
 
 
 def test_proc_net_addresses_decode_to_dotted_quads() -> None:
@@ -357,3 +358,46 @@ def test_wrapper_says_no_listener_when_the_program_exits_or_the_time_is_up() -> 
     report = json.loads(slow[0].removeprefix("LISTEN "))
     assert report["listeners"] == [] and 0.3 <= report["waited_s"] < 1.5
     assert report["program_exited"] is False
+
+
+def stopped_while(program: str, ready: Path) -> dict[str, object]:
+    """run_bounded.py's record for `program`, sent SIGTERM once the program has made `ready`."""
+    options = {"argv": [sys.executable, "-c", program], "keep_bytes": 1024}
+    wrapper = subprocess.Popen(
+        [sys.executable, str(RUN_BOUNDED), json.dumps(options)], stdout=subprocess.PIPE
+    )
+    try:
+        Poll(30).until(lambda: True if ready.exists() or wrapper.poll() is not None else None)
+        wrapper.send_signal(signal.SIGTERM)
+        out, _ = wrapper.communicate(timeout=30)
+    finally:
+        wrapper.kill()
+    line = out.decode().strip().splitlines()[-1]
+    return dict(json.loads(line.removeprefix("RUN ")))
+
+
+def test_a_stop_signal_waits_until_the_program_has_finished_what_it_was_doing(
+    tmp_path: Path,
+) -> None:
+    """A server still busy with the grader's client (here: half a second of work, then a
+    crash) is not cut short by the grader's SIGTERM: its own ending is what gets recorded."""
+    ready = tmp_path / "ready"
+    record = stopped_while(
+        f"import time\nopen({str(ready)!r}, 'w').close()\n"
+        "end = time.monotonic() + 0.5\nwhile time.monotonic() < end: pass\n"
+        "print('finished', flush=True)\nraise SystemExit(3)\n",
+        ready,
+    )
+    assert record["status"] == 3
+    stdout = record["stdout"]
+    assert isinstance(stdout, dict) and base64.b64decode(stdout["head"]) == b"finished\n"
+    assert record["stop_signal_after_exit"] is True
+    assert record["stop_signal_while_running"] is False
+
+
+def test_a_stop_signal_reaches_a_waiting_program_and_one_that_never_rests(tmp_path: Path) -> None:
+    for name, rest in (("waits", "time.sleep(60)"), ("spins", "while True: pass")):
+        ready = tmp_path / name
+        record = stopped_while(f"import time\nopen({str(ready)!r}, 'w').close()\n{rest}\n", ready)
+        assert record["signal"] == signal.SIGTERM, name
+        assert record["stop_signal_while_running"] is True, name

@@ -54,7 +54,8 @@ The record (read by grader.scenarios.steps.finish_program):
                              wrapper and init; None where the cgroup does not show it
     stdout, stderr: {"head": base64, "tail": base64, "total": bytes printed, "sha256": hex}
 
-Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test);
+Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test), once
+it is quiet: no thread running or runnable (wait_until_quiet, at most QUIET_MAX_S);
 SIGUSR2 is the grader's "time is up": the program and everything it started are killed and the
 record is printed. SIGALRM is this wrapper's own lifetime timer.
 
@@ -218,6 +219,48 @@ def has_exited(pid: int) -> bool:
         return True
 
 
+QUIET_LOOKS = 3
+QUIET_INTERVAL_S = 0.01
+QUIET_MAX_S = 2.0
+"""Before a stop signal is passed on: the program must be seen with no thread running or
+runnable QUIET_LOOKS times in a row, QUIET_INTERVAL_S apart, for at most QUIET_MAX_S."""
+
+
+def threads_running(pids: list[int]) -> bool:
+    """Whether any thread of `pids` is running or waiting for a CPU (state R in /proc)."""
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # gone
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
+                    line = stat.read()
+            except OSError:
+                continue
+            # The state follows the command name, which is in parentheses and may hold any byte.
+            if line[line.rfind(b")") + 2 : line.rfind(b")") + 3] == b"R":
+                return True
+    return False
+
+
+def wait_until_quiet(pids: Callable[[], list[int]]) -> None:
+    """Waits until the program is blocked or gone (see QUIET_LOOKS), at most QUIET_MAX_S.
+
+    The grader stops a server once its own client is done, and the server may still be
+    reacting to that client: a crash whose traceback is not yet printed (the connection
+    closes before Python prints it), a last line of its log. A stop signal then would cut
+    what the check is about off the record. A server waiting in accept() or recv() is quiet
+    at the first look; one that computes without end is signalled after QUIET_MAX_S.
+    """
+    deadline = time.monotonic() + QUIET_MAX_S
+    quiet = 0
+    while quiet < QUIET_LOOKS and time.monotonic() < deadline:
+        quiet = 0 if threads_running(pids()) else quiet + 1
+        time.sleep(QUIET_INTERVAL_S)
+
+
 def sweep_allowed(options: dict[str, Any]) -> bool:
     """Whether kill(-1) would reach only this container's processes.
 
@@ -291,6 +334,13 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         except (ProcessLookupError, PermissionError):
             child.kill()
 
+    def program_pids() -> list[int]:
+        if not sweep:  # not in a namespace of its own: only the program's first process
+            return [child.pid]
+        wrapper = {os.getpid(), os.getppid()}
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()
+                and int(name) not in wrapper]  # fmt: skip
+
     def forward(signum: int, frame: Any) -> None:
         nonlocal ended_by, stop_signal_after_exit, stop_signal_while_running
         if signum == signal.SIGUSR2:
@@ -300,6 +350,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ended_by = ended_by or "lifetime"
             kill_program()
         else:
+            wait_until_quiet(program_pids)
             exited = has_exited(child.pid)
             stop_signal_after_exit = stop_signal_after_exit or exited
             stop_signal_while_running = stop_signal_while_running or not exited

@@ -287,7 +287,7 @@ class SubmissionRun:
                     )
                 gone = not program.is_running()
                 program.signal("SIGTERM")
-            run = steps.finish_program(program, server.file, timeouts.exit_s)
+            run = steps.finish_program(program, server.file, steps.after_stop_signal_s(self.lab))
             if gone:
                 run = replace(run, ended_before_sigterm=True)
             captured = self._finished(packets)
@@ -430,7 +430,9 @@ class SubmissionRun:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
             if server.serves_forever:
                 server_program.signal("SIGTERM")
-            server_run = steps.finish_program(server_program, server.file, timeouts.exit_s)
+            server_run = steps.finish_program(
+                server_program, server.file, steps.after_stop_signal_s(self.lab)
+            )
             captured = self._finished(packets)
         return EndToEndObservation(
             server=server_run, listen=listen, client=client_run, capture=captured

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grader.errors import InfrastructureError
+from grader.probes.run_bounded import QUIET_MAX_S
 from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
 from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost
 from grader.sandbox.staging import found_instead, left_out_reason
@@ -23,7 +24,7 @@ from grader.scenarios.model import (
     ServerPeerReport,
     UdpPeerReport,
 )
-from grader.spec.model import Input, ReferenceClient, ReferenceUdpClient
+from grader.spec.model import Input, LabSpec, ReferenceClient, ReferenceUdpClient
 
 SERVER_ALIAS = "server"
 HELPER_MARGIN_S = 10.0
@@ -43,6 +44,15 @@ def program_env(port: int, *, client: bool) -> dict[str, str]:
     if client:
         env["SERVER_HOST"] = SERVER_ALIAS
     return env
+
+
+def after_stop_signal_s(lab: LabSpec) -> float:
+    """How long (s) a server may take to exit after the grader sends SIGTERM to its wrapper.
+
+    The lab's exit_s, plus the time run_bounded.py may hold the signal until the program is
+    quiet (QUIET_MAX_S): exit_s counts from when the program gets it.
+    """
+    return lab.timeouts.exit_s + QUIET_MAX_S
 
 
 def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
@@ -127,14 +137,21 @@ def wait_for_listen(
     kind: Literal["tcp", "udp"] = "udp" if protocol == "udp" else "tcp"
     empty = ListenObservation(expected_port=port, listeners=(), waited_s=0.0, protocol=kind)
 
+    looks = 0
+
     def report() -> dict[str, Any] | None:
-        running = server.is_running()
+        # Two engine calls per look would be most of a quiet engine's work while servers
+        # start: the log every 50 ms, whether the container runs every tenth look (a
+        # wrapper killed without a line costs at most half a second more).
+        nonlocal looks
+        looks += 1
+        running = looks % 10 != 0 or server.is_running()
         for line in server.output(stdout=True).decode("utf-8", "replace").splitlines():
             if line.startswith("LISTEN "):
                 return dict(json.loads(line.removeprefix("LISTEN ")))
         return None if running else {}
 
-    seen = Poll(timeout_s + HELPER_MARGIN_S, interval_s=0.02).until(report)
+    seen = Poll(timeout_s + HELPER_MARGIN_S, interval_s=0.05).until(report)
     if seen and seen.get("program_exited"):
         # The line came as the program ended: wait until the container has stopped too,
         # so that the scenario sees it gone and starts no peer against a name that is
