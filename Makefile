@@ -20,7 +20,7 @@ $(BIN)/socketlab: pyproject.toml
 TEST_WORKERS ?= 3
 
 test: lint
-	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadgroup --durations 25
 
 lint:
 	$(BIN)/ruff check grader tests bench
