@@ -293,15 +293,21 @@ def grade(
         _require_directory(submission)
     if not submissions:
         raise SocketlabError("no submissions to grade")
-    others = other_labs(out, lab)
+    _refuse_other_labs(out, lab)  # before the lock, which would make `out`
+    image.require_image(engine.connect())
+    with _only_batch_in(out):
+        _refuse_other_labs(out, lab)  # and again: a batch of another lab may have ended since
+        return _grade(console, lab, submissions, out, jobs or batch.default_jobs(), resume)
+
+
+def _refuse_other_labs(out: Path, lab: LabSpec) -> None:
+    """Raises SocketlabError when `out` holds another lab's results, which grading would replace."""
+    others = [printable(other) for other in other_labs(out, lab)]
     if others:
         raise SocketlabError(
             f"{printable(str(out))} holds results of {', '.join(others)}, not {lab.id};"
             " grading there would replace them: give another --out"
         )
-    image.require_image(engine.connect())
-    with _only_batch_in(out):
-        return _grade(console, lab, submissions, out, jobs or batch.default_jobs(), resume)
 
 
 LOCK_NAME = ".socketlab-grade.lock"

@@ -78,7 +78,7 @@ LAB02: tuple[Broken, ...] = (
             ),
         ),
         fails=frozenset({"three-clients", "survives-reset", "sigterm-exit"}),
-        mentions=("had already exited (status 0) before the grader sent SIGTERM",),
+        mentions=("had already exited (status 0) before the grader's SIGTERM reached it",),
     ),
     Broken(
         # A fixed number of clients: the reset and the next one fit in it, a third does not.
@@ -118,6 +118,6 @@ LAB03: tuple[Broken, ...] = (
         "03-udp-ping",
         (Edit("server.py", UDP_ECHO_LINE, UDP_ECHO_LINE + "\n        break  # the mistake"),),
         fails=frozenset({"back-to-back", "three-clients", "sigterm-exit"}),
-        mentions=("had already exited (status 0) before the grader sent SIGTERM",),
+        mentions=("had already exited (status 0) before the grader's SIGTERM reached it",),
     ),
 )

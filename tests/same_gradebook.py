@@ -5,11 +5,11 @@
 Issue 9's whole-batch promise, checked end to end with the real command line: for each lab,
 one `socketlab grade --jobs 1` over everything; one `--jobs N` that is interrupted with Ctrl-C
 (SIGINT to its process group, as at a terminal) once a third of its submissions are graded and
-then finished with `--resume`. It prints, per lab, the times, whether the two gradebooks are
-identical (and the rows that differ), whether the resumed run graded any submission twice (a
-finished results.json rewritten) or lost one, and what either run left on the engine. Exits 1
-when anything differs. Heavy: about an hour of gradings on two cores; `tests/test_batch_parallel.py`
-checks the same promise on a small lab 01 mix in every `make test`.
+then finished with `--resume`. It prints, per lab, the times, whether the two gradebooks
+are identical (and the rows that differ), whether the resumed run graded any submission twice
+(a finished results.json rewritten) or lost one, and what the interrupted run left on the
+engine. Exits 1 when anything differs. Heavy: about an hour of gradings on two cores;
+`tests/test_batch_parallel.py` checks the same promise on a small lab 01 mix in every `make test`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def interrupted_then_resumed(
     def graded() -> int:
         return sum(1 for name in set(names) if (out / name / "results.json").exists())
 
-    Poll(3600).until(lambda: True if graded() >= len(folders) // 3 or process.poll() else None)
+    Poll(3600).until(
+        lambda: True if graded() >= len(folders) // 3 or process.poll() is not None else None
+    )
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=600)
     if process.returncode != 130:
@@ -99,6 +101,12 @@ def interrupted_then_resumed(
     return time.monotonic() - started, problems
 
 
+def gradebook_rows(out: Path) -> list[str]:
+    """The gradebook's lines, or one line saying there is none (the run failed before it)."""
+    path = out / "gradebook.csv"
+    return path.read_text().splitlines() if path.exists() else [f"no gradebook in {out}"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=4)
@@ -109,6 +117,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="same-gradebook-") as scratch:
         root = arguments.keep or Path(scratch)
         for lab in arguments.labs:
+            shutil.rmtree(root / lab, ignore_errors=True)  # --keep given again
             folders = materialize(lab, root / lab / "submissions")
             print(f"{lab}: {len(folders)} submissions", flush=True)
             code, one_s = grade(lab, folders, root / lab / "jobs-1", 1)
@@ -117,10 +126,8 @@ def main() -> int:
                 lab, folders, root / lab / f"jobs-{arguments.jobs}", arguments.jobs
             )
             print(f"  --jobs {arguments.jobs}, interrupted and resumed: {many_s:.0f} s", flush=True)
-            one = (root / lab / "jobs-1" / "gradebook.csv").read_text().splitlines()
-            many = (
-                (root / lab / f"jobs-{arguments.jobs}" / "gradebook.csv").read_text().splitlines()
-            )
+            one = gradebook_rows(root / lab / "jobs-1")
+            many = gradebook_rows(root / lab / f"jobs-{arguments.jobs}")
             rows = [(a, b) for a, b in zip(one, many, strict=False) if a != b]
             if len(one) != len(many) or rows:
                 problems.append(f"gradebooks differ ({len(one)} and {len(many)} rows)")

@@ -360,9 +360,9 @@ def test_wrapper_says_no_listener_when_the_program_exits_or_the_time_is_up() -> 
     assert report["program_exited"] is False
 
 
-def stopped_while(program: str, ready: Path) -> dict[str, object]:
+def stopped_while(program: str, ready: Path, **more: object) -> dict[str, object]:
     """run_bounded.py's record for `program`, sent SIGTERM once the program has made `ready`."""
-    options = {"argv": [sys.executable, "-c", program], "keep_bytes": 1024}
+    options = {"argv": [sys.executable, "-c", program], "keep_bytes": 1024, **more}
     wrapper = subprocess.Popen(
         [sys.executable, str(RUN_BOUNDED), json.dumps(options)], stdout=subprocess.PIPE
     )
@@ -385,14 +385,18 @@ def test_a_stop_signal_waits_until_the_program_has_finished_what_it_was_doing(
     record = stopped_while(
         f"import time\nopen({str(ready)!r}, 'w').close()\n"
         "end = time.monotonic() + 0.5\nwhile time.monotonic() < end: pass\n"
-        "print('finished', flush=True)\nraise SystemExit(3)\n",
+        # More than a pipe holds: the wrapper keeps reading while it holds the signal.
+        "print('finished', flush=True)\nprint('x' * 300_000, flush=True)\n"
+        "raise SystemExit(3)\n",
         ready,
     )
     assert record["status"] == 3
     stdout = record["stdout"]
-    assert isinstance(stdout, dict) and base64.b64decode(stdout["head"]) == b"finished\n"
+    assert isinstance(stdout, dict) and base64.b64decode(stdout["head"]).startswith(b"finished\n")
+    assert stdout["total"] == len("finished\n") + 300_001
     assert record["stop_signal_after_exit"] is True
     assert record["stop_signal_while_running"] is False
+    assert record["stop_signal_s"] is None
 
 
 def test_a_stop_signal_reaches_a_waiting_program_and_one_that_never_rests(tmp_path: Path) -> None:
@@ -401,3 +405,29 @@ def test_a_stop_signal_reaches_a_waiting_program_and_one_that_never_rests(tmp_pa
         record = stopped_while(f"import time\nopen({str(ready)!r}, 'w').close()\n{rest}\n", ready)
         assert record["signal"] == signal.SIGTERM, name
         assert record["stop_signal_while_running"] is True, name
+
+
+def test_a_program_that_closed_its_output_still_gets_the_stop_signal(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    record = stopped_while(
+        f"import os, time\nos.close(1)\nos.close(2)\nopen({str(ready)!r}, 'w').close()\n"
+        "time.sleep(60)\n",
+        ready,
+    )
+    assert record["signal"] == signal.SIGTERM
+    assert record["stop_signal_while_running"] is True
+
+
+def test_a_program_still_running_its_grace_after_the_stop_signal_is_killed(
+    tmp_path: Path,
+) -> None:
+    ready = tmp_path / "ready"
+    record = stopped_while(
+        f"import signal, time\nsignal.signal(signal.SIGTERM, lambda *_: None)\n"
+        f"open({str(ready)!r}, 'w').close()\ntime.sleep(60)\n",
+        ready,
+        stop_grace_s=0.5,
+    )
+    assert record["killed_by_grader"] is True
+    assert record["stop_signal_while_running"] is True
+    assert isinstance(record["stop_signal_s"], float)

@@ -161,4 +161,4 @@ def test_sigterm_check_fails_a_server_that_had_already_exited() -> None:
     )
     verdict = judge(2, "sigterm-exit", seen)
     assert not verdict.passed
-    assert "had already exited (status 0) before the grader sent SIGTERM" in verdict.summary
+    assert "had already exited (status 0) before the grader's SIGTERM reached it" in verdict.summary

@@ -109,8 +109,8 @@ def exited_too_early(server: ProgramRun, params: Params, lab: LabSpec) -> Verdic
     udp = lab.services.server is not None and lab.services.server.protocol == "udp"
     return Verdict(
         passed=False,
-        summary=f"your server had already exited (status {server.exit_code}) before the grader"
-        " sent SIGTERM, so its way of stopping could not be tested",
+        summary=f"your server had already exited (status {server.exit_code}) before the grader's"
+        " SIGTERM reached it, so its way of stopping could not be tested",
         expected=f"still running after its clients; on SIGTERM, exit with status {params.status}"
         f" within {lab.timeouts.exit_s:g} s",
         received=f"it exited by itself with status {server.exit_code}",

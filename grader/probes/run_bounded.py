@@ -20,6 +20,8 @@ Options (one JSON argument):
     cwd: str, optional       the program's working directory, entered as that user
     lifetime_s: float, opt.  overall limit: past it the program is killed and the record
                              printed (default LIFETIME_S); a killed grader leaves nothing behind
+    stop_grace_s: float, opt.  a program still running this long after a SIGTERM or SIGINT
+                             was passed on to it is killed, as by SIGUSR2 (killed_by_grader)
     sweep: bool, optional    at the end kill every other process of the container's PID
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
@@ -43,6 +45,8 @@ The record (read by grader.scenarios.steps.finish_program):
                              exited on its own (so its exit status says nothing about it)
     stop_signal_while_running: bool   a SIGTERM or SIGINT reached the program while it ran
                              (what it printed after is its way of stopping)
+    stop_signal_s: float | None  when (from the start) a SIGTERM or SIGINT was passed on to
+                             the running program, or None
     lifetime_expired: bool   ended because lifetime_s ran out
     lifetime_s: float
     process_limit_hits: int | None   forks and thread starts refused by the container's pids
@@ -55,7 +59,7 @@ The record (read by grader.scenarios.steps.finish_program):
     stdout, stderr: {"head": base64, "tail": base64, "total": bytes printed, "sha256": hex}
 
 Signals: SIGTERM and SIGINT are passed on to the program (its own shutdown is under test), once
-it is quiet: no thread running or runnable (wait_until_quiet, at most QUIET_MAX_S);
+it is quiet: no thread running or runnable (StopSignals, at most QUIET_MAX_S after they came);
 SIGUSR2 is the grader's "time is up": the program and everything it started are killed and the
 record is printed. SIGALRM is this wrapper's own lifetime timer.
 
@@ -220,10 +224,10 @@ def has_exited(pid: int) -> bool:
 
 
 QUIET_LOOKS = 3
+"""A stop signal is passed on once the program is seen quiet (no thread running or runnable)
+this many times in a row, QUIET_INTERVAL_S apart, or QUIET_MAX_S after it came."""
 QUIET_INTERVAL_S = 0.01
 QUIET_MAX_S = 2.0
-"""Before a stop signal is passed on: the program must be seen with no thread running or
-runnable QUIET_LOOKS times in a row, QUIET_INTERVAL_S apart, for at most QUIET_MAX_S."""
 
 
 def threads_running(pids: list[int]) -> bool:
@@ -245,20 +249,74 @@ def threads_running(pids: list[int]) -> bool:
     return False
 
 
-def wait_until_quiet(pids: Callable[[], list[int]]) -> None:
-    """Waits until the program is blocked or gone (see QUIET_LOOKS), at most QUIET_MAX_S.
+class StopSignals:
+    """SIGTERM and SIGINT from the grader, passed on to the program once it is quiet.
 
     The grader stops a server once its own client is done, and the server may still be
-    reacting to that client: a crash whose traceback is not yet printed (the connection
-    closes before Python prints it), a last line of its log. A stop signal then would cut
-    what the check is about off the record. A server waiting in accept() or recv() is quiet
-    at the first look; one that computes without end is signalled after QUIET_MAX_S.
+    reacting to that client: a crash whose traceback is not yet printed (a `with` block closes
+    the connection before Python prints it), a last line of its log. Passed on at once, the
+    signal would cut what the check is about off the record. A server waiting in accept() or
+    recv() is quiet at the first looks; one that computes without end gets the signal
+    QUIET_MAX_S after it came. The main loop looks (look()) while it keeps draining the pipes.
+
+    With `grace_s`, a program still running grace_s after the signal was passed on is due
+    to be killed (overdue()): the grader's exit_s, counted from when the program got it.
     """
-    deadline = time.monotonic() + QUIET_MAX_S
-    quiet = 0
-    while quiet < QUIET_LOOKS and time.monotonic() < deadline:
-        quiet = 0 if threads_running(pids()) else quiet + 1
-        time.sleep(QUIET_INTERVAL_S)
+
+    def __init__(self, pids: Callable[[], list[int]], grace_s: float | None) -> None:
+        self.pids = pids
+        self.grace_s = grace_s
+        self.waiting: list[int] = []
+        self.pass_by = 0.0
+        self.quiet = 0
+        self.passed_at: float | None = None
+        self.after_exit = False
+        self.while_running = False
+
+    def came(self, signum: int) -> None:
+        """Called from the signal handler: only notes the signal."""
+        if not self.waiting:
+            self.pass_by = time.monotonic() + QUIET_MAX_S
+            self.quiet = 0
+        self.waiting.append(signum)
+
+    def look(self, child: subprocess.Popen[bytes], ended: bool) -> None:
+        """Passes the waiting signals on when the program is quiet or time is up.
+
+        `ended`: the grader or the lifetime has killed the program, and the signals are moot.
+        """
+        if not self.waiting:
+            return
+        exited = has_exited(child.pid)
+        if not (exited or ended):
+            self.quiet = 0 if threads_running(self.pids()) else self.quiet + 1
+            if self.quiet < QUIET_LOOKS and time.monotonic() < self.pass_by:
+                return
+        signals, self.waiting = self.waiting, []
+        if ended:
+            return
+        self.after_exit = self.after_exit or exited
+        self.while_running = self.while_running or not exited
+        if not exited and self.passed_at is None:
+            self.passed_at = time.monotonic()
+        for signum in signals:
+            child.send_signal(signum)
+
+    def overdue(self) -> bool:
+        """Whether the program has had its grace_s since the signal was passed on."""
+        return (
+            self.grace_s is not None
+            and self.passed_at is not None
+            and time.monotonic() > self.passed_at + self.grace_s
+        )
+
+    def wait_s(self, otherwise: float) -> float:
+        """How long the main loop may wait for output before it must look again."""
+        if self.waiting:
+            return QUIET_INTERVAL_S
+        if self.passed_at is not None and self.grace_s is not None:
+            return min(otherwise, 0.05)
+        return otherwise
 
 
 def sweep_allowed(options: dict[str, Any]) -> bool:
@@ -323,8 +381,6 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         sys.stdout.flush()
         sys.exit(70)
     ended_by: str | None = None
-    stop_signal_after_exit = False
-    stop_signal_while_running = False
 
     def kill_program() -> None:
         if sweep:
@@ -341,8 +397,11 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()
                 and int(name) not in wrapper]  # fmt: skip
 
+    grace = options.get("stop_grace_s")
+    stops = StopSignals(program_pids, float(grace) if grace is not None else None)
+
     def forward(signum: int, frame: Any) -> None:
-        nonlocal ended_by, stop_signal_after_exit, stop_signal_while_running
+        nonlocal ended_by
         if signum == signal.SIGUSR2:
             ended_by = ended_by or "grader"
             kill_program()
@@ -350,12 +409,12 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ended_by = ended_by or "lifetime"
             kill_program()
         else:
-            wait_until_quiet(program_pids)
-            exited = has_exited(child.pid)
-            stop_signal_after_exit = stop_signal_after_exit or exited
-            stop_signal_while_running = stop_signal_while_running or not exited
-            child.send_signal(signum)
+            stops.came(signum)
 
+    # A signal wakes the loop below at once (select would otherwise resume its wait).
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGUSR2, forward)
@@ -364,21 +423,33 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # waiting for a program that closed its pipes and never exits.
     signal.setitimer(signal.ITIMER_REAL, max(0.001, lifetime_s))
 
+    def look_after_signals() -> None:
+        nonlocal ended_by
+        stops.look(child, ended_by is not None)
+        if stops.overdue() and ended_by is None and child.poll() is None:
+            ended_by = "grader"  # not stopped within exit_s of the grader's SIGTERM
+            kill_program()
+
     watch = ListenWatch(options["listen"], started) if options.get("listen") else None
     streams = {"stdout": Stream(options["keep_bytes"]), "stderr": Stream(options["keep_bytes"])}
     selector = selectors.DefaultSelector()
     assert child.stdout is not None and child.stderr is not None
     selector.register(child.stdout, selectors.EVENT_READ, streams["stdout"])
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
+    selector.register(wake_read, selectors.EVENT_READ, None)
     exited_at: float | None = None
-    while selector.get_map():
-        events = selector.select(timeout=watch.interval_s if watch and watch.open else 0.5)
+    while len(selector.get_map()) > 1:  # a stream is still open
+        idle_s = watch.interval_s if watch and watch.open else 0.5
+        events = selector.select(timeout=stops.wait_s(idle_s))
         for key, _ in events:
             data = os.read(key.fd, 1 << 16)
+            if key.data is None:
+                continue  # a signal came: look_after_signals() below
             if data:
                 key.data.add(data)
             else:
                 selector.unregister(key.fileobj)
+        look_after_signals()
         sample_processes()
         if watch is not None:
             watch.look(program_exited=child.poll() is not None)
@@ -391,6 +462,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             kill_program()
         if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
             break  # a process out of reach still holds a pipe: the record cannot wait for it
+    # Both pipes closed, and the program may still run: signals are still passed on.
+    while child.poll() is None:
+        look_after_signals()
+        time.sleep(stops.wait_s(0.05))
     status = child.wait()
     signal.setitimer(signal.ITIMER_REAL, 0)
     if watch is not None:
@@ -403,8 +478,11 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         "status": status if status >= 0 else 128 - status,
         "signal": -status if status < 0 else None,
         "killed_by_grader": ended_by == "grader",
-        "stop_signal_after_exit": stop_signal_after_exit,
-        "stop_signal_while_running": stop_signal_while_running,
+        "stop_signal_after_exit": stops.after_exit,
+        "stop_signal_while_running": stops.while_running,
+        "stop_signal_s": (
+            round(stops.passed_at - started, 3) if stops.passed_at is not None else None
+        ),
         "lifetime_expired": ended_by == "lifetime",
         "lifetime_s": lifetime_s,
         "process_limit_hits": (

@@ -230,11 +230,14 @@ class LabContext:
         stdin: Input | None = None,
         *,
         listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
     ) -> Any:
         """Runs `python3 FILE` from the read-only submission, with every limit applied.
 
         `listen` is (protocol, timeout_s): the wrapper also watches for the program's
         listening socket (run_bounded.py's `listen` option; steps.wait_for_listen reads it).
+        `stop_grace_s`: the wrapper kills a program still running this long (s) after it
+        passed the grader's SIGTERM on (run_bounded.py's `stop_grace_s` option).
 
         `submission` is the staged copy on the grader's machine; the container reads it from a
         volume (RunVolumes.submission, put once per run), and `stdin`'s bytes from a volume of
@@ -258,6 +261,8 @@ class LabContext:
             self.files.submission(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
             self.files.wrapper(): {"bind": WRAPPER_MOUNT, "mode": "ro"},
         }
+        if stop_grace_s is not None:
+            wrapper["stop_grace_s"] = stop_grace_s
         if listen is not None:
             wrapper["listen"] = {"protocol": listen[0], "timeout_s": listen[1]}
         if stdin is not None:

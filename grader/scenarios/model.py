@@ -93,7 +93,8 @@ class ProgramRun:
     exit_code: int | None = None
     timed_out: bool = False
     ended_before_sigterm: bool = False
-    """The grader sent SIGTERM, but the program had already exited on its own."""
+    """The grader sent SIGTERM, but the program had exited on its own before it was passed on
+    (run_bounded.py holds it until the program is quiet, at most QUIET_MAX_S)."""
     stopped_by_signal: bool = False
     """The grader's SIGTERM reached the program while it ran: a traceback after it is how the
     program stopped, not what went wrong in the checks before."""

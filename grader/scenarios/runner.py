@@ -264,6 +264,7 @@ class SubmissionRun:
                     steps.SERVER_ALIAS,
                     "server",
                     listen=(server.protocol, timeouts.start_s),
+                    stop_grace_s=timeouts.exit_s,
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, program))
@@ -278,6 +279,7 @@ class SubmissionRun:
                     context, self.port, scenario.client, self._peer_host(context)
                 )
             gone = False
+            wait_s = timeouts.exit_s
             if server.serves_forever or udp:
                 # Its work is done; a polite stop is part of the test, so whether the program
                 # was still there to receive it is part of what is seen.
@@ -287,7 +289,8 @@ class SubmissionRun:
                     )
                 gone = not program.is_running()
                 program.signal("SIGTERM")
-            run = steps.finish_program(program, server.file, steps.after_stop_signal_s(self.lab))
+                wait_s = steps.after_stop_signal_s(self.lab)
+            run = steps.finish_program(program, server.file, wait_s)
             if gone:
                 run = replace(run, ended_before_sigterm=True)
             captured = self._finished(packets)
@@ -411,6 +414,7 @@ class SubmissionRun:
                     steps.SERVER_ALIAS,
                     "server",
                     listen=(server.protocol, timeouts.start_s),
+                    stop_grace_s=timeouts.exit_s,
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, server_program))
@@ -428,11 +432,11 @@ class SubmissionRun:
                     scenario.stdin,
                 ) as client_program:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
+            wait_s = timeouts.exit_s
             if server.serves_forever:
                 server_program.signal("SIGTERM")
-            server_run = steps.finish_program(
-                server_program, server.file, steps.after_stop_signal_s(self.lab)
-            )
+                wait_s = steps.after_stop_signal_s(self.lab)
+            server_run = steps.finish_program(server_program, server.file, wait_s)
             captured = self._finished(packets)
         return EndToEndObservation(
             server=server_run, listen=listen, client=client_run, capture=captured

@@ -47,12 +47,13 @@ def program_env(port: int, *, client: bool) -> dict[str, str]:
 
 
 def after_stop_signal_s(lab: LabSpec) -> float:
-    """How long (s) a server may take to exit after the grader sends SIGTERM to its wrapper.
+    """How long (s) the grader waits for a server after sending SIGTERM to its wrapper.
 
-    The lab's exit_s, plus the time run_bounded.py may hold the signal until the program is
-    quiet (QUIET_MAX_S): exit_s counts from when the program gets it.
+    run_bounded.py holds the signal until the program is quiet (at most QUIET_MAX_S), then
+    gives the program the lab's exit_s (its stop_grace_s) and kills it if it is still
+    running: this wait covers both, and a second to spare, before the grader stops it itself.
     """
-    return lab.timeouts.exit_s + QUIET_MAX_S
+    return QUIET_MAX_S + lab.timeouts.exit_s + 1.0
 
 
 def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
