@@ -22,6 +22,8 @@ Options (one JSON argument):
                              printed (default LIFETIME_S); a killed grader leaves nothing behind
     stop_grace_s: float, opt.  a program still running this long after a SIGTERM or SIGINT
                              was passed on to it is killed, as by SIGUSR2 (killed_by_grader)
+    stop_quiet_max_s: float, opt.  how long a stop signal may be held while the program is
+                             busy (default QUIET_MAX_S)
     sweep: bool, optional    at the end kill every other process of the container's PID
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
@@ -256,16 +258,20 @@ class StopSignals:
     reacting to that client: a crash whose traceback is not yet printed (a `with` block closes
     the connection before Python prints it), a last line of its log. Passed on at once, the
     signal would cut what the check is about off the record. A server waiting in accept() or
-    recv() is quiet at the first looks; one that computes without end gets the signal
-    QUIET_MAX_S after it came. The main loop looks (look()) while it keeps draining the pipes.
+    recv() is quiet at the first looks; one that computes or prints without end gets the
+    signal quiet_max_s (QUIET_MAX_S unless the options say) after it came. The main loop
+    looks (look()) while it keeps draining the pipes.
 
     With `grace_s`, a program still running grace_s after the signal was passed on is due
     to be killed (overdue()): the grader's exit_s, counted from when the program got it.
     """
 
-    def __init__(self, pids: Callable[[], list[int]], grace_s: float | None) -> None:
+    def __init__(
+        self, pids: Callable[[], list[int]], grace_s: float | None, quiet_max_s: float
+    ) -> None:
         self.pids = pids
         self.grace_s = grace_s
+        self.quiet_max_s = quiet_max_s
         self.waiting: list[int] = []
         self.pass_by = 0.0
         self.quiet = 0
@@ -276,20 +282,23 @@ class StopSignals:
     def came(self, signum: int) -> None:
         """Called from the signal handler: only notes the signal."""
         if not self.waiting:
-            self.pass_by = time.monotonic() + QUIET_MAX_S
+            self.pass_by = time.monotonic() + self.quiet_max_s
             self.quiet = 0
         self.waiting.append(signum)
 
-    def look(self, child: subprocess.Popen[bytes], ended: bool) -> None:
+    def look(self, child: subprocess.Popen[bytes], ended: bool, printed: bool = False) -> None:
         """Passes the waiting signals on when the program is quiet or time is up.
 
         `ended`: the grader or the lifetime has killed the program, and the signals are moot.
+        `printed`: output came since the last look. A program blocked writing to a full pipe
+        sleeps, but it is not quiet: it is still printing.
         """
         if not self.waiting:
             return
         exited = has_exited(child.pid)
         if not (exited or ended):
-            self.quiet = 0 if threads_running(self.pids()) else self.quiet + 1
+            busy = printed or threads_running(self.pids())
+            self.quiet = 0 if busy else self.quiet + 1
             if self.quiet < QUIET_LOOKS and time.monotonic() < self.pass_by:
                 return
         signals, self.waiting = self.waiting, []
@@ -398,7 +407,11 @@ def run(options: dict[str, Any], stdin: Any) -> None:
                 and int(name) not in wrapper]  # fmt: skip
 
     grace = options.get("stop_grace_s")
-    stops = StopSignals(program_pids, float(grace) if grace is not None else None)
+    stops = StopSignals(
+        program_pids,
+        float(grace) if grace is not None else None,
+        float(options.get("stop_quiet_max_s", QUIET_MAX_S)),
+    )
 
     def forward(signum: int, frame: Any) -> None:
         nonlocal ended_by
@@ -423,9 +436,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # waiting for a program that closed its pipes and never exits.
     signal.setitimer(signal.ITIMER_REAL, max(0.001, lifetime_s))
 
-    def look_after_signals() -> None:
+    def look_after_signals(printed: bool = False) -> None:
         nonlocal ended_by
-        stops.look(child, ended_by is not None)
+        stops.look(child, ended_by is not None, printed)
         if stops.overdue() and ended_by is None and child.poll() is None:
             ended_by = "grader"  # not stopped within exit_s of the grader's SIGTERM
             kill_program()
@@ -441,15 +454,17 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     while len(selector.get_map()) > 1:  # a stream is still open
         idle_s = watch.interval_s if watch and watch.open else 0.5
         events = selector.select(timeout=stops.wait_s(idle_s))
+        printed = False
         for key, _ in events:
             data = os.read(key.fd, 1 << 16)
             if key.data is None:
                 continue  # a signal came: look_after_signals() below
             if data:
                 key.data.add(data)
+                printed = True
             else:
                 selector.unregister(key.fileobj)
-        look_after_signals()
+        look_after_signals(printed)
         sample_processes()
         if watch is not None:
             watch.look(program_exited=child.poll() is not None)
@@ -467,6 +482,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         look_after_signals()
         time.sleep(stops.wait_s(0.05))
     status = child.wait()
+    # A signal still held when the program ended (its pipes closed as it exited, between two
+    # looks) came after its exit.
+    stops.look(child, ended_by is not None)
     signal.setitimer(signal.ITIMER_REAL, 0)
     if watch is not None:
         watch.look(program_exited=True)
