@@ -46,11 +46,16 @@ def materialize(lab: str, parent: Path) -> list[Path]:
     return folders + [broken.materialize(parent) for broken in CATALOGUE[lab]]
 
 
+def grade_command(lab: str, folders: list[Path], out: Path, jobs: int, *extra: str) -> list[str]:
+    """The `socketlab grade` command line for `folders`, into `out`, `jobs` at a time."""
+    return [sys.executable, "-m", "grader.cli", "grade", lab, *map(str, folders),
+            "--jobs", str(jobs), "--out", str(out), *extra]  # fmt: skip
+
+
 def grade(lab: str, folders: list[Path], out: Path, jobs: int, *extra: str) -> tuple[int, float]:
     """Exit status and seconds of one `socketlab grade` run."""
     started = time.monotonic()
-    command = [sys.executable, "-m", "grader.cli", "grade", lab, *map(str, folders),
-               "--jobs", str(jobs), "--out", str(out), *extra]  # fmt: skip
+    command = grade_command(lab, folders, out, jobs, *extra)
     done = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
@@ -64,11 +69,9 @@ def interrupted_then_resumed(
     problems: list[str] = []
     names = [folder.name for folder in folders]
     started = time.monotonic()
-    command = [sys.executable, "-m", "grader.cli", "grade", lab, *map(str, folders),
-               "--jobs", str(jobs), "--out", str(out)]  # fmt: skip
     process = subprocess.Popen(
-        command, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        grade_command(lab, folders, out, jobs), cwd=REPOSITORY, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 
     def graded() -> int:
