@@ -36,10 +36,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
-from grader import errors
+from grader import errors, interrupts
 from grader.errors import GraderBugError, InfrastructureError
 from grader.reporting.record import RECORD_NAME, read_record, write_record
 from grader.results import SubmissionResult
@@ -186,7 +185,8 @@ class WorkerPool:
             self._threads.append(thread)
         running = len(self._threads)
         while running:
-            finished = self._finished.get()
+            with interrupts.interruptible():
+                finished = self._finished.get()
             if finished is None:
                 running -= 1
                 continue
@@ -329,16 +329,6 @@ def publish(target: Path) -> None:
     os.replace(target / PENDING_RESULTS, target / "results.json")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM interrupts the grading as Ctrl-C does.
-
-    A second signal (Ctrl-C reaches the worker and the batch, which then stops its workers)
-    waits while containers are being removed (grader.plugin.signals_held); whatever it still
-    cuts short, the batch sweeps by its owner label when its workers have ended.
-    """
-    raise KeyboardInterrupt
-
-
 def _end_with_parent() -> None:
     """Asks Linux to send this process SIGTERM when the batch that started it dies."""
     with contextlib.suppress(OSError, AttributeError):
@@ -363,29 +353,37 @@ def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
 
 
 def worker_main(spec: Path) -> int:
-    """A batch worker: grades each request read from stdin (see the module docstring)."""
+    """A batch worker: grades each request read from stdin (see the module docstring).
+
+    SIGTERM (from the batch) and SIGINT (Ctrl-C reaches the whole process group) interrupt
+    the grading as Ctrl-C does in `socketlab check` (grader.interrupts): its containers are
+    removed, and a second signal waits for that; whatever it still cuts short, the batch
+    sweeps by its owner label once its workers have ended.
+    """
     channel: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # nothing printed while grading can reach the channel
-    signal.signal(signal.SIGTERM, _interrupt)
-    _end_with_parent()
-    from grader.spec.loader import load_spec
+    with interrupts.deferred():
+        _end_with_parent()
+        from grader.spec.loader import load_spec
 
-    try:
-        lab = load_spec(spec)
-        for line in sys.stdin:
-            request = json.loads(line)
-            try:
-                answer = grade_into(lab, Path(request["submission"]), Path(request["target"]))
-            except KeyboardInterrupt:
-                _answer(channel, {"status": "interrupted"})
-                return 130
-            except Exception as e:  # a grader bug outside any check: this submission only
-                answer = {"status": "not-graded", "error": "GraderBugError", "message": repr(e)}
-            _answer(channel, answer)
-    except KeyboardInterrupt:
-        return 130
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
-    return 0
+        try:
+            lab = load_spec(spec)
+            while True:
+                with interrupts.interruptible():
+                    line = sys.stdin.readline()
+                if not line:
+                    return 0
+                request = json.loads(line)
+                try:
+                    answer = grade_into(lab, Path(request["submission"]), Path(request["target"]))
+                except KeyboardInterrupt:
+                    _answer(channel, {"status": "interrupted"})
+                    return 130
+                except Exception as e:  # a grader bug outside any check: this submission only
+                    answer = {"status": "not-graded", "error": "GraderBugError", "message": repr(e)}
+                _answer(channel, answer)
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

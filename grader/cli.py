@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from grader import __version__, batch
+from grader import __version__, batch, interrupts
 from grader.errors import (
     GraderBugError,
     InfrastructureError,
@@ -208,7 +208,7 @@ def check(
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
     engine.connect()
     console.print(f"checking {lab.id} — this starts your programs in Docker containers…")
-    with _CheckProgress(console, lab) as progress:
+    with interrupts.deferred(), _CheckProgress(console, lab) as progress:
         outcome = grade_submission(
             lab, submission, skip_hidden=True, captures=captures, on_check=progress.tell
         )
@@ -368,7 +368,11 @@ def _grade(
     stopped: InfrastructureError | None = None
     bugs = 0
     try:
-        with _BatchProgress(console, len(todo)) as progress, batch.WorkerPool(lab, jobs) as pool:
+        with (
+            interrupts.deferred(),
+            _BatchProgress(console, len(todo)) as progress,
+            batch.WorkerPool(lab, jobs) as pool,
+        ):
             for finished in pool.run(todo):
                 job = finished.job
                 if finished.interrupted:

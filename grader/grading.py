@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import plugin
+from grader import interrupts, plugin
 from grader.errors import GraderBugError, InfrastructureError
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
@@ -121,8 +121,11 @@ def _run_pytest(
     with contextlib.redirect_stdout(captured):
         exit_code = pytest.main(arguments, plugins=[collector])
     output = captured.getvalue()
+    # pytest caught Ctrl-C (or SIGTERM) and already removed the run's resources; or a signal
+    # came where nothing could act on it (see grader.interrupts): the grading is not whole.
+    interrupts.raise_if_pending()
     if exit_code == pytest.ExitCode.INTERRUPTED and "KeyboardInterrupt" in output:
-        raise KeyboardInterrupt  # pytest caught Ctrl-C and already removed the run's resources
+        raise KeyboardInterrupt
     config = collector.config
     if config is None:
         bug = GraderBugError(f"pytest did not start (exit {exit_code}):\n{output[-3000:]}")

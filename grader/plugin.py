@@ -5,10 +5,7 @@ pytest labs/01-tcp-hello --submission path/to/submission
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import signal
-import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from grader import interrupts
 from grader.checks import check_kinds
 from grader.checks.base import Verdict
 from grader.errors import GraderBugError, InfrastructureError, SpecError
@@ -66,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # A Ctrl-C or SIGTERM in the middle of removing containers would leave them behind:
     # it is delivered once they are gone.
-    with signals_held():
+    with interrupts.held():
         for run in config.stash.get(RUNS, {}).values():
             try:
                 try:
@@ -80,23 +78,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 # must not turn them into a crash. `socketlab clean` removes what is left.
                 problem = engine.classify(e) or e
                 config.stash[CLEANUP_FAILURE] = f"{type(problem).__name__}: {problem}"
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Delays SIGINT and SIGTERM until the block ends (then they are delivered as usual).
-
-    Only in the main thread, where Python runs signal handlers; elsewhere it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -161,6 +142,7 @@ class CheckItem(pytest.Item):
             shutil.copyfile(capture.pcap, target)
 
     def runtest(self) -> None:
+        interrupts.raise_if_pending()  # a Ctrl-C that came while no check was waiting
         failure = self.config.stash.get(INFRASTRUCTURE_FAILURE, None)
         if failure is not None:
             self.record("error", None, error=str(failure))

@@ -58,6 +58,18 @@ def docker_ready() -> Iterator[Any]:
     yield client
 
 
+# `python -m grader.cli` with Python's own Ctrl-C handler put back first, for the tests that
+# press Ctrl-C. A test run started in the background by a shell without job control (as a CI
+# runner may start it) has SIGINT ignored, and every process it starts inherits that; socketlab
+# then leaves it ignored, as every program does (nohup), and such a test would test nothing.
+SOCKETLAB_AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
+    " runpy.run_module('grader.cli', run_name='__main__', alter_sys=True)",
+]
+
+
 def socketlab(
     *arguments: str, env: dict[str, str] | None = None, timeout_s: float = 900
 ) -> subprocess.CompletedProcess[str]:

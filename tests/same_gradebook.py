@@ -27,6 +27,7 @@ from pathlib import Path
 from grader.sandbox import engine
 from grader.sandbox.labels import owned_by, sweep
 from grader.sandbox.waiting import Poll
+from tests.conftest import SOCKETLAB_AT_A_TERMINAL
 from tests.grade_broken import CATALOGUE
 from tests.submissions import REPOSITORY
 
@@ -48,7 +49,7 @@ def materialize(lab: str, parent: Path) -> list[Path]:
 
 def grade_command(lab: str, folders: list[Path], out: Path, jobs: int, *extra: str) -> list[str]:
     """The `socketlab grade` command line for `folders`, into `out`, `jobs` at a time."""
-    return [sys.executable, "-m", "grader.cli", "grade", lab, *map(str, folders),
+    return [*SOCKETLAB_AT_A_TERMINAL, "grade", lab, *map(str, folders),
             "--jobs", str(jobs), "--out", str(out), *extra]  # fmt: skip
 
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from grader.sandbox.labels import owned_by, sweep
 from grader.sandbox.waiting import Poll
-from tests.conftest import socketlab
+from tests.conftest import SOCKETLAB_AT_A_TERMINAL, socketlab
 from tests.submissions import CORE, REPOSITORY
 
 pytestmark = pytest.mark.docker
@@ -72,7 +71,7 @@ def test_an_interrupted_batch_resumes_without_grading_anything_twice_or_losing_a
     for name in names:
         shutil.copytree(REPOSITORY / "solutions" / LAB, submissions / name)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "grader.cli", "grade", LAB, "--jobs", "2",
+    command = [*SOCKETLAB_AT_A_TERMINAL, "grade", LAB, "--jobs", "2",
                "--submissions-from", str(submissions), "--out", str(out)]  # fmt: skip
     # Its own session, so Ctrl-C (SIGINT to the terminal's process group) reaches the
     # batch and its workers, as at a terminal, and nothing else.

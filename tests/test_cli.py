@@ -22,7 +22,7 @@ from grader.sandbox.labels import (
     sweep,
 )
 from grader.sandbox.waiting import Poll
-from tests.conftest import socketlab
+from tests.conftest import SOCKETLAB_AT_A_TERMINAL, socketlab
 from tests.submissions import LAB01, REPOSITORY
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -131,7 +131,7 @@ def test_plain_pytest_grades_a_submission() -> None:
 def start_check(submission: str = "solutions/01-tcp-hello") -> subprocess.Popen[str]:
     """A real `socketlab check` in the background; its pid is the owner-pid on what it makes."""
     return subprocess.Popen(
-        [sys.executable, "-m", "grader.cli", "check", "01-tcp-hello", "--submission", submission],
+        [*SOCKETLAB_AT_A_TERMINAL, "check", "01-tcp-hello", "--submission", submission],
         cwd=REPOSITORY,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

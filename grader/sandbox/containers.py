@@ -14,6 +14,7 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
+from grader import interrupts
 from grader.errors import InfrastructureError
 from grader.sandbox.labels import RunLabels
 from grader.sandbox.volumes import INPUT_FILE, RunVolumes
@@ -101,7 +102,8 @@ class Running:
     def wait_exit(self, timeout_s: float) -> ExitState | None:
         """The exit state once the container stops, or None if it still runs at the timeout."""
         try:
-            self.container.wait(timeout=timeout_s)
+            with interrupts.interruptible():
+                self.container.wait(timeout=timeout_s)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
         return self.state()

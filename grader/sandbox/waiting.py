@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from grader import interrupts
+
 T = TypeVar("T")
 
 
@@ -25,4 +27,5 @@ class Poll:
                 return result
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(self.interval_s)
+            with interrupts.interruptible():
+                time.sleep(self.interval_s)
