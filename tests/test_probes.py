@@ -436,3 +436,59 @@ def test_a_program_still_running_its_grace_after_the_stop_signal_is_killed(
     assert record["killed_by_grader"] is True
     assert record["stop_signal_while_running"] is True
     assert isinstance(record["stop_signal_s"], float)
+
+
+SNIFF_ON_LOOPBACK = """
+import json, socket, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from grader.probes.peer import SynSniffer
+
+sniffer = SynSniffer("lo")
+sniffer.start()
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))
+closed_port = closed.getsockname()[1]
+closed.close()
+try:
+    socket.create_connection(("127.0.0.1", closed_port), timeout=5)  # SYN, then RST
+except OSError:
+    pass
+listener = socket.create_server(("127.0.0.1", 0))
+port = listener.getsockname()[1]
+client = socket.create_connection(("127.0.0.1", port), timeout=5)
+conn, _ = listener.accept()
+sender = threading.Thread(target=client.sendall, args=(b"x" * (1 << 20),))
+sender.start()
+got = 0
+while got < 1 << 20:
+    got += len(conn.recv(65536))
+sender.join()
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(50):
+    udp.sendto(b"ping", ("127.0.0.1", port))
+deadline = time.monotonic() + 30
+while len(sniffer.ports) < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(json.dumps({"ports": sniffer.ports, "expected": [closed_port, port],
+                  "filtered": sniffer.filtered, "frames": sniffer.frames}))
+"""
+
+
+def test_the_syn_sniffer_is_handed_only_the_syns_by_its_socket_filter() -> None:
+    """1 MiB of TCP data and 50 datagrams on the interface; two SYNs reach Python, no more.
+
+    In a network namespace of its own (`unshare -rn`), on its loopback interface.
+    """
+    repository = str(Path(__file__).resolve().parents[1])
+    command = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+               sys.executable, "-c", SNIFF_ON_LOOPBACK, repository]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=120, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        if b"unshare" in getattr(e, "stderr", b"") or isinstance(e, OSError):
+            pytest.skip(f"no network namespace of our own here: {e}")
+        raise
+    seen = json.loads(done.stdout)
+    assert seen["filtered"], "the kernel refused the socket filter"
+    assert seen["ports"] == seen["expected"]
+    assert seen["frames"] == 2, seen
