@@ -197,8 +197,13 @@ class WorkerPool:
         self._taking.clear()
 
     def stop(self) -> None:
-        """Interrupts every worker (SIGTERM) and waits for each to clean up and end."""
+        """Interrupts every worker (SIGTERM) and waits for each to clean up and end.
+
+        A worker still running after WORKER_STOP_TIMEOUT_S, or when another Ctrl-C or SIGTERM
+        comes while waiting, is killed (the batch then removes its resources by label).
+        """
         self._taking.clear()
+        signals = interrupts.count()
         with self._lock:
             workers = list(self._workers)
         for worker in workers:
@@ -207,11 +212,13 @@ class WorkerPool:
                     worker.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
         for worker in workers:
-            try:
-                worker.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            while worker.poll() is None:
+                if time.monotonic() >= deadline or interrupts.count() > signals:
+                    worker.kill()
+                    worker.wait()
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.wait(timeout=0.1)
 
     def _start_worker(self, log: IO[bytes]) -> subprocess.Popen[str]:
         """A worker whose stderr goes to `log`: shown only if it ends while grading."""
@@ -330,7 +337,12 @@ def publish(target: Path) -> None:
 
 
 def _end_with_parent() -> None:
-    """Asks Linux to send this process SIGTERM when the batch that started it dies."""
+    """Asks Linux to send this process SIGTERM when the batch that started it dies.
+
+    Strictly, when the batch's thread that started it ends (prctl(2)): a pool thread ends
+    only once its worker has answered and has no more input, so an idle worker then ends with
+    130 instead of 0, which changes nothing.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1

@@ -8,11 +8,14 @@ signal arrives. While grading, that can be:
   taken, so the cleanup that follows the interrupt waits forever.
 
 Inside `deferred()`, a signal is recorded, and raised as KeyboardInterrupt only in an
-`interruptible()` block: where the grader waits (its polls, its waits for a container or for
-a worker), which is nearly all of a grading's time. A signal that arrives elsewhere is raised
-at the next such block, or by `raise_if_pending()` (at the start of each check, and after
-pytest returns), so none is lost. A SIGINT that the process inherited as ignored (`nohup`, a
-background job of a shell without job control) stays ignored, as in every other program.
+`interruptible()` block: where the grader waits (its polls, its waits for a worker), which is
+nearly all of a grading's time. A wait that is itself a call into the Docker SDK (for a
+container to exit, for a probe to end) runs in a thread of its own through `wait_for()`, so
+the signal cuts short the main thread's wait for that thread, never the SDK's own code. A
+signal that arrives elsewhere is raised at the next such block, by `raise_if_pending()` (at
+the start of each check, and after pytest returns), or at the end of `deferred()`, so none is
+lost. A SIGINT that the process inherited as ignored (`nohup`, a background job of a shell
+without job control) stays ignored, as in every other program.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TypeVar
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +39,7 @@ class _State:
     armed: bool = False  # in an interruptible() block: the handler raises
     raised: bool = False  # a KeyboardInterrupt for a received signal is on its way up
     holding: int = 0  # depth of held() blocks
+    deferring: bool = False  # inside deferred()
 
 
 _state = _State()
@@ -40,7 +47,9 @@ _state = _State()
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _state.received.append(signum)
-    if _state.armed and not _state.raised:
+    # held() blocks the signals in the main thread only: another thread (a wait_for() call,
+    # rich's refresh) may still take one, and this handler then runs during held().
+    if _state.armed and not _state.raised and not _state.holding:
         _state.armed = False  # a second signal must not cut short the cleanup of the first
         _state.raised = True
         raise KeyboardInterrupt
@@ -51,11 +60,12 @@ def deferred() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM interrupt only where the grader waits.
 
     Main thread only (where Python runs signal handlers). The previous handlers are back
-    when the block ends, and the signals received in it are forgotten.
+    when the block ends, and the signals received in it are forgotten. Raises
+    KeyboardInterrupt at the end for a signal that nothing in the block raised.
     """
     global _state
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
-    _state = _State()
+    _state = _State(deferring=True)
     for signum in HANDLED:
         if previous[signum] is not signal.SIG_IGN:
             signal.signal(signum, _on_signal)
@@ -64,7 +74,10 @@ def deferred() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        unraised = bool(_state.received) and not _state.raised
         _state = _State()
+    if unraised:  # the block ended normally; a signal came where nothing asked for it
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -78,15 +91,56 @@ def interruptible() -> Iterator[None]:
     if _state.holding:
         yield
         return
-    if _state.received and not _state.raised:
-        _state.raised = True
-        raise KeyboardInterrupt
+    _raise_unraised()
     outer = _state.armed
     _state.armed = True
     try:
         yield
     finally:
         _state.armed = outer and _state.armed  # stays disarmed once this block was interrupted
+
+
+def _raise_unraised() -> None:
+    """Raises KeyboardInterrupt for a signal received and not raised yet (none inside held())."""
+    if _state.received and not _state.raised and not _state.holding:
+        _state.raised = True
+        raise KeyboardInterrupt
+
+
+def wait_for(call: Callable[[], T]) -> T:
+    """Makes a blocking call (a wait on Docker) that a signal cuts short inside `deferred()`.
+
+    The call runs in a thread of its own, and the main thread waits for that thread in an
+    `interruptible()` block: KeyboardInterrupt is raised there, never inside the call's own
+    code (its locks, its connection pool). An interrupted call is left to end by itself when
+    what it waits for is removed by the cleanup. Returns what `call` returns and raises what
+    it raises. Outside `deferred()`, or in another thread, it only makes the call.
+    """
+    if not _state.deferring or threading.current_thread() is not threading.main_thread():
+        return call()
+    values: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)  # the main thread takes them
+        try:
+            values.append(call())
+        except BaseException as e:  # handed to the caller below
+            errors.append(e)
+
+    _raise_unraised()  # a signal that came before: raised before the call starts
+    thread = threading.Thread(target=run, name="socketlab-wait", daemon=True)
+    thread.start()
+    with interruptible():
+        thread.join()
+    if errors:
+        raise errors[0]
+    return values[0]
+
+
+def count() -> int:
+    """How many signals were received inside `deferred()` so far."""
+    return len(_state.received)
 
 
 def pending() -> int | None:

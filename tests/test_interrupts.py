@@ -88,6 +88,41 @@ def test_a_signal_during_a_wait_cuts_it_short() -> None:
         assert time.monotonic() - started < 30  # the 60 s wait did not run out
 
 
+def test_a_call_waited_for_gives_its_value_or_raises_its_error() -> None:
+    with interrupts.deferred():
+        assert interrupts.wait_for(lambda: 42) == 42
+        with pytest.raises(ZeroDivisionError):
+            interrupts.wait_for(lambda: 1 / 0)
+
+
+def test_a_signal_cuts_short_the_wait_for_a_call_but_not_the_call() -> None:
+    """KeyboardInterrupt in the main thread's wait; the call itself runs to its end."""
+    release, ended = threading.Event(), threading.Event()
+
+    def slow_call() -> str:
+        release.wait(60)
+        ended.set()
+        return "done"
+
+    with interrupts.deferred():
+        timer = sigterm_later(0.1)
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.wait_for(slow_call)
+        timer.join()
+        assert not ended.is_set()  # the call still waits: only the wait for it was cut short
+        release.set()
+        assert ended.wait(30)
+
+
+def test_a_signal_received_before_a_call_keeps_it_from_starting() -> None:
+    started = threading.Event()
+    with interrupts.deferred():
+        send_sigterm()
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.wait_for(started.set)
+    assert not started.is_set()
+
+
 def test_a_second_signal_does_not_cut_short_the_cleanup_of_the_first() -> None:
     cleaned_up = False
     with interrupts.deferred():
@@ -139,8 +174,14 @@ def test_an_ignored_sigint_stays_ignored_and_the_handlers_come_back() -> None:
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_signal_nothing_asked_for_is_raised_when_the_block_ends() -> None:
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred():
+        send_sigterm()
+        sum(range(1000))
+
+
 def test_signals_received_in_one_grading_are_forgotten_by_the_next() -> None:
-    with interrupts.deferred():
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred():
         send_sigterm()
     with interrupts.deferred():
         assert interrupts.pending() is None

@@ -102,8 +102,7 @@ class Running:
     def wait_exit(self, timeout_s: float) -> ExitState | None:
         """The exit state once the container stops, or None if it still runs at the timeout."""
         try:
-            with interrupts.interruptible():
-                self.container.wait(timeout=timeout_s)
+            interrupts.wait_for(lambda: self.container.wait(timeout=timeout_s))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
         return self.state()

@@ -20,6 +20,7 @@ from typing import Any
 
 import docker.errors
 
+from grader import interrupts
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import (
     INPUT_MOUNT,
@@ -103,7 +104,8 @@ class PeerHost:
                 stderr=True,
                 environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
             )
-            stdout, stderr = api.exec_start(created["Id"], demux=True)
+            # The probe's whole run: a Ctrl-C must not wait for it (grader.interrupts).
+            stdout, stderr = interrupts.wait_for(lambda: api.exec_start(created["Id"], demux=True))
             code = api.exec_inspect(created["Id"]).get("ExitCode")
         except docker.errors.APIError as e:
             raise InfrastructureError(
