@@ -322,14 +322,24 @@ def run_watching(program: str, timeout_s: float) -> list[str]:
         "keep_bytes": 1024,
         "listen": {"protocol": "tcp", "timeout_s": timeout_s},
     }
-    command = ["unshare", "-rn", sys.executable, str(RUN_BOUNDED), json.dumps(options)]
+    stdout = in_own_network_namespace([sys.executable, str(RUN_BOUNDED), json.dumps(options)], 60)
+    return stdout.decode().strip().splitlines()
+
+
+def in_own_network_namespace(argv: list[str], timeout_s: float) -> bytes:
+    """The stdout of `argv` run in a user and network namespace of its own (`unshare -rn`).
+
+    Skips the test where this machine gives none; raises CalledProcessError if `argv` fails.
+    """
     try:
-        done = subprocess.run(command, capture_output=True, timeout=60, check=True)
+        done = subprocess.run(
+            ["unshare", "-rn", *argv], capture_output=True, timeout=timeout_s, check=True
+        )
     except (OSError, subprocess.CalledProcessError) as e:
         if b"unshare" in getattr(e, "stderr", b"") or isinstance(e, OSError):
             pytest.skip(f"no network namespace of our own here: {e}")
         raise
-    return done.stdout.decode().strip().splitlines()
+    return done.stdout
 
 
 LISTENS_LATE = (
@@ -480,15 +490,9 @@ def test_the_syn_sniffer_is_handed_only_the_syns_by_its_socket_filter() -> None:
     In a network namespace of its own (`unshare -rn`), on its loopback interface.
     """
     repository = str(Path(__file__).resolve().parents[1])
-    command = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+    command = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"',
                sys.executable, "-c", SNIFF_ON_LOOPBACK, repository]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=120, check=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        if b"unshare" in getattr(e, "stderr", b"") or isinstance(e, OSError):
-            pytest.skip(f"no network namespace of our own here: {e}")
-        raise
-    seen = json.loads(done.stdout)
+    seen = json.loads(in_own_network_namespace(command, 120))
     assert seen["filtered"], "the kernel refused the socket filter"
     assert seen["ports"] == seen["expected"]
     assert seen["frames"] == 2, seen
