@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 
 .PHONY: setup test lint unit docker-tests bench clean
 
+# A CI runner may start its engine beside the job: setup waits for it rather than fail.
 setup: $(BIN)/socketlab
-	$(BIN)/socketlab image build --install-tools
+	$(BIN)/socketlab image build --install-tools --wait-for-engine 120
 
 $(BIN)/socketlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="install mmdebstrap with apt-get if the offline path needs it (root only)",
     )
+    build.add_argument(
+        "--wait-for-engine",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="keep asking a Docker engine that does not answer yet for this long (default 0)",
+    )
 
     clean = commands.add_parser(
         "clean", help="remove containers, networks and volumes a killed run left"
@@ -163,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     resume=arguments.resume,
                 )
             case "image":
-                client = engine.connect()
+                client = engine.connect(arguments.wait_for_engine, say=console.print)
                 image.build_image(client, install_tools=arguments.install_tools, say=console.print)
                 return EXIT_ALL_PASSED
             case "clean":

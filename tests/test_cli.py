@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,50 @@ def test_check_without_docker_exits_2() -> None:
     done = socketlab("check", "01-tcp-hello", env=NO_DOCKER)
     assert done.returncode == 2
     assert "Hint:" in done.stderr
+
+
+def test_image_build_waiting_for_an_engine_that_never_answers_exits_2_in_time() -> None:
+    done = socketlab("image", "build", "--wait-for-engine", "3", env=NO_DOCKER, timeout_s=60)
+    assert done.returncode == 2
+    assert "waiting up to 3 s for the Docker engine" in done.stdout
+    assert "cannot reach the Docker engine in 3 s" in done.stderr
+
+
+@pytest.mark.docker
+def test_image_build_waits_for_an_engine_that_starts_late(
+    tmp_path: Path, docker_ready: Any
+) -> None:
+    """As on a CI runner whose engine starts beside the job: setup waits, then goes on."""
+    upstream = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not upstream.startswith("unix://"):
+        pytest.fail(f"this test proxies a Unix socket; DOCKER_HOST is {upstream}")
+    directory = Path(tempfile.mkdtemp(prefix="sl-late-"))  # short: socket paths are limited
+    late = directory / "docker.sock"
+    build = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "image", "build", "--wait-for-engine", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPOSITORY,
+        env={**os.environ, "DOCKER_HOST": f"unix://{late}"},
+    )
+    script = Path(__file__).with_name("docker_proxy.py")
+    proxy = None
+    try:
+        assert build.stdout is not None
+        assert "waiting up to 120 s for the Docker engine" in build.stdout.readline()
+        proxy = subprocess.Popen(
+            [sys.executable, str(script), str(late), upstream.removeprefix("unix://")],
+            stdout=subprocess.DEVNULL,
+        )
+        _, stderr = build.communicate(timeout=300)
+        assert build.returncode == 0, stderr
+    finally:
+        build.kill()
+        if proxy is not None:
+            proxy.kill()
+            proxy.wait(timeout=60)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_unknown_lab_exits_2_and_lists_the_labs() -> None:

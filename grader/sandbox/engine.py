@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -17,26 +19,51 @@ _answered_once = False
 """Whether the engine answered a ping in this process: then failing to reach it means lost."""
 
 
-def connect() -> Any:
+ENGINE_POLL_S = 1.0
+"""How often connect(wait_s=...) asks again for an engine that did not answer."""
+
+
+def connect(wait_s: float = 0, say: Callable[[str], None] | None = None) -> Any:
     """A Docker SDK client that has answered a ping.
 
-    Raises DockerUnavailableError when the engine cannot be reached (EngineLostError when it
-    had answered earlier in this process).
+    wait_s: seconds to keep asking an engine that does not answer yet (one still starting, as
+    on a CI runner whose engine starts beside the job), once per ENGINE_POLL_S; `say` is told
+    once that it waits. 0 asks once.
+
+    Raises DockerUnavailableError when the engine cannot be reached within wait_s
+    (EngineLostError when it had answered earlier in this process).
     """
     global _answered_once
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        if _answered_once:
-            raise lost(e) from e
-        raise DockerUnavailableError(
-            f"cannot reach the Docker engine ({e}).\n"
-            "Hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and check"
-            " that `docker info` works for this user."
-        ) from e
+    deadline = time.monotonic() + wait_s
+    while True:
+        client = None
+        try:
+            client = docker.from_env(timeout=120)
+            client.ping()
+            break
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            if client is not None:
+                client.close()
+            if _answered_once:
+                raise lost(e) from e
+            if time.monotonic() + ENGINE_POLL_S > deadline:
+                raise unavailable(e, wait_s) from e
+            if say is not None:
+                say(f"waiting up to {wait_s:.0f} s for the Docker engine to answer ({e})")
+                say = None
+            time.sleep(ENGINE_POLL_S)
     _answered_once = True
     return client
+
+
+def unavailable(cause: BaseException, waited_s: float) -> DockerUnavailableError:
+    """The error for an engine that never answered, after waiting waited_s seconds."""
+    waited = f" in {waited_s:.0f} s" if waited_s else ""
+    return DockerUnavailableError(
+        f"cannot reach the Docker engine{waited} ({cause}).\n"
+        "Hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and check"
+        " that `docker info` works for this user."
+    )
 
 
 def answers() -> bool:
