@@ -448,6 +448,34 @@ def test_a_program_still_running_its_grace_after_the_stop_signal_is_killed(
     assert isinstance(record["stop_signal_s"], float)
 
 
+def has_children(pid: int) -> bool:
+    """Whether process `pid` has forked a child yet (/proc/PID/task/PID/children)."""
+    return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+def test_a_stop_signal_as_soon_as_the_program_exists_is_passed_on() -> None:
+    """The grader may signal as soon as the program exists, before the wrapper has gone on
+    from starting it (a peer that was done at once, a loaded machine): the signal is kept,
+    passed on, and the record written."""
+    for _ in range(5):
+        options = {"argv": [sys.executable, "-c", "import time; time.sleep(60)"]}
+        wrapper = subprocess.Popen(
+            [sys.executable, str(RUN_BOUNDED), json.dumps({"keep_bytes": 1024, **options})],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            Poll(30, interval_s=0.0002).until(lambda: True if has_children(wrapper.pid) else None)
+            wrapper.send_signal(signal.SIGTERM)
+            out, _ = wrapper.communicate(timeout=30)
+        finally:
+            wrapper.kill()
+        lines = out.decode().strip().splitlines()
+        assert lines, f"the wrapper ended by the signal ({wrapper.returncode}), no record"
+        record = json.loads(lines[-1].removeprefix("RUN "))
+        assert record["signal"] == signal.SIGTERM
+        assert record["stop_signal_while_running"] is True
+
+
 SNIFF_ON_LOOPBACK = """
 import json, socket, sys, threading, time
 sys.path.insert(0, sys.argv[1])

@@ -358,6 +358,12 @@ def kill_all_others_until_gone(timeout_s: float = SWEEP_TIMEOUT_S) -> None:
 
 
 def run(options: dict[str, Any], stdin: Any) -> None:
+    # The grader may signal before the program is even started (a peer that was done at once,
+    # a machine slow to start this wrapper): noted here and acted on once the program runs, so
+    # no signal ends this wrapper without its record.
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        signal.signal(signum, lambda signum, frame: early.append(signum))
     started = time.monotonic()
     lifetime_s = float(options.get("lifetime_s", LIFETIME_S))
     sweep = sweep_allowed(options)
@@ -432,6 +438,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGUSR2, forward)
     signal.signal(signal.SIGALRM, forward)
+    while early:
+        forward(early.pop(0), None)
     # A timer, not a check in the loop below: the lifetime holds in every phase, also while
     # waiting for a program that closed its pipes and never exits.
     signal.setitimer(signal.ITIMER_REAL, max(0.001, lifetime_s))
