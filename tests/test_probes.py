@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -448,9 +449,9 @@ def test_a_program_still_running_its_grace_after_the_stop_signal_is_killed(
     assert isinstance(record["stop_signal_s"], float)
 
 
-def has_children(pid: int) -> bool:
-    """Whether process `pid` has forked a child yet (/proc/PID/task/PID/children)."""
-    return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+def started_one(pid: int) -> bool | None:
+    """True once process `pid` has forked a child (/proc/PID/task/PID/children), else None."""
+    return True if Path(f"/proc/{pid}/task/{pid}/children").read_text().split() else None
 
 
 def test_a_stop_signal_as_soon_as_the_program_exists_is_passed_on() -> None:
@@ -464,7 +465,7 @@ def test_a_stop_signal_as_soon_as_the_program_exists_is_passed_on() -> None:
             stdout=subprocess.PIPE,
         )
         try:
-            Poll(30, interval_s=0.0002).until(lambda: True if has_children(wrapper.pid) else None)
+            Poll(30, interval_s=0.0002).until(partial(started_one, wrapper.pid))
             wrapper.send_signal(signal.SIGTERM)
             out, _ = wrapper.communicate(timeout=30)
         finally:
