@@ -121,6 +121,34 @@ LAB03_ALONE: tuple[Broken, ...] = (
         fails=frozenset({"client-drops"}),
         mentions=("the summary line is wrong", "19", "not cut down by int()"),
     ),
+    Broken(
+        # The textbook's loop around recvfrom with settimeout(TIMEOUT) inside it: each stray
+        # datagram it ignores starts a whole PING_TIMEOUT again.
+        "client-restarts-timeout-per-stray",
+        "03-udp-ping",
+        (
+            Edit(
+                "client.py",
+                "            remaining = deadline - time.monotonic()\n"
+                "            if remaining <= 0:\n"
+                '                print(f"Request timed out: seq={seq}")\n'
+                "                break\n"
+                "            sock.settimeout(remaining)\n"
+                "            try:\n"
+                "                data, source = sock.recvfrom(65535)\n"
+                "            except TimeoutError:\n"
+                "                continue\n",
+                "            sock.settimeout(TIMEOUT)  # the mistake: a fresh timeout each time\n"
+                "            try:\n"
+                "                data, source = sock.recvfrom(65535)\n"
+                "            except TimeoutError:\n"
+                '                print(f"Request timed out: seq={seq}")\n'
+                "                break\n",
+            ),
+        ),
+        fails=frozenset({"client-strays"}),
+        mentions=("stray datagrams kept the client waiting", "only for what is left"),
+    ),
 )
 
 COUPLED: tuple[Broken, ...] = (

@@ -118,7 +118,7 @@ LAB03: tuple[Broken, ...] = (
         (),
         fails=frozenset(
             {"client-no-loss", "client-drops", "client-duplicate", "client-late-reply"}
-            | {"client-no-server"}
+            | {"client-strays", "client-no-server"}
         ),
         mentions=("client.py not found; found client.txt", "ends in .txt instead of .py"),
         renames=(("client.py", "client.txt"),),

@@ -10,7 +10,8 @@ LAB02: tuple[Broken, ...] = ()
 CLIENT_HOST_LINE = 'HOST = os.environ.get("SERVER_HOST", "localhost")'
 CLIENT_ADDRESS_LINES = CLIENT_HOST_LINE + '\nPORT = int(os.environ.get("SERVER_PORT", "65434"))'
 PING_CHECKS = frozenset(
-    {"client-no-loss", "client-drops", "client-duplicate", "client-late-reply", "client-no-server"}
+    {"client-no-loss", "client-drops", "client-duplicate", "client-late-reply", "client-strays"}
+    | {"client-no-server"}
 )
 UDP_RECEIVE_LINE = (
     "        data, address = sock.recvfrom(65535)  # one datagram, whatever its size (0 to 64 KiB)"

@@ -54,3 +54,53 @@ def test_a_client_that_stops_for_another_reason_is_not_told_about_arguments() ->
     assert verdict.summary == "the client exited with status 1 before its first ping"
     assert "command-line" not in str(verdict.cause)
     assert "SERVER_HOST" in str(verdict.cause)
+
+
+def ping(seq: int, at_s: float) -> RelayedDatagram:
+    payload = f"PING {seq} 1764300000.25".encode()
+    return RelayedDatagram("to_server", seq, payload, len(payload), "forward", 0, "", at_s=at_s)
+
+
+def strays_after(seq: int, at_s: float) -> RelayedDatagram:
+    """The reply to `seq`, then 20 copies of it, one every 300 ms."""
+    payload = f"PING {seq} 1764300000.25".encode()
+    return RelayedDatagram(
+        "to_client", seq, payload, len(payload), "duplicate", 0, "", 20, 300, at_s
+    )
+
+
+STRAYS = next(check for check in LAB.checks if check.id == "client-strays")
+
+
+def strays_judged(ping_times: list[float]) -> Verdict:
+    """client-strays for a client whose pings 1..6 reached the relay at these times."""
+    params = STRAYS.params
+    assert isinstance(params, ping_client.Params)
+    relayed = (*(ping(seq, at) for seq, at in enumerate(ping_times, 1)),)
+    relayed += (strays_after(3, ping_times[2] + 0.001),)
+    lines = "".join(f"Reply from server: seq={seq} rtt=1.0 ms\n" for seq in range(1, 7))
+    run = ProgramRun(file="client.py", exit_code=0, stdout=lines.encode())
+    return ping_client.judge(params, PingSessionObservation(client=run, relayed=relayed), LAB)
+
+
+def test_strays_that_restart_the_timeout_fail_client_strays() -> None:
+    # seq 2 given up after 1 s with nothing arriving; seq 4 after 7 s, strays all the while.
+    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 8.0, 8.01])
+    assert not verdict.passed
+    assert "seq=4" in verdict.summary
+    assert "3 s" not in str(verdict.received) and "stray copies" in str(verdict.received)
+    assert "what is left" in str(verdict.cause)
+
+
+def test_a_client_giving_up_on_time_despite_strays_passes_client_strays() -> None:
+    assert strays_judged([0.0, 0.01, 1.02, 1.03, 2.05, 2.06]).passed
+
+
+def test_a_long_timeout_of_its_own_is_not_client_strays_point() -> None:
+    # It waits 3 s for every reply, with strays or not: client-no-server judges that.
+    assert strays_judged([0.0, 0.01, 3.02, 3.03, 6.05, 6.06]).passed
+
+
+def test_a_client_taking_a_stray_for_its_reply_is_not_client_strays_point() -> None:
+    # It took the first stray (0.3 s after reply 3) for seq 4: client-late-reply's point.
+    assert strays_judged([0.0, 0.01, 1.02, 1.03, 1.33, 1.34]).passed

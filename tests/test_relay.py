@@ -98,6 +98,41 @@ def test_relay_drops_and_duplicates_replies_as_planned(echo_port: int) -> None:
     assert ("to_client", 3, "duplicate") in actions
 
 
+def test_relay_sends_copies_of_a_duplicated_reply_spaced_as_planned(echo_port: int) -> None:
+    plan = {
+        "to_client": {
+            "rules": [{"action": "duplicate", "index": 1, "copies": 4, "interval_ms": 200}]
+        }
+    }
+    port = free_udp_port()
+    options = {"port": port, "upstream_host": "127.0.0.1", "upstream_port": echo_port}
+    relay = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "relay.py"), json.dumps({**options, "plan": plan})],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None and relay.stdout.readline().strip() == "READY"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"a", ("127.0.0.1", port))
+            arrivals = []
+            for _ in range(5):
+                assert client.recvfrom(65535)[0] == b"a"
+                arrivals.append(time.monotonic())
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=10)
+    finally:
+        relay.kill()
+    # The copies follow the reply 200, 400, 600 and 800 ms after it: never sooner.
+    assert arrivals[-1] - arrivals[0] >= 0.75
+    report = json.loads(next(line for line in out.splitlines() if line.startswith("REPORT "))[7:])
+    replies = [d for d in report["datagrams"] if d["direction"] == "to_client"]
+    assert [(d["action"], d["copies"]) for d in replies] == [("duplicate", 4)]
+    sent = next(d for d in report["datagrams"] if d["direction"] == "to_server")
+    assert 0 <= sent["at_ms"] <= replies[0]["at_ms"]
+
+
 def test_relay_delays_and_reorders(echo_port: int) -> None:
     plan = {
         "to_client": {

@@ -32,7 +32,15 @@ class RttFloor:
 
 
 Point = Literal[
-    "lines", "counts", "summary", "rtt_line", "rtt_floors", "rtt_unit", "duration", "status"
+    "lines",
+    "counts",
+    "summary",
+    "rtt_line",
+    "rtt_floors",
+    "rtt_unit",
+    "duration",
+    "time_left",
+    "status",
 ]
 POINTS: tuple[Point, ...] = (
     "lines",
@@ -42,6 +50,7 @@ POINTS: tuple[Point, ...] = (
     "rtt_floors",
     "rtt_unit",
     "duration",
+    "time_left",
     "status",
 )
 
@@ -68,7 +77,9 @@ class Params:
             " counts, not its loss), `summary` (sent, received, loss), `rtt_line`"
             " (rtt min/avg/max), `rtt_floors` (rtt_at_least), `rtt_unit` (a floor met only in"
             " seconds fails here and passes the other floor checks), `duration` (with no"
-            " server, about PING_COUNT x PING_TIMEOUT), `status` (exit status 0). By default"
+            " server, about PING_COUNT x PING_TIMEOUT), `time_left` (a timed-out ping during"
+            " whose wait stray copies arrived is given up no later than one without strays,"
+            " give or take PING_TIMEOUT + 1 s), `status` (exit status 0). By default"
             " all: give each check the points it is about, so one mistake costs one check."
         ),
     )
@@ -94,6 +105,8 @@ def relay_lines(relayed: tuple[RelayedDatagram, ...], left_out: int = 0) -> tupl
         if d.action == "forward":
             continue
         what = d.action + (f" by {d.delay_ms} ms" if d.action == "delay" else "")
+        if d.action == "duplicate" and d.copies > 1:
+            what += f" ({d.copies} copies, one every {d.interval_ms} ms)"
         lines.append(f"  {d.direction} #{d.index} {d.payload[:40]!r}: {what} ({d.reason})")
     if len(lines) > RELAY_LINES_KEPT:
         half = RELAY_LINES_KEPT // 2
@@ -132,6 +145,7 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
         "rtt_line": lambda: rtt_line_problem(params, output),
         "rtt_floors": lambda: rtt_floor_problem(params, output),
         "duration": lambda: timing_problem(params, client.elapsed_s),
+        "time_left": lambda: time_left_problem(params, seen.relayed),
     }
     verdict = requests_problem(seen.relayed)
     for point, find in problems.items():
@@ -156,6 +170,8 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
             " status 0 after the summary, whatever the loss.",
             details=context,
         )
+    if judged == {"time_left"}:
+        return passed("stray datagrams did not make it wait longer than PING_TIMEOUT")
     lost = len(params.timed_out)
     return passed(
         f"{params.count} pings, {lost} timed out as they should"
@@ -407,6 +423,76 @@ def in_seconds(rtt_ms: float, floor_ms: float) -> bool:
     """Whether an rtt below its floor is that floor in seconds: at least the floor once
     multiplied by 1000, and not far above it (the grader's own delays are under a second)."""
     return floor_ms <= rtt_ms * 1000 <= floor_ms * 3 + 1000
+
+
+STRAY_SLACK_S = 1.0
+"""time_left: how much longer than a quiet wait (plus PING_TIMEOUT) a wait with strays may be."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How long the client waited for a ping's reply that never came, as the relay saw it."""
+
+    seq: int
+    seconds: float
+    """From the relay receiving ping `seq` to it receiving ping `seq + 1`."""
+    strays: int
+    """Copies of earlier replies the relay sent the client in that time."""
+
+
+def waits(params: Params, relayed: tuple[RelayedDatagram, ...]) -> list[Wait]:
+    """The waits of the timed-out pings that the relay saw begin and end, in seq order.
+
+    Times are the relay's (RelayedDatagram.at_s); a ping sent twice counts from its first copy.
+    """
+    sent: dict[int, float] = {}
+    for d in relayed:
+        match = REQUEST.match(d.payload)
+        if d.direction == "to_server" and match and d.at_s is not None:
+            sent.setdefault(int(match.group(1)), d.at_s)
+    copies_at = [
+        d.at_s + copy * d.interval_ms / 1000
+        for d in relayed
+        if d.direction == "to_client" and d.action == "duplicate" and d.at_s is not None
+        for copy in range(1, d.copies + 1)
+    ]
+    found = []
+    for seq in sorted(params.timed_out):
+        if seq in sent and seq + 1 in sent:
+            start, end = sent[seq], sent[seq + 1]
+            strays = sum(1 for at in copies_at if start < at < end)
+            found.append(Wait(seq, end - start, strays))
+    return found
+
+
+def time_left_problem(params: Params, relayed: tuple[RelayedDatagram, ...]) -> Verdict | None:
+    """A failing verdict when strays made a timed-out ping's wait longer than a quiet one's.
+
+    The client's own wait for a reply that never comes, with nothing arriving, is the yardstick
+    (so a client whose timeout is merely too long is client-no-server's point, not this one):
+    a wait during which stray copies arrived may exceed it by PING_TIMEOUT + STRAY_SLACK_S.
+    """
+    found = waits(params, relayed)
+    quiet = [w.seconds for w in found if w.strays == 0]
+    if not quiet:
+        return None
+    allowed = min(quiet) + params.timeout_s + STRAY_SLACK_S
+    for wait in found:
+        if wait.strays and wait.seconds > allowed:
+            return Verdict(
+                passed=False,
+                summary=f"stray datagrams kept the client waiting {wait.seconds:.1f} s for"
+                f" seq={wait.seq}",
+                expected=f"give seq={wait.seq} up after PING_TIMEOUT = {params.timeout_s:g} s,"
+                f" as it gave up a ping with no strays after {min(quiet):.1f} s",
+                received=f"ping {wait.seq + 1} came {wait.seconds:.1f} s after ping {wait.seq};"
+                f" {wait.strays} stray copies of an earlier reply arrived in between",
+                cause="Each stray datagram it ignored started a fresh PING_TIMEOUT: note the"
+                " deadline once per ping (deadline = time.monotonic() + timeout) and after a"
+                " stray wait only for what is left (sock.settimeout(deadline -"
+                " time.monotonic())).",
+            )
+    return None
 
 
 def timing_problem(params: Params, elapsed_s: float | None) -> Verdict | None:

@@ -24,6 +24,10 @@ class Rule:
     index: int | None = None
     match: str | None = None
     delay_ms: int = 0
+    copies: int = 1
+    """With duplicate: how many copies follow the datagram."""
+    interval_ms: int = 0
+    """With duplicate: the time between two copies (the first follows the datagram by it)."""
 
     def applies(self, index: int, payload: bytes) -> bool:
         if self.index is not None and self.index != index:
@@ -64,6 +68,9 @@ class Decision:
     """forward, drop, duplicate, delay or reorder."""
     delay_ms: int = 0
     reason: str = ""
+    copies: int = 1
+    """With duplicate: the copies sent after the datagram itself."""
+    interval_ms: int = 0
 
 
 def lost(seed: int, direction: str, index: int, loss_percent: float) -> bool:
@@ -78,7 +85,13 @@ def decide(plan: Plan, direction: str, index: int, payload: bytes) -> Decision:
     for rule in rules.rules:
         if rule.applies(index, payload):
             what = f"index {rule.index}" if rule.index is not None else f"match {rule.match!r}"
-            return Decision(rule.action, rule.delay_ms, reason=f"rule: {what}")
+            return Decision(
+                rule.action,
+                rule.delay_ms,
+                reason=f"rule: {what}",
+                copies=rule.copies,
+                interval_ms=rule.interval_ms,
+            )
     if rules.loss_percent and lost(plan.seed, direction, index, rules.loss_percent):
         return Decision("drop", reason=f"{rules.loss_percent:g}% loss, seed {plan.seed}")
     return Decision("forward")

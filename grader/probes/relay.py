@@ -8,7 +8,8 @@ impairment.py in each direction. The real peer is `upstream_host`:`upstream_port
 Prints READY once bound; on SIGTERM, at its deadline (`deadline_s` in its options) or on an
 error of its own it prints one line `REPORT {json}`: what it did to each datagram (the
 first LOG_KEPT of them; `left_out` counts the rest), counts per direction and action, why
-it stopped and how long it ran.
+it stopped and how long it ran. Each logged datagram carries `at_ms`, when the relay received
+it (milliseconds since the relay started).
 
 A program that floods the relay never makes it unbounded: the log is capped, at most
 MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams
@@ -119,9 +120,10 @@ class Relay:
             self.schedule(now + REORDER_HOLD_S, out, payload, target, held=key)
             return
         delay = decision.delay_ms / 1000 if decision.action == "delay" else 0.0
-        copies = 2 if decision.action == "duplicate" else 1
-        for _ in range(copies):
-            self.schedule(now + delay, out, payload, target)
+        self.schedule(now + delay, out, payload, target)
+        if decision.action == "duplicate":
+            for copy in range(1, max(1, decision.copies) + 1):
+                self.schedule(now + copy * decision.interval_ms / 1000, out, payload, target)
         if key in self.held:  # a reordered datagram goes right after the next one
             held_out, held_payload, held_target = self.held.pop(key)
             self.schedule(now + delay, held_out, held_payload, held_target)
@@ -148,6 +150,9 @@ class Relay:
                 "action": decision.action,
                 "delay_ms": decision.delay_ms,
                 "reason": decision.reason,
+                "copies": decision.copies if decision.action == "duplicate" else 0,
+                "interval_ms": decision.interval_ms,
+                "at_ms": round((time.monotonic() - self.started) * 1000),
             }
         )
 

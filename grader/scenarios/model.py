@@ -384,6 +384,12 @@ class RelayedDatagram:
     action: str
     delay_ms: int
     reason: str
+    copies: int = 0
+    """With duplicate: the copies the relay sent after the datagram."""
+    interval_ms: int = 0
+    """With duplicate: the time between two copies."""
+    at_s: float | None = None
+    """When the relay received it, in seconds since the relay started."""
 
 
 @dataclass(frozen=True)

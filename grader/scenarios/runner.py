@@ -387,6 +387,9 @@ class SubmissionRun:
                 action=str(d["action"]),
                 delay_ms=int(d["delay_ms"]),
                 reason=str(d["reason"]),
+                copies=int(d.get("copies", 0)),
+                interval_ms=int(d.get("interval_ms", 0)),
+                at_s=int(d["at_ms"]) / 1000 if "at_ms" in d else None,
             )
             for d in report.get("datagrams", [])
         )

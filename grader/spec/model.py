@@ -179,6 +179,15 @@ class ImpairmentRule:
         default=None, metadata=doc("A regular expression searched in the payload.")
     )
     delay_ms: int = field(default=0, metadata=doc("With action delay: how long to hold it."))
+    copies: int = field(
+        default=1, metadata=doc("With action duplicate: how many copies follow the datagram.")
+    )
+    interval_ms: int = field(
+        default=0,
+        metadata=doc(
+            "With action duplicate: the time between two copies; 0 sends them right after it."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,14 @@ class Impairment:
 
         def direction(d: DirectionImpairment) -> dict[str, object]:
             rules = [
-                {"action": r.action, "index": r.index, "match": r.match, "delay_ms": r.delay_ms}
+                {
+                    "action": r.action,
+                    "index": r.index,
+                    "match": r.match,
+                    "delay_ms": r.delay_ms,
+                    "copies": r.copies,
+                    "interval_ms": r.interval_ms,
+                }
                 for r in d.rules
             ]
             return {"rules": rules, "loss_percent": d.loss_percent}
