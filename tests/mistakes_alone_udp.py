@@ -149,6 +149,24 @@ LAB03_ALONE: tuple[Broken, ...] = (
         fails=frozenset({"client-strays"}),
         mentions=("stray datagrams kept the client waiting", "only for what is left"),
     ),
+    Broken(
+        # The other way to get time left wrong: any datagram that is not the reply ends the
+        # wait, as if the timeout had passed.
+        "client-gives-up-at-a-stray",
+        "03-udp-ping",
+        (
+            Edit(
+                "client.py",
+                "            # anything else (a duplicate, a late reply to an earlier ping)"
+                " is ignored\n",
+                "            # the mistake: a stray ends the wait\n"
+                '            print(f"Request timed out: seq={seq}")\n'
+                "            break\n",
+            ),
+        ),
+        fails=frozenset({"client-strays"}),
+        mentions=("gave seq=6 up when a stray datagram came", "ends nothing"),
+    ),
 )
 
 COUPLED: tuple[Broken, ...] = (

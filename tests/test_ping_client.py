@@ -72,20 +72,26 @@ def strays_after(seq: int, at_s: float) -> RelayedDatagram:
 STRAYS = next(check for check in LAB.checks if check.id == "client-strays")
 
 
-def strays_judged(ping_times: list[float]) -> Verdict:
-    """client-strays for a client whose pings 1..6 reached the relay at these times."""
+def strays_judged(ping_times: list[float], timeouts: tuple[int, ...] = (2, 4)) -> Verdict:
+    """client-strays for a client whose pings reached the relay at these times, and that
+    printed a timeout for the seqs in `timeouts` and a reply for the others."""
     params = STRAYS.params
     assert isinstance(params, ping_client.Params)
     relayed = (*(ping(seq, at) for seq, at in enumerate(ping_times, 1)),)
     relayed += (strays_after(3, ping_times[2] + 0.001),)
-    lines = "".join(f"Reply from server: seq={seq} rtt=1.0 ms\n" for seq in range(1, 7))
+    lines = "".join(
+        f"Request timed out: seq={seq}\n"
+        if seq in timeouts
+        else f"Reply from server: seq={seq} rtt=1.0 ms\n"
+        for seq in range(1, len(ping_times) + 1)
+    )
     run = ProgramRun(file="client.py", exit_code=0, stdout=lines.encode())
     return ping_client.judge(params, PingSessionObservation(client=run, relayed=relayed), LAB)
 
 
 def test_strays_that_restart_the_timeout_fail_client_strays() -> None:
     # seq 2 given up after 1 s with nothing arriving; seq 4 after 7 s, strays all the while.
-    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 8.0, 8.01])
+    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 8.0, 8.01, 8.02])
     assert not verdict.passed
     assert "seq=4" in verdict.summary
     assert "3 s" not in str(verdict.received) and "stray copies" in str(verdict.received)
@@ -93,14 +99,22 @@ def test_strays_that_restart_the_timeout_fail_client_strays() -> None:
 
 
 def test_a_client_giving_up_on_time_despite_strays_passes_client_strays() -> None:
-    assert strays_judged([0.0, 0.01, 1.02, 1.03, 2.05, 2.06]).passed
+    assert strays_judged([0.0, 0.01, 1.02, 1.03, 2.05, 2.06, 2.47]).passed
 
 
 def test_a_long_timeout_of_its_own_is_not_client_strays_point() -> None:
     # It waits 3 s for every reply, with strays or not: client-no-server judges that.
-    assert strays_judged([0.0, 0.01, 3.02, 3.03, 6.05, 6.06]).passed
+    assert strays_judged([0.0, 0.01, 3.02, 3.03, 6.05, 6.06, 6.47]).passed
 
 
 def test_a_client_taking_a_stray_for_its_reply_is_not_client_strays_point() -> None:
     # It took the first stray (0.3 s after reply 3) for seq 4: client-late-reply's point.
-    assert strays_judged([0.0, 0.01, 1.02, 1.03, 1.33, 1.34]).passed
+    assert strays_judged([0.0, 0.01, 1.02, 1.03, 1.33, 1.34, 1.64]).passed
+
+
+def test_a_client_giving_a_ping_up_at_a_stray_fails_client_strays() -> None:
+    # Seq 4 given up at the first stray (0.3 s), seq 6 too, although its reply came in 0.4 s.
+    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 1.33, 1.34, 1.64], timeouts=(2, 4, 6))
+    assert not verdict.passed
+    assert verdict.summary == "the client gave seq=6 up when a stray datagram came"
+    assert "A datagram that is not the reply ends nothing" in str(verdict.cause)

@@ -77,9 +77,10 @@ class Params:
             " counts, not its loss), `summary` (sent, received, loss), `rtt_line`"
             " (rtt min/avg/max), `rtt_floors` (rtt_at_least), `rtt_unit` (a floor met only in"
             " seconds fails here and passes the other floor checks), `duration` (with no"
-            " server, about PING_COUNT x PING_TIMEOUT), `time_left` (a timed-out ping during"
-            " whose wait stray copies arrived is given up no later than one without strays,"
-            " give or take PING_TIMEOUT + 1 s), `status` (exit status 0). By default"
+            " server, about PING_COUNT x PING_TIMEOUT), `time_left` (stray copies arriving"
+            " while a ping waits neither stretch a timed-out wait past a quiet one's by more"
+            " than PING_TIMEOUT + 1 s nor end the wait for a reply that comes in time),"
+            " `status` (exit status 0). By default"
             " all: give each check the points it is about, so one mistake costs one check."
         ),
     )
@@ -145,7 +146,7 @@ def judge(params: Params, seen: PingSessionObservation, lab: LabSpec) -> Verdict
         "rtt_line": lambda: rtt_line_problem(params, output),
         "rtt_floors": lambda: rtt_floor_problem(params, output),
         "duration": lambda: timing_problem(params, client.elapsed_s),
-        "time_left": lambda: time_left_problem(params, seen.relayed),
+        "time_left": lambda: time_left_problem(params, output, seen.relayed),
     }
     verdict = requests_problem(seen.relayed)
     for point, find in problems.items():
@@ -431,7 +432,7 @@ STRAY_SLACK_S = 1.0
 
 @dataclass(frozen=True)
 class Wait:
-    """How long the client waited for a ping's reply that never came, as the relay saw it."""
+    """How long the client waited for one ping's reply, as the relay saw it."""
 
     seq: int
     seconds: float
@@ -440,8 +441,8 @@ class Wait:
     """Copies of earlier replies the relay sent the client in that time."""
 
 
-def waits(params: Params, relayed: tuple[RelayedDatagram, ...]) -> list[Wait]:
-    """The waits of the timed-out pings that the relay saw begin and end, in seq order.
+def waits(params: Params, relayed: tuple[RelayedDatagram, ...]) -> dict[int, Wait]:
+    """The waits that the relay saw begin and end (ping `seq` to ping `seq + 1`), by seq.
 
     Times are the relay's (RelayedDatagram.at_s); a ping sent twice counts from its first copy.
     """
@@ -456,41 +457,64 @@ def waits(params: Params, relayed: tuple[RelayedDatagram, ...]) -> list[Wait]:
         if d.direction == "to_client" and d.action == "duplicate" and d.at_s is not None
         for copy in range(1, d.copies + 1)
     ]
-    found = []
-    for seq in sorted(params.timed_out):
+    found = {}
+    for seq in range(1, params.count):
         if seq in sent and seq + 1 in sent:
             start, end = sent[seq], sent[seq + 1]
             strays = sum(1 for at in copies_at if start < at < end)
-            found.append(Wait(seq, end - start, strays))
+            found[seq] = Wait(seq, end - start, strays)
     return found
 
 
-def time_left_problem(params: Params, relayed: tuple[RelayedDatagram, ...]) -> Verdict | None:
-    """A failing verdict when strays made a timed-out ping's wait longer than a quiet one's.
+def strays(count: int) -> str:
+    return f"{count} stray cop{'y' if count == 1 else 'ies'}"
 
-    The client's own wait for a reply that never comes, with nothing arriving, is the yardstick
-    (so a client whose timeout is merely too long is client-no-server's point, not this one):
-    a wait during which stray copies arrived may exceed it by PING_TIMEOUT + STRAY_SLACK_S.
+
+def time_left_problem(
+    params: Params, output: PingOutput, relayed: tuple[RelayedDatagram, ...]
+) -> Verdict | None:
+    """A failing verdict when strays changed how long the client waited for a reply.
+
+    Longer: the client's own wait for a reply that never came with nothing arriving (a seq in
+    timed_out whose wait had no strays) is the yardstick, so a timeout merely too long is
+    client-no-server's point; a timed-out wait with strays may exceed it by PING_TIMEOUT +
+    STRAY_SLACK_S. Shorter: a ping whose reply did come (not in timed_out) that the client
+    reported timed out while strays arrived gave up at a stray (taking the stray for the reply
+    instead is client-late-reply's point).
     """
     found = waits(params, relayed)
-    quiet = [w.seconds for w in found if w.strays == 0]
-    if not quiet:
-        return None
-    allowed = min(quiet) + params.timeout_s + STRAY_SLACK_S
-    for wait in found:
-        if wait.strays and wait.seconds > allowed:
+    quiet = [
+        found[seq].seconds for seq in params.timed_out if seq in found and not found[seq].strays
+    ]
+    allowed = min(quiet) + params.timeout_s + STRAY_SLACK_S if quiet else None
+    for seq, wait in sorted(found.items()):
+        if not wait.strays:
+            continue
+        if seq in params.timed_out and allowed is not None and wait.seconds > allowed:
             return Verdict(
                 passed=False,
                 summary=f"stray datagrams kept the client waiting {wait.seconds:.1f} s for"
-                f" seq={wait.seq}",
-                expected=f"give seq={wait.seq} up after PING_TIMEOUT = {params.timeout_s:g} s,"
+                f" seq={seq}",
+                expected=f"give seq={seq} up after PING_TIMEOUT = {params.timeout_s:g} s,"
                 f" as it gave up a ping with no strays after {min(quiet):.1f} s",
-                received=f"ping {wait.seq + 1} came {wait.seconds:.1f} s after ping {wait.seq};"
-                f" {wait.strays} stray copies of an earlier reply arrived in between",
+                received=f"ping {seq + 1} came {wait.seconds:.1f} s after ping {seq};"
+                f" {strays(wait.strays)} of an earlier reply arrived in between",
                 cause="Each stray datagram it ignored started a fresh PING_TIMEOUT: note the"
                 " deadline once per ping (deadline = time.monotonic() + timeout) and after a"
                 " stray wait only for what is left (sock.settimeout(deadline -"
                 " time.monotonic())).",
+            )
+        lines = output.for_seq(seq)
+        if seq not in params.timed_out and lines and not any(line.replied for line in lines):
+            return Verdict(
+                passed=False,
+                summary=f"the client gave seq={seq} up when a stray datagram came",
+                expected=f"keep waiting for seq={seq}'s reply until PING_TIMEOUT ="
+                f" {params.timeout_s:g} s has passed: the relay held it, but sent it in time",
+                received=f"'Request timed out: seq={seq}' after {wait.seconds:.1f} s;"
+                f" {strays(wait.strays)} of an earlier reply arrived in that time",
+                cause="A datagram that is not the reply ends nothing: ignore it and wait for"
+                " what is left of PING_TIMEOUT (sock.settimeout(deadline - time.monotonic())).",
             )
     return None
 

@@ -150,7 +150,7 @@ class Relay:
                 "action": decision.action,
                 "delay_ms": decision.delay_ms,
                 "reason": decision.reason,
-                "copies": decision.copies if decision.action == "duplicate" else 0,
+                "copies": max(1, decision.copies) if decision.action == "duplicate" else 0,
                 "interval_ms": decision.interval_ms,
                 "at_ms": round((time.monotonic() - self.started) * 1000),
             }
