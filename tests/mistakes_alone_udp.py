@@ -165,7 +165,7 @@ LAB03_ALONE: tuple[Broken, ...] = (
             ),
         ),
         fails=frozenset({"client-strays"}),
-        mentions=("gave seq=6 up when a stray datagram came", "ends nothing"),
+        mentions=("before PING_TIMEOUT = 1 s", "ends nothing"),
     ),
 )
 

@@ -62,10 +62,10 @@ def ping(seq: int, at_s: float) -> RelayedDatagram:
 
 
 def strays_after(seq: int, at_s: float) -> RelayedDatagram:
-    """The reply to `seq`, then 20 copies of it, one every 300 ms."""
+    """The reply to `seq`, then 60 copies of it, one every 100 ms."""
     payload = f"PING {seq} 1764300000.25".encode()
     return RelayedDatagram(
-        "to_client", seq, payload, len(payload), "duplicate", 0, "", 20, 300, at_s
+        "to_client", seq, payload, len(payload), "duplicate", 0, "", 60, 100, at_s
     )
 
 
@@ -113,8 +113,41 @@ def test_a_client_taking_a_stray_for_its_reply_is_not_client_strays_point() -> N
 
 
 def test_a_client_giving_a_ping_up_at_a_stray_fails_client_strays() -> None:
-    # Seq 4 given up at the first stray (0.3 s), seq 6 too, although its reply came in 0.4 s.
-    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 1.33, 1.34, 1.64], timeouts=(2, 4, 6))
+    # Seq 4 given up at the first stray (0.1 s), seq 6 too, although its reply came in 0.4 s.
+    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 1.13, 1.14, 1.24], timeouts=(2, 4, 6))
     assert not verdict.passed
-    assert verdict.summary == "the client gave seq=6 up when a stray datagram came"
+    assert verdict.summary == "the client gave seq=6 up after 0.1 s, before PING_TIMEOUT = 1 s"
     assert "A datagram that is not the reply ends nothing" in str(verdict.cause)
+
+
+def test_a_give_up_is_seen_also_when_the_strays_came_late_in_a_burst() -> None:
+    # A relay held off the CPU sends the due copies at once: the client reads one that came
+    # before ping 5 while it waits for seq 5. The copies' schedule puts none in that wait.
+    verdict = strays_judged([0.0, 0.01, 1.02, 1.03, 1.6, 1.61, 1.62], timeouts=(2, 4, 5))
+    assert not verdict.passed
+    assert "gave seq=5 up" in verdict.summary
+    assert "A datagram that is not the reply ends nothing" in str(verdict.cause)
+
+
+def test_a_timeout_too_short_of_its_own_is_told_to_read_ping_timeout() -> None:
+    # A timeout of 0.2 s of its own, and no stray anywhere: seq 6's reply was held 0.4 s.
+    params = STRAYS.params
+    assert isinstance(params, ping_client.Params)
+    times = [0.0, 0.01, 0.21, 0.22, 0.42, 0.43, 0.63]
+    relayed = tuple(ping(seq, at) for seq, at in enumerate(times, 1))
+    lines = "".join(
+        f"Request timed out: seq={seq}\n"
+        if seq in (2, 4, 6)
+        else f"Reply from s: seq={seq} rtt=1.0 ms\n"
+        for seq in range(1, 8)
+    )
+    run = ProgramRun(file="client.py", exit_code=0, stdout=lines.encode())
+    seen = PingSessionObservation(client=run, relayed=relayed)
+    verdict = ping_client.judge(params, seen, LAB)
+    assert verdict.summary == "the client gave seq=6 up after 0.2 s, before PING_TIMEOUT = 1 s"
+    assert "os.environ.get('PING_TIMEOUT'" in str(verdict.cause)
+
+
+def test_a_loaded_client_timing_a_held_reply_out_is_not_a_give_up() -> None:
+    # Held off the CPU, it saw seq 6's reply only after its whole PING_TIMEOUT.
+    assert strays_judged([0.0, 0.01, 1.02, 1.03, 2.05, 2.06, 3.1], timeouts=(2, 4, 6)).passed
