@@ -503,8 +503,8 @@ def time_left_problem(
                 passed=False,
                 summary=f"stray datagrams kept the client waiting {wait.seconds:.1f} s for"
                 f" seq={seq}",
-                expected=f"give seq={seq} up after PING_TIMEOUT = {params.timeout_s:g} s,"
-                f" as it gave up a ping with no strays after {min(quiet):.1f} s",
+                expected=f"give seq={seq} up after PING_TIMEOUT = {params.timeout_s:g} s, as it"
+                f" did with nothing arriving ({min(quiet):.1f} s)",
                 received=f"ping {seq + 1} came {wait.seconds:.1f} s after ping {seq};"
                 f" {strays(wait.strays)} of an earlier reply arrived in between",
                 cause="Each stray datagram it ignored started a fresh PING_TIMEOUT: note the"

@@ -18,7 +18,8 @@ with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(f"PING {seq} {sent_at}".encode(), (HOST, PORT))
         # TODO 1: UDP gives no guarantee: the reply may never come. Wait at most TIMEOUT
         # (sock.settimeout) and print "Request timed out: seq=<seq>" when it does not.
-        # TODO 2: ignore datagrams that are not the reply to this seq (duplicates, late replies).
+        # TODO 2: ignore datagrams that are not the reply to this seq (duplicates, late replies),
+        # and after one keep waiting only for what is left of TIMEOUT, not a fresh TIMEOUT.
         data, _ = sock.recvfrom(65535)
         rtt_ms = (time.time() - sent_at) * 1000
         print(f"Reply from {HOST}: seq={seq} rtt={rtt_ms:.3f} ms")
