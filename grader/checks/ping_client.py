@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, shorten, stderr_tail, still_running
@@ -42,17 +42,7 @@ Point = Literal[
     "time_left",
     "status",
 ]
-POINTS: tuple[Point, ...] = (
-    "lines",
-    "counts",
-    "summary",
-    "rtt_line",
-    "rtt_floors",
-    "rtt_unit",
-    "duration",
-    "time_left",
-    "status",
-)
+POINTS: tuple[Point, ...] = get_args(Point)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class Decision:
     delay_ms: int = 0
     reason: str = ""
     copies: int = 1
-    """With duplicate: the copies sent after the datagram itself."""
+    """With duplicate: the copies sent after the datagram itself, at least one."""
     interval_ms: int = 0
 
 
@@ -89,7 +89,7 @@ def decide(plan: Plan, direction: str, index: int, payload: bytes) -> Decision:
                 rule.action,
                 rule.delay_ms,
                 reason=f"rule: {what}",
-                copies=rule.copies,
+                copies=max(1, rule.copies),
                 interval_ms=rule.interval_ms,
             )
     if rules.loss_percent and lost(plan.seed, direction, index, rules.loss_percent):

@@ -122,7 +122,7 @@ class Relay:
         delay = decision.delay_ms / 1000 if decision.action == "delay" else 0.0
         self.schedule(now + delay, out, payload, target)
         if decision.action == "duplicate":
-            for copy in range(1, max(1, decision.copies) + 1):
+            for copy in range(1, decision.copies + 1):
                 self.schedule(now + copy * decision.interval_ms / 1000, out, payload, target)
         if key in self.held:  # a reordered datagram goes right after the next one
             held_out, held_payload, held_target = self.held.pop(key)
@@ -150,7 +150,7 @@ class Relay:
                 "action": decision.action,
                 "delay_ms": decision.delay_ms,
                 "reason": decision.reason,
-                "copies": max(1, decision.copies) if decision.action == "duplicate" else 0,
+                "copies": decision.copies if decision.action == "duplicate" else 0,
                 "interval_ms": decision.interval_ms,
                 "at_ms": round((time.monotonic() - self.started) * 1000),
             }
