@@ -27,6 +27,15 @@ Options (one JSON argument):
     sweep: bool, optional    at the end kill every other process of the container's PID
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
+    host: bool, optional     this wrapper was started with `docker exec` in a long-lived
+                             container (grader.sandbox.student_host) that runs one program
+                             after another. Then: every process of `user`'s uid is killed at the
+                             end (the sweep; that uid owns nothing else in the container), and
+                             before the program starts, everything that uid left in the
+                             writable folders (SCRATCH_DIRS) is removed; stdin carries the
+                             grader's commands, one per line: SIGTERM or SIGINT (passed on as
+                             those signals are), SIGUSR2 (time is up); stdin's end (the grader
+                             is gone) is SIGUSR2 too
     listen: {protocol, timeout_s}, optional   watch the network namespace (listen_watch.py,
                              beside this file) from the program's start until a TCP socket
                              listens or an unconnected UDP socket is bound ("tcp" or "udp"),
@@ -54,6 +63,9 @@ The record (read by grader.scenarios.steps.finish_program):
     process_limit_hits: int | None   forks and thread starts refused by the container's pids
                              limit while the program ran (the cgroup's pids.events `max`
                              counter); None where the cgroup does not show it
+    oom_kills: int | None    processes the kernel's OOM killer killed in the container while
+                             the program ran (the memory cgroup's `oom_kill` counter); None
+                             where the cgroup does not show it
     peak_processes: int | None  the most processes and threads of the program seen at once
                              (the cgroup's pids.current, sampled as output comes, at least
                              twice a second, and when the program exits), without this
@@ -72,9 +84,11 @@ wrapper prints `WRAPPER-ERROR {json}` with the reason instead of a record.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -115,6 +129,105 @@ def process_limit_refusals() -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+# The container's memory cgroup: its `oom_kill` counter (cgroup v1, then v2).
+OOM_EVENTS = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
+SCRATCH_DIRS = ("/tmp", "/dev/shm")
+"""The folders a student's program can write in (the root file system is read-only)."""
+COMMANDS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGUSR2": signal.SIGUSR2}
+"""What the grader may write on a host-mode wrapper's stdin, a line each."""
+
+
+def oom_kills() -> int | None:
+    """How many processes the OOM killer has killed in the container so far, or None."""
+    for path in OOM_EVENTS:
+        try:
+            with open(path) as events:
+                for line in events:
+                    name, _, value = line.strip().partition(" ")
+                    if name == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def processes_of(uid: int) -> list[int]:
+    """The processes (not threads) whose real uid is `uid`, zombies included, from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(name))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return found
+
+
+def kill_processes_of(uid: int) -> bool:
+    """SIGKILLs every process of `uid`; False if none was left (zombies aside)."""
+    killed = False
+    for pid in processes_of(uid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed = True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return killed
+
+
+def kill_processes_of_until_gone(uid: int, timeout_s: float = SWEEP_TIMEOUT_S) -> None:
+    """Repeats kill_processes_of until `uid` has no process left, zombies included.
+
+    A process sent SIGKILL cannot fork any more; its zombie goes as soon as its parent (this
+    wrapper, or the container's init for orphans) reaps it, so this ends.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        kill_processes_of(uid)
+        if not processes_of(uid):
+            return
+        time.sleep(0.01)
+
+
+def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -> None:
+    """Removes what `uid` left in `folders`, as that user, in a child of its own.
+
+    As that user, not as root: root here has no CAP_DAC_OVERRIDE and could not enter a folder
+    the program made private. Nothing an earlier program wrote reaches the next one.
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            import shutil
+
+            for folder in folders:
+                try:
+                    entries = os.listdir(folder)
+                except OSError:
+                    continue
+                for entry in entries:
+                    path = os.path.join(folder, entry)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(OSError):
+                            os.unlink(path)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.waitpid(pid, 0)
 
 
 DRAIN_AFTER_EXIT_S = 2.0
@@ -328,6 +441,30 @@ class StopSignals:
         return otherwise
 
 
+class Commands:
+    """A host-mode wrapper's stdin: the grader's commands, a line each (COMMANDS)."""
+
+    def __init__(self, act: Callable[[int, Any], None]) -> None:
+        self.act = act
+        self.pending = b""
+        self.open = True
+
+    def take(self, data: bytes) -> bool:
+        """Acts on the complete lines in `data`; False at the end of stdin (acted on too)."""
+        if not data:
+            self.open = False
+            self.act(signal.SIGUSR2, None)  # the grader is gone: time is up
+            return False
+        self.pending += data
+        *lines, self.pending = self.pending.split(b"\n")
+        self.pending = self.pending[-64:]
+        for line in lines:
+            signum = COMMANDS.get(line.strip().decode("ascii", "replace"))
+            if signum is not None:
+                self.act(signum, None)
+        return True
+
+
 def sweep_allowed(options: dict[str, Any]) -> bool:
     """Whether kill(-1) would reach only this container's processes.
 
@@ -366,9 +503,17 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         signal.signal(signum, lambda signum, frame: early.append(signum))
     started = time.monotonic()
     lifetime_s = float(options.get("lifetime_s", LIFETIME_S))
-    sweep = sweep_allowed(options)
+    host = bool(options.get("host"))
     user = options.get("user")
+    sweep = sweep_allowed(options)
+    # Host mode: the program's uid owns nothing else in the container, so "every process of
+    # that uid" is everything the program started, wherever it moved.
+    sweep_uid = int(user[0]) if host and user and int(user[0]) != 0 else None
+    if sweep_uid is not None and user:
+        kill_processes_of_until_gone(sweep_uid)  # nothing of an earlier run may be left
+        clear_scratch(sweep_uid, int(user[1]))
     refusals_before = process_limit_refusals()
+    ooms_before = oom_kills()
     baseline = processes_now()  # Docker's init and this wrapper
     peak = 0
 
@@ -398,7 +543,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     ended_by: str | None = None
 
     def kill_program() -> None:
-        if sweep:
+        if sweep_uid is not None:
+            kill_processes_of(sweep_uid)
+        elif sweep:
             kill_all_others()  # also what left its session; the full sweep comes at the end
         try:
             os.killpg(child.pid, signal.SIGKILL)
@@ -406,6 +553,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             child.kill()
 
     def program_pids() -> list[int]:
+        if sweep_uid is not None:
+            return processes_of(sweep_uid)
         if not sweep:  # not in a namespace of its own: only the program's first process
             return [child.pid]
         wrapper = {os.getpid(), os.getppid()}
@@ -458,8 +607,15 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     selector.register(child.stdout, selectors.EVENT_READ, streams["stdout"])
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
     selector.register(wake_read, selectors.EVENT_READ, None)
+    commands = Commands(forward) if host else None
+    if commands is not None:
+        selector.register(sys.stdin.fileno(), selectors.EVENT_READ, commands)
     exited_at: float | None = None
-    while len(selector.get_map()) > 1:  # a stream is still open
+
+    def streams_open() -> bool:
+        return any(isinstance(key.data, Stream) for key in selector.get_map().values())
+
+    while streams_open():
         idle_s = watch.interval_s if watch and watch.open else 0.5
         events = selector.select(timeout=stops.wait_s(idle_s))
         printed = False
@@ -467,6 +623,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             data = os.read(key.fd, 1 << 16)
             if key.data is None:
                 continue  # a signal came: look_after_signals() below
+            if isinstance(key.data, Commands):
+                if not key.data.take(data):
+                    selector.unregister(key.fileobj)
+                continue
             if data:
                 key.data.add(data)
                 printed = True
@@ -488,7 +648,12 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # Both pipes closed, and the program may still run: signals are still passed on.
     while child.poll() is None:
         look_after_signals()
-        time.sleep(stops.wait_s(0.05))
+        if commands is not None and commands.open:
+            ready = select.select([sys.stdin.fileno()], [], [], stops.wait_s(0.05))[0]
+            if ready and not commands.take(os.read(sys.stdin.fileno(), 1 << 10)):
+                commands.open = False
+        else:
+            time.sleep(stops.wait_s(0.05))
     status = child.wait()
     # A signal still held when the program ended (its pipes closed as it exited, between two
     # looks) came after its exit.
@@ -496,9 +661,12 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     if watch is not None:
         watch.look(program_exited=True)
-    if sweep:
+    if sweep_uid is not None:
+        kill_processes_of_until_gone(sweep_uid)
+    elif sweep:
         kill_all_others_until_gone()
     refusals_after = process_limit_refusals()
+    ooms_after = oom_kills()
     record = {
         "elapsed_s": round((exited_at or time.monotonic()) - started, 3),
         "status": status if status >= 0 else 128 - status,
@@ -515,6 +683,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             refusals_after - refusals_before
             if refusals_before is not None and refusals_after is not None
             else None
+        ),
+        "oom_kills": (
+            ooms_after - ooms_before if ooms_before is not None and ooms_after is not None else None
         ),
         "peak_processes": peak if baseline is not None else None,
         **{name: stream.as_dict() for name, stream in streams.items()},

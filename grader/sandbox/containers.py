@@ -249,7 +249,26 @@ class LabContext:
         program cannot signal, trace or impersonate it. Everything in the container is
         stopped after container_lifetime_s().
         """
-        memory = f"{self.limits.memory_mb}m"
+        wrapper = self.wrapper_options(file, listen=listen, stop_grace_s=stop_grace_s)
+        volumes = self.student_volumes(submission)
+        if stdin is not None:
+            wrapper["stdin"] = STDIN_MOUNT
+            volumes[self.files.input(stdin)] = {"bind": INPUT_MOUNT, "mode": "ro"}
+        return started(
+            self.client,
+            self.limits.output_kb * 1024 * 4,
+            command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
+            **self.student_container(env, alias, role, volumes),
+        )
+
+    def wrapper_options(
+        self,
+        file: str,
+        *,
+        listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
+    ) -> dict[str, Any]:
+        """run_bounded.py's options for `python3 FILE` (see student_program), without stdin."""
         wrapper: dict[str, Any] = {
             "argv": ["python3", file],
             "keep_bytes": self.limits.output_kb * 1024,
@@ -258,43 +277,58 @@ class LabContext:
             "sweep": True,
             "cwd": SUBMISSION_MOUNT,
         }
-        volumes = {
-            self.files.submission(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
-            self.files.wrapper(): {"bind": WRAPPER_MOUNT, "mode": "ro"},
-        }
         if stop_grace_s is not None:
             wrapper["stop_grace_s"] = stop_grace_s
         if listen is not None:
             wrapper["listen"] = {"protocol": listen[0], "timeout_s": listen[1]}
-        if stdin is not None:
-            wrapper["stdin"] = STDIN_MOUNT
-            volumes[self.files.input(stdin)] = {"bind": INPUT_MOUNT, "mode": "ro"}
-        return started(
-            self.client,
-            self.limits.output_kb * 1024 * 4,
-            command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
-            user=WRAPPER_USER,
-            cap_add=list(WRAPPER_CAPABILITIES),
-            working_dir="/",  # the program enters SUBMISSION_MOUNT itself, as STUDENT_UID
-            volumes=volumes,
-            tmpfs={"/tmp": "size=16m,mode=1777"},
-            environment={
+        return wrapper
+
+    def student_volumes(self, submission: Path) -> dict[str, dict[str, str]]:
+        """The submission (read-only) and the wrapper's volume, in the Docker SDK's form."""
+        return {
+            self.files.submission(submission): {"bind": SUBMISSION_MOUNT, "mode": "ro"},
+            self.files.wrapper(): {"bind": WRAPPER_MOUNT, "mode": "ro"},
+        }
+
+    def student_container(
+        self,
+        env: dict[str, str],
+        alias: str | None,
+        role: str,
+        volumes: dict[str, dict[str, str]],
+        *,
+        extra_pids: int = 0,
+    ) -> dict[str, Any]:
+        """The create arguments (but the command) of a container for students' programs.
+
+        Every limit of the lab's spec, read-only root, no capability but
+        WRAPPER_CAPABILITIES (for run_bounded.py, root), a 16 MiB /tmp. `extra_pids`: room in
+        the pids limit for the container's own processes beside the wrapper and the program.
+        """
+        memory = f"{self.limits.memory_mb}m"
+        return {
+            "user": WRAPPER_USER,
+            "cap_add": list(WRAPPER_CAPABILITIES),
+            "working_dir": "/",  # the program enters SUBMISSION_MOUNT itself, as STUDENT_UID
+            "volumes": volumes,
+            "tmpfs": {"/tmp": "size=16m,mode=1777"},
+            "environment": {
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "HOME": "/tmp",
                 **env,
             },
-            mem_limit=memory,
-            memswap_limit=memory,
-            nano_cpus=int(self.limits.cpus * 1e9),
-            pids_limit=self.limits.pids,
-            ulimits=[
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "nano_cpus": int(self.limits.cpus * 1e9),
+            "pids_limit": self.limits.pids + extra_pids,
+            "ulimits": [
                 docker.types.Ulimit(name="nofile", soft=256, hard=256),
                 docker.types.Ulimit(name="fsize", soft=16 << 20, hard=16 << 20),
             ],
             **self._common(role),
             **self._on_network(alias),
-        )
+        }
 
     def helper(
         self,

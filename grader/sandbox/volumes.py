@@ -64,6 +64,8 @@ class _Content:
     kind: str
     files: tuple[tuple[str, bytes | Path], ...]
     directories: tuple[str, ...] = ()
+    private: bool = False
+    """Files readable by root only (0o600): the wrappers and peers, never a student's program."""
 
 
 def _probe_files() -> _Content:
@@ -89,8 +91,10 @@ def _tree_files(staged: Path) -> _Content:
     return _Content("submission", tuple(files), tuple(directories))
 
 
-def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None) -> None:
-    """Adds a root-owned folder (data None, mode 0o755) or file (mode 0o644) to `tar`."""
+def _add(
+    tar: tarfile.TarFile, name: str, *, data: bytes | None = None, private: bool = False
+) -> None:
+    """Adds a root-owned folder (data None, mode 0o755) or file (0o644; private: 0o600)."""
     entry = tarfile.TarInfo(name)
     entry.uid = entry.gid = 0
     if data is None:
@@ -98,7 +102,7 @@ def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None) -> None:
         entry.mode = 0o755
         tar.addfile(entry)
     else:
-        entry.mode = 0o644
+        entry.mode = 0o600 if private else 0o644
         entry.size = len(data)
         tar.addfile(entry, io.BytesIO(data))
 
@@ -113,7 +117,7 @@ def _archive(contents: dict[str, _Content], buffer: IO[bytes]) -> None:
                 _add(tar, f"{top}/{directory}")
             for relative, source in content.files:
                 data = source.read_bytes() if isinstance(source, Path) else source
-                _add(tar, f"{top}/{relative}", data=data)
+                _add(tar, f"{top}/{relative}", data=data, private=content.private)
     buffer.seek(0)
 
 
@@ -180,7 +184,10 @@ class RunVolumes:
         def built() -> _Content:
             content = data.build()
             self._input_sizes[data.digest()] = len(content)
-            return _Content("input", ((INPUT_FILE, content),))
+            # Private: a student's container may mount every input of the lab (its programs'
+            # stdin, opened by the root wrapper), hidden checks' among them; the program
+            # itself reads only the one it is given.
+            return _Content("input", ((INPUT_FILE, content),), private=True)
 
         return built
 

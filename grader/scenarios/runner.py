@@ -20,6 +20,7 @@ from grader.sandbox import engine, image, labels, network, scratch, staging
 from grader.sandbox.capture import PacketCapture, capture
 from grader.sandbox.containers import LabContext, Running
 from grader.sandbox.peer_host import PeerHost
+from grader.sandbox.student_host import StudentHost
 from grader.sandbox.volumes import RunVolumes
 from grader.sandbox.waiting import Poll
 from grader.scenarios import steps
@@ -94,6 +95,10 @@ class SubmissionRun:
         """What the submission's layout made the grader do (grade a sub-folder), once staged."""
         self._captures_dir: Path | None = None
         self._peers: PeerHost | None = None
+        self._hosts: dict[str, StudentHost] = {}
+        """The student services' containers now up, by role (see _student_program)."""
+        self.hosts_started = 0
+        """How many StudentHosts this run started (the rest of the programs reused one)."""
 
     def __enter__(self) -> SubmissionRun:
         return self
@@ -108,7 +113,11 @@ class SubmissionRun:
 
     def close(self) -> None:
         try:
-            self._stack.close()
+            try:
+                for role in list(self._hosts):
+                    self._release(role)
+            finally:
+                self._stack.close()
         finally:
             # By run id, and whenever the engine answered: an interrupt in the middle of
             # `_open` leaves resources that no context manager above knows of yet.
@@ -149,6 +158,47 @@ class SubmissionRun:
         if self._peers is None:
             self._peers = self._stack.enter_context(PeerHost(context, inputs_named_by(self.lab)))
         return self._peers
+
+    def _release(self, role: str) -> None:
+        """Removes the `role` service's host, if one is up."""
+        host = self._hosts.pop(role, None)
+        if host is not None:
+            host.discard()
+
+    def _student_program(
+        self,
+        context: LabContext,
+        staged: Path,
+        role: str,
+        env: dict[str, str],
+        stdin: Input | None = None,
+        *,
+        listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
+    ) -> Any:
+        """Runs the `role` service's program: by exec in its host, started on first use.
+
+        The server's host carries the lab name `server` for as long as it is up: a scenario
+        whose grader peer takes that name releases it first (_run). A stdin the host did not
+        mount (no check names it) gets a container of its own, as every run used to.
+        """
+        file = self._service(role).file
+        alias = steps.SERVER_ALIAS if role == "server" else None
+        host = self._hosts.get(role)
+        if host is not None and not host.usable(stdin):
+            self._release(role)
+            host = None
+        named = {data.digest() for data in inputs_named_by(self.lab)}
+        if host is None and (stdin is None or stdin.digest() in named):
+            host = StudentHost(context, staged, role, alias, inputs_named_by(self.lab))
+            host.__enter__()
+            self._hosts[role] = host
+            self.hosts_started += 1
+        if host is None:
+            return context.student_program(
+                staged, file, env, alias, role, stdin, listen=listen, stop_grace_s=stop_grace_s
+            )
+        return host.program(file, env, stdin, listen=listen, stop_grace_s=stop_grace_s)
 
     def _programs(self) -> tuple[str, ...]:
         services = (self.lab.services.server, self.lab.services.client)
@@ -230,6 +280,8 @@ class SubmissionRun:
     def _run(self, scenario: Scenario) -> Observation:
         context = self._open()
         assert self._staged is not None
+        if isinstance(scenario, ClientSession | ClientAlone | PingSession):
+            self._release("server")  # the grader's peer takes the name `server`
         match scenario:
             case ServerSession() | UdpServerSession():
                 return self._server_session(context, self._staged, scenario)
@@ -257,12 +309,11 @@ class SubmissionRun:
         env = steps.program_env(self.port, client=False)
         with ExitStack() as stack:
             program = stack.enter_context(
-                context.student_program(
+                self._student_program(
+                    context,
                     staged,
-                    server.file,
-                    env,
-                    steps.SERVER_ALIAS,
                     "server",
+                    env,
                     listen=(server.protocol, timeouts.start_s),
                     stop_grace_s=timeouts.exit_s,
                 )
@@ -328,9 +379,7 @@ class SubmissionRun:
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
             env = steps.program_env(self.port, client=True)
-            with context.student_program(
-                staged, client.file, env, None, "client", scenario.stdin
-            ) as program:
+            with self._student_program(context, staged, "client", env, scenario.stdin) as program:
                 run = steps.finish_program(program, client.file, run_s)
             report = peer.report()
             captured = self._finished(packets)
@@ -375,7 +424,7 @@ class SubmissionRun:
                     )
                 )
             env = {**steps.program_env(self.port, client=True), **dict(scenario.env)}
-            with context.student_program(staged, client.file, env, None, "client") as program:
+            with self._student_program(context, staged, "client", env) as program:
                 run = steps.finish_program(program, client.file, self.lab.timeouts.run_s)
             report = steps.stop_and_report(front)
         relayed = tuple(
@@ -410,12 +459,11 @@ class SubmissionRun:
         client_env = steps.program_env(self.port, client=True)
         with ExitStack() as stack:
             server_program = stack.enter_context(
-                context.student_program(
+                self._student_program(
+                    context,
                     staged,
-                    server.file,
-                    server_env,
-                    steps.SERVER_ALIAS,
                     "server",
+                    server_env,
                     listen=(server.protocol, timeouts.start_s),
                     stop_grace_s=timeouts.exit_s,
                 )
@@ -426,13 +474,8 @@ class SubmissionRun:
             )
             client_run: ProgramRun | None = absent_client
             if absent_client is None and listen.reachable:
-                with context.student_program(
-                    staged,
-                    client.file,
-                    client_env,
-                    None,
-                    "client",
-                    scenario.stdin,
+                with self._student_program(
+                    context, staged, "client", client_env, scenario.stdin
                 ) as client_program:
                     client_run = steps.finish_program(client_program, client.file, timeouts.run_s)
             wait_s = timeouts.exit_s

@@ -1,0 +1,271 @@
+"""One long-lived container per student service, whose programs run one after another by exec.
+
+A grading used to start a fresh container for every run of a student's program (lab 02: 9
+servers and 6 clients), at 0.2-0.4 s per start. A StudentHost is started once per service
+(the server, with the lab name `server`; the client, with none) and idles under Docker's
+init; each scenario runs its program in it with `docker exec` of run_bounded.py in host mode.
+
+What the per-run container gave, and how a host keeps it:
+- **Nothing left between runs.** The program runs as STUDENT_UID, which owns nothing else in
+  the container, so the wrapper kills every process of that uid at the end of its run (also
+  those that left the program's session), again before the next program starts, and removes
+  what that uid left in the writable folders (/tmp, /dev/shm). Orphans are reaped by init.
+- **Stopping needs no process slot.** The grader's commands (SIGTERM, SIGUSR2 "time is
+  up") go to the wrapper over the exec's stdin, which the wrapper reads in its own loop: a
+  fork bomb that fills the pids limit cannot keep the grader from asking for the record.
+  When the grader goes away the stdin closes, and the wrapper stops the program.
+- **The record cannot be forged.** Only the root wrapper writes to the exec's stdout; the
+  program's output reaches the grader only inside the wrapper's record, as before.
+- **Limits** are the container's (memory, CPU, pids: one more for the idle process) and the
+  wrapper's per run (output kept, lifetime, file size, open files).
+- **Hidden inputs stay hidden.** The host mounts every input the lab's checks name, each
+  readable by root only (RunVolumes makes inputs 0o600); the wrapper opens the program's
+  stdin as root, so the program reads its own input and no other.
+
+A program whose wrapper does not answer is stopped with its whole host, and the next run gets
+a new host, as it would have got a new container.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import Any
+
+import docker.errors
+from docker.utils.socket import frames_iter
+
+from grader import interrupts
+from grader.errors import InfrastructureError
+from grader.sandbox.containers import (
+    INPUT_MOUNT,
+    RUN_BOUNDED_MOUNT,
+    ExitState,
+    LabContext,
+    Running,
+    container_lifetime_s,
+    started,
+)
+from grader.sandbox.volumes import INPUT_FILE
+from grader.spec.model import Input
+
+OUTPUT_KEPT_BYTES = 1 << 20
+"""The most of a wrapper's own output kept, as Docker's log of a container keeps 1 MB."""
+ERRORS_KEPT_BYTES = 64 << 10
+REUSE_SHARE = 0.5
+"""A host is used for a new run only while it has more than this share of its lifetime left."""
+
+
+class HostedProgram(Running):
+    """One program run by exec in a StudentHost: the same interface as a container's Running.
+
+    `id` is the host's container (a capture joins its network namespace). Raises
+    InfrastructureError when the engine refuses the exec.
+    """
+
+    def __init__(self, host: StudentHost, options: dict[str, Any], env: dict[str, str]) -> None:
+        assert host.running is not None, "the host is started"
+        super().__init__(host.running.container, host.output_limit_bytes)
+        self.host = host
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self._done = threading.Event()
+        self._exit_code: int | None = None
+        api = host.context.client.api
+        try:
+            created = api.exec_create(
+                self.container.id,
+                ["python3", RUN_BOUNDED_MOUNT, json.dumps(options)],
+                stdin=True,
+                stdout=True,
+                stderr=True,
+                environment=env,
+                workdir="/",
+            )
+            self._exec_id = str(created["Id"])
+            self._socket = api.exec_start(self._exec_id, socket=True)
+        except docker.errors.APIError as e:
+            raise InfrastructureError(
+                f"cannot run a student's program in its container: {e}"
+            ) from e
+        self._raw = getattr(self._socket, "_sock", self._socket)
+        self._reader = threading.Thread(target=self._read, name="socketlab-exec", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for stream, data in frames_iter(self._socket, False):  # type: ignore[no-untyped-call]
+                kept = self._stdout if stream == 1 else self._stderr
+                kept += data
+                limit = OUTPUT_KEPT_BYTES if stream == 1 else ERRORS_KEPT_BYTES
+                if len(kept) > limit:
+                    del kept[: len(kept) - limit]
+        except (OSError, ValueError):
+            pass  # the host was removed, or the grader closed the connection
+        finally:
+            self._done.set()
+
+    def _finished(self) -> bool:
+        if not self._done.is_set():
+            return False
+        if self._exit_code is None:
+            with suppress(docker.errors.APIError):
+                inspected = self.host.context.client.api.exec_inspect(self._exec_id)
+                if not inspected.get("Running"):
+                    code = inspected.get("ExitCode")
+                    self._exit_code = int(code) if code is not None else -1
+        return True
+
+    def wait_exit(self, timeout_s: float) -> ExitState | None:
+        """The exit state once the wrapper ends, or None if it still runs at the timeout."""
+        if not interrupts.wait_for(lambda: self._done.wait(timeout_s)):
+            return None
+        return self.state()
+
+    def state(self) -> ExitState:
+        finished = self._finished()
+        return ExitState(
+            exit_code=self._exit_code if finished else None, oom_killed=self._oom_killed()
+        )
+
+    def _oom_killed(self) -> bool:
+        for line in reversed(bytes(self._stdout).decode("utf-8", "replace").splitlines()):
+            if line.startswith("RUN "):
+                return bool(json.loads(line.removeprefix("RUN ")).get("oom_kills"))
+        # No record: only the OOM killer or the grader kills the wrapper (SIGKILL, 137).
+        return self._done.is_set() and self._exit_code == 137 and not self.host.discarded
+
+    def is_running(self) -> bool:
+        return not self._finished()
+
+    def signal(self, name: str) -> None:
+        """Passes SIGTERM, SIGINT or SIGUSR2 to the wrapper (run_bounded.py's COMMANDS)."""
+        if self._done.is_set():
+            return
+        with suppress(OSError):
+            self._raw.sendall(f"{name}\n".encode("ascii"))
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """The wrapper did not answer: the whole host goes, and with it the program."""
+        self.host.discard()
+        self._done.wait(grace_s + 5.0)
+
+    def output(self, *, stdout: bool) -> bytes:
+        kept = bytes(self._stdout if stdout else self._stderr)
+        return kept[-self.output_limit_bytes :]
+
+    def close(self) -> None:
+        """Ends the run: a wrapper still running is told time is up, then the host goes."""
+        if not self._done.is_set():
+            self.signal("SIGUSR2")
+            if not self._done.wait(10.0):
+                self.host.discard()
+                self._done.wait(5.0)
+        with suppress(OSError):
+            self._raw.shutdown(socket.SHUT_RDWR)
+        with suppress(OSError):
+            self._socket.close()
+        self._reader.join(timeout=5.0)
+
+
+class StudentHost:
+    """A service's container for the programs of one submission; a context manager.
+
+    `alias` is its name on the lab network (the server's `server`, None for the client).
+    `inputs` are mounted for the programs' stdin. The container is started on entry and
+    removed on exit (or by `discard`). Raises InfrastructureError when the engine refuses.
+    """
+
+    def __init__(
+        self,
+        context: LabContext,
+        submission: Any,
+        role: str,
+        alias: str | None,
+        inputs: tuple[Input, ...],
+    ) -> None:
+        self.context = context
+        self.role = role
+        self.alias = alias
+        self.output_limit_bytes = context.limits.output_kb * 1024 * 4
+        self.discarded = False
+        self.running: Running | None = None
+        self._paths: dict[str, str] = {}
+        volumes = context.student_volumes(submission)
+        for number, data in enumerate(inputs, start=1):
+            folder = f"{INPUT_MOUNT}/{number}"
+            volumes[context.files.input(data)] = {"bind": folder, "mode": "ro"}
+            self._paths[data.digest()] = f"{folder}/{INPUT_FILE}"
+        self.lifetime_s = container_lifetime_s()
+        self._started = started(
+            context.client,
+            self.output_limit_bytes,
+            command=["sleep", f"{self.lifetime_s:g}"],
+            # The idle `sleep` takes one process of the pids limit; the program keeps its own.
+            **context.student_container({}, alias, role, volumes, extra_pids=1),
+        )
+        self._since = 0.0
+
+    def __enter__(self) -> StudentHost:
+        self.running = self._started.__enter__()
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Removes the container now (it is not used again)."""
+        if self.running is not None and not self.discarded:
+            self.discarded = True
+            self._started.__exit__(None, None, None)
+
+    def usable(self, stdin: Input | None) -> bool:
+        """Whether a new run may use this host: running, young enough, its stdin mounted."""
+        if self.discarded or self.running is None:
+            return False
+        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
+            return False
+        if stdin is not None and stdin.digest() not in self._paths:
+            return False
+        return self.running.is_running()
+
+    @contextmanager
+    def program(
+        self,
+        file: str,
+        env: dict[str, str],
+        stdin: Input | None = None,
+        *,
+        listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
+    ) -> Iterator[HostedProgram]:
+        """Runs `python3 FILE` as LabContext.student_program does, by exec in this host.
+
+        The caller checks `usable(stdin)` first. On exit the run is over: whatever of it
+        still runs is stopped (see HostedProgram.close).
+        """
+        options = self.context.wrapper_options(file, listen=listen, stop_grace_s=stop_grace_s)
+        options["host"] = True
+        if stdin is not None:
+            options["stdin"] = self._paths[stdin.digest()]
+        program = HostedProgram(self, options, env)
+        try:
+            yield program
+        except BaseException:
+            # An interrupt or a grader error: no waiting for the wrapper, the host goes now,
+            # as a run's own container would.
+            self.discard()
+            raise
+        finally:
+            program.close()
