@@ -28,14 +28,15 @@ Options (one JSON argument):
                              namespace, also those the program moved out of its session; only
                              honoured where this wrapper runs directly under the namespace's init
     host: bool, optional     this wrapper was started with `docker exec` in a long-lived
-                             container (grader.sandbox.student_host) that runs one program
-                             after another. Then: every process of `user`'s uid is killed at the
-                             end (the sweep; that uid owns nothing else in the container), and
-                             before the program starts, everything that uid left in the
-                             writable folders (SCRATCH_DIRS) is removed; stdin carries the
-                             grader's commands, one per line: SIGTERM or SIGINT (passed on as
-                             those signals are), SIGUSR2 (time is up); stdin's end (the grader
-                             is gone) is SIGUSR2 too
+                             container (grader.sandbox.student_host) whose init is an idle
+                             process, and runs one program after another. Then the sweep is
+                             allowed (the exec's parent is outside the namespace), this wrapper
+                             is the subreaper of the program's orphans and reaps them, the sweep
+                             runs before the program too, what `user` left in the writable
+                             folders (SCRATCH_DIRS) is removed before it starts, and stdin
+                             carries the grader's commands, a line each: SIGTERM or SIGINT
+                             (passed on as those signals are), SIGUSR2 (time is up); stdin's
+                             end (the grader is gone) is SIGUSR2 too
     listen: {protocol, timeout_s}, optional   watch the network namespace (listen_watch.py,
                              beside this file) from the program's start until a TCP socket
                              listens or an unconnected UDP socket is bound ("tcp" or "udp"),
@@ -88,7 +89,6 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import selectors
 import signal
 import subprocess
@@ -151,50 +151,6 @@ def oom_kills() -> int | None:
         except (OSError, ValueError):
             continue
     return None
-
-
-def processes_of(uid: int) -> list[int]:
-    """The processes (not threads) whose real uid is `uid`, zombies included, from /proc."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(name))
-                        break
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-    return found
-
-
-def kill_processes_of(uid: int) -> bool:
-    """SIGKILLs every process of `uid`; False if none was left (zombies aside)."""
-    killed = False
-    for pid in processes_of(uid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed = True
-        except (ProcessLookupError, PermissionError):
-            continue
-    return killed
-
-
-def kill_processes_of_until_gone(uid: int, timeout_s: float = SWEEP_TIMEOUT_S) -> None:
-    """Repeats kill_processes_of until `uid` has no process left, zombies included.
-
-    A process sent SIGKILL cannot fork any more; its zombie goes as soon as its parent (this
-    wrapper, or the container's init for orphans) reaps it, so this ends.
-    """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        kill_processes_of(uid)
-        if not processes_of(uid):
-            return
-        time.sleep(0.01)
 
 
 def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -> None:
@@ -442,12 +398,40 @@ class StopSignals:
 
 
 class Commands:
-    """A host-mode wrapper's stdin: the grader's commands, a line each (COMMANDS)."""
+    """A host-mode wrapper's stdin: the grader's commands, a line each (COMMANDS).
+
+    Read when they come, as signals are: the kernel sends SIGIO when stdin has data or ends
+    (O_ASYNC), and the handler acts at once, whatever the wrapper is doing then (a program
+    that forks without end can leave the main loop little time to run).
+    """
 
     def __init__(self, act: Callable[[int, Any], None]) -> None:
         self.act = act
         self.pending = b""
         self.open = True
+        self.fd = -1
+
+    def listen(self, fd: int) -> None:
+        """Acts on what `fd` brings from now on, and on what it already holds."""
+        import fcntl
+
+        self.fd = fd
+        os.set_blocking(fd, False)
+        signal.signal(signal.SIGIO, lambda signum, frame: self.drain())
+        fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+        self.drain()
+
+    def drain(self) -> None:
+        """Reads and acts on everything stdin holds now."""
+        while self.open:
+            try:
+                data = os.read(self.fd, 1 << 10)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            self.take(data)
 
     def take(self, data: bytes) -> bool:
         """Acts on the complete lines in `data`; False at the end of stdin (acted on too)."""
@@ -468,10 +452,58 @@ class Commands:
 def sweep_allowed(options: dict[str, Any]) -> bool:
     """Whether kill(-1) would reach only this container's processes.
 
-    Only inside the container's own PID namespace, where this wrapper is init or init's child;
-    never when run as a plain program on a host, where kill(-1) as root would hit everything.
+    Only inside the container's own PID namespace, where this wrapper is init or init's child,
+    or (host mode) was started by `docker exec`, whose parent is outside the namespace (pid 0
+    here); never when run as a plain program on a host, where kill(-1) as root would hit
+    everything.
     """
-    return bool(options.get("sweep")) and (os.getpid() == 1 or os.getppid() == 1)
+    if not options.get("sweep"):
+        return False
+    if options.get("host"):
+        return os.getppid() == 0
+    return os.getpid() == 1 or os.getppid() == 1
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Makes this process the one orphans of its descendants are given to (prctl(2)).
+
+    In host mode the container's init is an idle `sleep` that reaps nothing: the program's
+    orphans come here instead and are reaped here (reap_others, reap_all).
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap_others(keep: int) -> None:
+    """Reaps exited children other than `keep`, while `keep` has not exited (no waiting)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == keep:
+            return  # none exited, or the program itself: Popen reaps it
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+
+
+def reap_all() -> None:
+    """Reaps every exited child (once the program itself has been waited for)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def kill_all_others() -> bool:
@@ -483,15 +515,20 @@ def kill_all_others() -> bool:
     return True
 
 
-def kill_all_others_until_gone(timeout_s: float = SWEEP_TIMEOUT_S) -> None:
+def kill_all_others_until_gone(timeout_s: float = SWEEP_TIMEOUT_S, *, reap: bool = False) -> None:
     """Repeats kill_all_others until no other process is left, for at most `timeout_s`.
 
     A process already sent SIGKILL cannot fork any more, so this ends; a zombie still counts
-    until init reaps it, which it does at once.
+    until init reaps it, which it does at once, or (`reap`: this wrapper is the subreaper)
+    until this wrapper does.
     """
     deadline = time.monotonic() + timeout_s
     while kill_all_others() and time.monotonic() < deadline:
+        if reap:
+            reap_all()
         time.sleep(0.01)
+    if reap:
+        reap_all()
 
 
 def run(options: dict[str, Any], stdin: Any) -> None:
@@ -506,12 +543,11 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     host = bool(options.get("host"))
     user = options.get("user")
     sweep = sweep_allowed(options)
-    # Host mode: the program's uid owns nothing else in the container, so "every process of
-    # that uid" is everything the program started, wherever it moved.
-    sweep_uid = int(user[0]) if host and user and int(user[0]) != 0 else None
-    if sweep_uid is not None and user:
-        kill_processes_of_until_gone(sweep_uid)  # nothing of an earlier run may be left
-        clear_scratch(sweep_uid, int(user[1]))
+    if host and sweep:
+        become_subreaper()
+        kill_all_others_until_gone(reap=True)  # nothing of an earlier run may be left
+        if user:
+            clear_scratch(int(user[0]), int(user[1]))
     refusals_before = process_limit_refusals()
     ooms_before = oom_kills()
     baseline = processes_now()  # Docker's init and this wrapper
@@ -523,6 +559,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         if now is not None and baseline is not None:
             peak = max(peak, now - baseline)
 
+    # Everything the loop below needs is imported before the program starts: a program that
+    # forks without end leaves this wrapper little CPU and memory, and an import then could
+    # take seconds before the first look.
+    watch = ListenWatch(options["listen"], started) if options.get("listen") else None
     try:
         child = subprocess.Popen(
             options["argv"],
@@ -543,9 +583,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     ended_by: str | None = None
 
     def kill_program() -> None:
-        if sweep_uid is not None:
-            kill_processes_of(sweep_uid)
-        elif sweep:
+        if sweep:
             kill_all_others()  # also what left its session; the full sweep comes at the end
         try:
             os.killpg(child.pid, signal.SIGKILL)
@@ -553,11 +591,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             child.kill()
 
     def program_pids() -> list[int]:
-        if sweep_uid is not None:
-            return processes_of(sweep_uid)
         if not sweep:  # not in a namespace of its own: only the program's first process
             return [child.pid]
-        wrapper = {os.getpid(), os.getppid()}
+        wrapper = {os.getpid(), os.getppid(), 1}
         return [int(name) for name in os.listdir("/proc") if name.isdigit()
                 and int(name) not in wrapper]  # fmt: skip
 
@@ -600,7 +636,6 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ended_by = "grader"  # not stopped within exit_s of the grader's SIGTERM
             kill_program()
 
-    watch = ListenWatch(options["listen"], started) if options.get("listen") else None
     streams = {"stdout": Stream(options["keep_bytes"]), "stderr": Stream(options["keep_bytes"])}
     selector = selectors.DefaultSelector()
     assert child.stdout is not None and child.stderr is not None
@@ -609,13 +644,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     selector.register(wake_read, selectors.EVENT_READ, None)
     commands = Commands(forward) if host else None
     if commands is not None:
-        selector.register(sys.stdin.fileno(), selectors.EVENT_READ, commands)
+        commands.listen(sys.stdin.fileno())
     exited_at: float | None = None
 
-    def streams_open() -> bool:
-        return any(isinstance(key.data, Stream) for key in selector.get_map().values())
-
-    while streams_open():
+    while len(selector.get_map()) > 1:  # a stream is still open
         idle_s = watch.interval_s if watch and watch.open else 0.5
         events = selector.select(timeout=stops.wait_s(idle_s))
         printed = False
@@ -623,16 +655,14 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             data = os.read(key.fd, 1 << 16)
             if key.data is None:
                 continue  # a signal came: look_after_signals() below
-            if isinstance(key.data, Commands):
-                if not key.data.take(data):
-                    selector.unregister(key.fileobj)
-                continue
             if data:
                 key.data.add(data)
                 printed = True
             else:
                 selector.unregister(key.fileobj)
         look_after_signals(printed)
+        if host and sweep:
+            reap_others(child.pid)
         sample_processes()
         if watch is not None:
             watch.look(program_exited=child.poll() is not None)
@@ -648,12 +678,9 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # Both pipes closed, and the program may still run: signals are still passed on.
     while child.poll() is None:
         look_after_signals()
-        if commands is not None and commands.open:
-            ready = select.select([sys.stdin.fileno()], [], [], stops.wait_s(0.05))[0]
-            if ready and not commands.take(os.read(sys.stdin.fileno(), 1 << 10)):
-                commands.open = False
-        else:
-            time.sleep(stops.wait_s(0.05))
+        if host and sweep:
+            reap_others(child.pid)
+        time.sleep(stops.wait_s(0.05))
     status = child.wait()
     # A signal still held when the program ended (its pipes closed as it exited, between two
     # looks) came after its exit.
@@ -661,10 +688,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     if watch is not None:
         watch.look(program_exited=True)
-    if sweep_uid is not None:
-        kill_processes_of_until_gone(sweep_uid)
-    elif sweep:
-        kill_all_others_until_gone()
+    if sweep:
+        kill_all_others_until_gone(reap=host)
     refusals_after = process_limit_refusals()
     ooms_after = oom_kills()
     record = {

@@ -296,14 +296,11 @@ class LabContext:
         alias: str | None,
         role: str,
         volumes: dict[str, dict[str, str]],
-        *,
-        extra_pids: int = 0,
     ) -> dict[str, Any]:
         """The create arguments (but the command) of a container for students' programs.
 
         Every limit of the lab's spec, read-only root, no capability but
-        WRAPPER_CAPABILITIES (for run_bounded.py, root), a 16 MiB /tmp. `extra_pids`: room in
-        the pids limit for the container's own processes beside the wrapper and the program.
+        WRAPPER_CAPABILITIES (for run_bounded.py, root), a 16 MiB /tmp.
         """
         memory = f"{self.limits.memory_mb}m"
         return {
@@ -321,7 +318,7 @@ class LabContext:
             "mem_limit": memory,
             "memswap_limit": memory,
             "nano_cpus": int(self.limits.cpus * 1e9),
-            "pids_limit": self.limits.pids + extra_pids,
+            "pids_limit": self.limits.pids,
             "ulimits": [
                 docker.types.Ulimit(name="nofile", soft=256, hard=256),
                 docker.types.Ulimit(name="fsize", soft=16 << 20, hard=16 << 20),

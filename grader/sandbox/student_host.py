@@ -2,14 +2,16 @@
 
 A grading used to start a fresh container for every run of a student's program (lab 02: 9
 servers and 6 clients), at 0.2-0.4 s per start. A StudentHost is started once per service
-(the server, with the lab name `server`; the client, with none) and idles under Docker's
-init; each scenario runs its program in it with `docker exec` of run_bounded.py in host mode.
+(the server, with the lab name `server`; the client, with none) and idles; each scenario
+runs its program in it with `docker exec` of run_bounded.py in host mode.
 
 What the per-run container gave, and how a host keeps it:
-- **Nothing left between runs.** The program runs as STUDENT_UID, which owns nothing else in
-  the container, so the wrapper kills every process of that uid at the end of its run (also
-  those that left the program's session), again before the next program starts, and removes
-  what that uid left in the writable folders (/tmp, /dev/shm). Orphans are reaped by init.
+- **Nothing left between runs.** The container's init is the idle `sleep` itself (no Docker
+  init), so the wrapper's kill(-1) sweep reaches every process but init and the wrapper, as
+  in a container of its own: at the end of a run (also what left the program's session) and
+  again before the next program starts. The wrapper is the subreaper of the program's
+  orphans and reaps them. Before a program starts, what STUDENT_UID left in the writable
+  folders (/tmp, /dev/shm) is removed.
 - **Stopping needs no process slot.** The grader's commands (SIGTERM, SIGUSR2 "time is
   up") go to the wrapper over the exec's stdin, which the wrapper reads in its own loop: a
   fork bomb that fills the pids limit cannot keep the grader from asking for the record.
@@ -171,6 +173,10 @@ class HostedProgram(Running):
         with suppress(OSError):
             self._socket.close()
         self._reader.join(timeout=5.0)
+        if b"\nRUN " not in b"\n" + bytes(self._stdout):
+            # The wrapper died without its record (the OOM killer): orphans it left would go
+            # to the idle init, which reaps nothing. The next run gets a new host.
+            self.host.discard()
 
 
 class StudentHost:
@@ -202,12 +208,17 @@ class StudentHost:
             volumes[context.files.input(data)] = {"bind": folder, "mode": "ro"}
             self._paths[data.digest()] = f"{folder}/{INPUT_FILE}"
         self.lifetime_s = container_lifetime_s()
+        create = context.student_container({}, alias, role, volumes)
+        # The idle `sleep` is the namespace's init itself, no Docker init: the wrapper's
+        # kill(-1) sweep reaches every process but init and the wrapper, as in a container of
+        # its own, and the wrapper reaps the program's orphans (it is their subreaper). It
+        # takes the process slot Docker's init took.
+        create["init"] = False
         self._started = started(
             context.client,
             self.output_limit_bytes,
             command=["sleep", f"{self.lifetime_s:g}"],
-            # The idle `sleep` takes one process of the pids limit; the program keeps its own.
-            **context.student_container({}, alias, role, volumes, extra_pids=1),
+            **create,
         )
         self._since = 0.0
 
