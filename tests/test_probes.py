@@ -525,3 +525,69 @@ def test_the_syn_sniffer_is_handed_only_the_syns_by_its_socket_filter() -> None:
     assert seen["filtered"], "the kernel refused the socket filter"
     assert seen["ports"] == seen["expected"]
     assert seen["frames"] == 2, seen
+
+
+@pytest.mark.parametrize("mode", ["closed", "server"])
+@pytest.mark.parametrize("stop", [b"SIGTERM\n", b""], ids=["command", "end-of-stdin"])
+def test_a_peer_told_to_stop_on_stdin_reports_as_on_sigterm(mode: str, stop: bytes) -> None:
+    """An exec'd peer (grader.sandbox.peer_host.ServerPeerHost) is stopped through stdin."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    options = {
+        "mode": mode,
+        "port": port,
+        "send": [],
+        "pause_ms": 0,
+        "read_timeout_s": 1.0,
+        "deadline_s": 60.0,
+        "stop_on_stdin": True,
+    }
+    peer = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "peer.py"), json.dumps(options)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert peer.stdout is not None and peer.stdin is not None
+        assert peer.stdout.readline().strip() == b"READY"
+        started = time.monotonic()
+        if stop:
+            peer.stdin.write(stop)
+            peer.stdin.flush()  # stdin stays open: the command alone stops it
+        else:
+            peer.stdin.close()  # how the grader's going away looks
+        # If the stop is not taken, the peer reports at its deadline (60 s), failing below.
+        lines = iter(peer.stdout.readline, b"")
+        line = next(line for line in lines if line.startswith(b"REPORT "))
+    finally:
+        peer.kill()
+        peer.wait()
+        for pipe in (peer.stdin, peer.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+    report = json.loads(line[7:])
+    assert report["stopped"] == "terminated"
+    assert time.monotonic() - started < 30  # long before its 60 s deadline
+
+
+def test_a_peer_listening_for_a_stop_on_stdin_still_ends_cleanly_on_its_own() -> None:
+    """Its stdin thread must not keep the interpreter from exiting (no abort, no delay)."""
+    options = {"mode": "closed", "port": 0, "deadline_s": 1.0, "stop_on_stdin": True}
+    peer = subprocess.Popen(
+        [sys.executable, str(PROBES_DIR / "peer.py"), json.dumps(options)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        peer.wait(timeout=30)  # stdin stays open all along
+        assert peer.stdout is not None and peer.stderr is not None
+        out, err = peer.stdout.read(), peer.stderr.read()
+    finally:
+        peer.kill()
+        peer.communicate()
+    assert peer.returncode == 0, err
+    assert err == b""
+    report = json.loads(next(line for line in out.splitlines() if line.startswith(b"REPORT "))[7:])
+    assert report["stopped"] == "deadline"

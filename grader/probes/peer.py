@@ -668,6 +668,10 @@ def main() -> None:
     report = Report(Clock(float(options.get("deadline_s") or DEFAULT_DEADLINE_S)))
     mode = options["mode"]
     try:
+        if options.get("stop_on_stdin"):  # inside: a stop may come at once (Terminated)
+            import stop_on_stdin  # type: ignore[import-not-found]  # beside this file
+
+            stop_on_stdin.start()
         if mode == "client":
             run_client(options, report)
         elif mode == "udp-client":

@@ -230,8 +230,13 @@ class Relay:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
-    relay = Relay(json.loads(sys.argv[1]))
+    options = json.loads(sys.argv[1])
+    relay = Relay(options)
     try:
+        if options.get("stop_on_stdin"):  # inside: a stop may come at once (Terminated)
+            import stop_on_stdin  # type: ignore[import-not-found]  # beside this file
+
+            stop_on_stdin.start()
         relay.run()
     except Terminated:
         relay.stop("terminated")

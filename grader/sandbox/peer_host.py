@@ -1,4 +1,4 @@
-"""One grader container per run that runs the grader's reference clients, one after another.
+"""Grader containers that run the grader's peers one after another, by `docker exec`.
 
 A reference client (a TCP or UDP client of grader/probes/peer.py) needs no name on the lab
 network and no capability, and it runs to completion: it used to get a container of its
@@ -14,6 +14,9 @@ with fresh sockets: what one scenario's client saw cannot reach the next one's r
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -30,6 +33,7 @@ from grader.sandbox.containers import (
     bounded_command,
     container_lifetime_s,
 )
+from grader.sandbox.exec_run import ExecRun
 from grader.sandbox.volumes import INPUT_FILE
 from grader.spec.model import Input
 
@@ -117,3 +121,93 @@ class PeerHost:
     def outlived(result: ExecResult) -> bool:
         """Whether coreutils timeout stopped the probe (it did not end by itself)."""
         return result.exit_code in (124, 137)
+
+
+SERVER_PEERS_ROLE = "server-peers"
+SERVER_PEER_CAPABILITIES = ("NET_RAW",)
+"""The reference server's socket filter for SYNs (peer.py) needs NET_RAW; nothing else does."""
+REUSE_SHARE = 0.5
+"""A host is used for a new peer only while it has more than this share of its lifetime left."""
+
+
+class ServerPeerHost:
+    """The run's container for the grader's peers that take the lab name `server`.
+
+    The reference server of client scenarios, the relay and the host where nothing listens
+    (peer.py's `server` and `closed` modes, relay.py) each used to get a container of their
+    own, for the name. This one carries the name and runs them one after another with `docker
+    exec`; each is stopped through its stdin (probes/stop_on_stdin.py) and prints its report
+    as it would in a container of its own. A context manager: started on entry, removed on
+    exit or by `discard`. Raises InfrastructureError when the engine refuses to start it.
+    """
+
+    def __init__(self, context: LabContext, alias: str) -> None:
+        self.context = context
+        self.discarded = False
+        self.lifetime_s = container_lifetime_s()
+        volumes = {context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"}}
+        self._started = context.tool(
+            ["sleep", f"{self.lifetime_s:g}"],
+            SERVER_PEERS_ROLE,
+            alias=alias,
+            capabilities=SERVER_PEER_CAPABILITIES,
+            volumes=volumes,
+        )
+        self._running: Running | None = None
+        self._since = 0.0
+
+    def __enter__(self) -> ServerPeerHost:
+        self._running = self._started.__enter__()
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Removes the container now (it is not used again)."""
+        if self._running is not None and not self.discarded:
+            self.discarded = True
+            self._started.__exit__(None, None, None)
+
+    def usable(self) -> bool:
+        """Whether a new peer may run here: running, with enough of its lifetime left."""
+        if self.discarded or self._running is None:
+            return False
+        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
+            return False
+        return self._running.is_running()
+
+    @contextmanager
+    def peer(self, script: str, options: dict[str, Any]) -> Iterator[ExecRun]:
+        """Runs `python3 PROBES_MOUNT/script OPTIONS-JSON` here until it is stopped.
+
+        The probe is told to take its stop from stdin; on exit it is stopped if it still
+        runs, and a probe that does not stop takes the host with it.
+        """
+        assert self._running is not None, "use ServerPeerHost as a context manager"
+        argv = [
+            "python3",
+            f"{PROBES_MOUNT}/{script}",
+            json.dumps({**options, "stop_on_stdin": True}),
+        ]
+        run = ExecRun(
+            self.context.client,
+            self._running.container,
+            argv,
+            1 << 20,
+            env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            yield run
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            if not run.close():
+                self.discard()

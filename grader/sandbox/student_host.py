@@ -31,19 +31,12 @@ a new host, as it would have got a new container.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-import docker.errors
-from docker.utils.socket import frames_iter
-
-from grader import interrupts
-from grader.errors import InfrastructureError
 from grader.sandbox.containers import (
     INPUT_MOUNT,
     RUN_BOUNDED_MOUNT,
@@ -53,130 +46,56 @@ from grader.sandbox.containers import (
     container_lifetime_s,
     started,
 )
+from grader.sandbox.exec_run import ExecRun
 from grader.sandbox.volumes import INPUT_FILE
 from grader.spec.model import Input
 
-OUTPUT_KEPT_BYTES = 1 << 20
-"""The most of a wrapper's own output kept, as Docker's log of a container keeps 1 MB."""
-ERRORS_KEPT_BYTES = 64 << 10
 REUSE_SHARE = 0.5
 """A host is used for a new run only while it has more than this share of its lifetime left."""
 
 
-class HostedProgram(Running):
-    """One program run by exec in a StudentHost: the same interface as a container's Running.
+class HostedProgram(ExecRun):
+    """One program run by exec in a StudentHost: run_bounded.py in host mode.
 
-    `id` is the host's container (a capture joins its network namespace). Raises
-    InfrastructureError when the engine refuses the exec.
+    Raises InfrastructureError when the engine refuses the exec.
     """
 
     def __init__(self, host: StudentHost, options: dict[str, Any], env: dict[str, str]) -> None:
         assert host.running is not None, "the host is started"
-        super().__init__(host.running.container, host.output_limit_bytes)
+        super().__init__(
+            host.context.client,
+            host.running.container,
+            ["python3", RUN_BOUNDED_MOUNT, json.dumps(options)],
+            host.output_limit_bytes,
+            env=env,
+        )
         self.host = host
-        self._stdout = bytearray()
-        self._stderr = bytearray()
-        self._done = threading.Event()
-        self._exit_code: int | None = None
-        api = host.context.client.api
-        try:
-            created = api.exec_create(
-                self.container.id,
-                ["python3", RUN_BOUNDED_MOUNT, json.dumps(options)],
-                stdin=True,
-                stdout=True,
-                stderr=True,
-                environment=env,
-                workdir="/",
-            )
-            self._exec_id = str(created["Id"])
-            self._socket = api.exec_start(self._exec_id, socket=True)
-        except docker.errors.APIError as e:
-            raise InfrastructureError(
-                f"cannot run a student's program in its container: {e}"
-            ) from e
-        self._raw = getattr(self._socket, "_sock", self._socket)
-        self._reader = threading.Thread(target=self._read, name="socketlab-exec", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        try:
-            for stream, data in frames_iter(self._socket, False):  # type: ignore[no-untyped-call]
-                kept = self._stdout if stream == 1 else self._stderr
-                kept += data
-                limit = OUTPUT_KEPT_BYTES if stream == 1 else ERRORS_KEPT_BYTES
-                if len(kept) > limit:
-                    del kept[: len(kept) - limit]
-        except (OSError, ValueError):
-            pass  # the host was removed, or the grader closed the connection
-        finally:
-            self._done.set()
-
-    def _finished(self) -> bool:
-        if not self._done.is_set():
-            return False
-        if self._exit_code is None:
-            with suppress(docker.errors.APIError):
-                inspected = self.host.context.client.api.exec_inspect(self._exec_id)
-                if not inspected.get("Running"):
-                    code = inspected.get("ExitCode")
-                    self._exit_code = int(code) if code is not None else -1
-        return True
-
-    def wait_exit(self, timeout_s: float) -> ExitState | None:
-        """The exit state once the wrapper ends, or None if it still runs at the timeout."""
-        if not interrupts.wait_for(lambda: self._done.wait(timeout_s)):
-            return None
-        return self.state()
 
     def state(self) -> ExitState:
-        finished = self._finished()
-        return ExitState(
-            exit_code=self._exit_code if finished else None, oom_killed=self._oom_killed()
-        )
+        return ExitState(exit_code=self.exit_code(), oom_killed=self._oom_killed())
 
     def _oom_killed(self) -> bool:
-        for line in reversed(bytes(self._stdout).decode("utf-8", "replace").splitlines()):
+        for line in reversed(self.output(stdout=True).decode("utf-8", "replace").splitlines()):
             if line.startswith("RUN "):
                 return bool(json.loads(line.removeprefix("RUN ")).get("oom_kills"))
         # No record: only the OOM killer or the grader kills the wrapper (SIGKILL, 137).
-        return self._done.is_set() and self._exit_code == 137 and not self.host.discarded
-
-    def is_running(self) -> bool:
-        return not self._finished()
-
-    def signal(self, name: str) -> None:
-        """Passes SIGTERM, SIGINT or SIGUSR2 to the wrapper (run_bounded.py's COMMANDS)."""
-        if self._done.is_set():
-            return
-        with suppress(OSError):
-            self._raw.sendall(f"{name}\n".encode("ascii"))
+        return self.ended and self.exit_code() == 137 and not self.host.discarded
 
     def stop(self, grace_s: float = 1.0) -> None:
         """The wrapper did not answer: the whole host goes, and with it the program."""
         self.host.discard()
-        self._done.wait(grace_s + 5.0)
+        self.wait_exit(grace_s + 5.0)
 
-    def output(self, *, stdout: bool) -> bytes:
-        kept = bytes(self._stdout if stdout else self._stderr)
-        return kept[-self.output_limit_bytes :]
-
-    def close(self) -> None:
-        """Ends the run: a wrapper still running is told time is up, then the host goes."""
-        if not self._done.is_set():
-            self.signal("SIGUSR2")
-            if not self._done.wait(10.0):
-                self.host.discard()
-                self._done.wait(5.0)
-        with suppress(OSError):
-            self._raw.shutdown(socket.SHUT_RDWR)
-        with suppress(OSError):
-            self._socket.close()
-        self._reader.join(timeout=5.0)
-        if b"\nRUN " not in b"\n" + bytes(self._stdout):
-            # The wrapper died without its record (the OOM killer): orphans it left would go
-            # to the idle init, which reaps nothing. The next run gets a new host.
+    def close(self, stop: str = "SIGUSR2") -> bool:
+        """Ends the run: a wrapper still running is told time is up; if it does not answer,
+        the host goes."""
+        ended = super().close(stop)
+        if not ended or b"\nRUN " not in b"\n" + self.output(stdout=True):
+            # A wrapper that did not answer, or died without its record (the OOM killer):
+            # orphans it left would go to the idle init, which reaps nothing. The next run
+            # gets a new host.
             self.host.discard()
+        return ended
 
 
 class StudentHost:

@@ -19,7 +19,7 @@ from grader.packets.pcap import read_packets
 from grader.sandbox import engine, image, labels, network, scratch, staging
 from grader.sandbox.capture import PacketCapture, capture
 from grader.sandbox.containers import LabContext, Running
-from grader.sandbox.peer_host import PeerHost
+from grader.sandbox.peer_host import PeerHost, ServerPeerHost
 from grader.sandbox.student_host import StudentHost
 from grader.sandbox.volumes import RunVolumes
 from grader.sandbox.waiting import Poll
@@ -95,6 +95,8 @@ class SubmissionRun:
         """What the submission's layout made the grader do (grade a sub-folder), once staged."""
         self._captures_dir: Path | None = None
         self._peers: PeerHost | None = None
+        self._server_peers: ServerPeerHost | None = None
+        """The container of the grader's peers named `server`, while it is up."""
         self._hosts: dict[str, StudentHost] = {}
         """The student services' containers now up, by role (see _student_program)."""
         self.hosts_started = 0
@@ -116,6 +118,7 @@ class SubmissionRun:
             try:
                 for role in list(self._hosts):
                     self._release(role)
+                self._release_server_peers()
             finally:
                 self._stack.close()
         finally:
@@ -159,6 +162,26 @@ class SubmissionRun:
             self._peers = self._stack.enter_context(PeerHost(context, inputs_named_by(self.lab)))
         return self._peers
 
+    def _release_server_peers(self) -> None:
+        host, self._server_peers = self._server_peers, None
+        if host is not None:
+            host.discard()
+
+    def _server_peer_host(self, context: LabContext) -> ServerPeerHost:
+        """The container of the grader's peers named `server`: up while client scenarios run.
+
+        The student's server host gives up the name first; a host near the end of its
+        lifetime is replaced.
+        """
+        self._release("server")
+        if self._server_peers is not None and not self._server_peers.usable():
+            self._release_server_peers()
+        if self._server_peers is None:
+            host = ServerPeerHost(context, steps.SERVER_ALIAS)
+            host.__enter__()
+            self._server_peers = host
+        return self._server_peers
+
     def _release(self, role: str) -> None:
         """Removes the `role` service's host, if one is up."""
         host = self._hosts.pop(role, None)
@@ -189,6 +212,8 @@ class SubmissionRun:
             self._release(role)
             host = None
         named = {data.digest() for data in inputs_named_by(self.lab)}
+        if host is None and role == "server":
+            self._release_server_peers()  # the name `server` is this host's now
         if host is None and (stdin is None or stdin.digest() in named):
             host = StudentHost(context, staged, role, alias, inputs_named_by(self.lab))
             host.__enter__()
@@ -280,8 +305,6 @@ class SubmissionRun:
     def _run(self, scenario: Scenario) -> Observation:
         context = self._open()
         assert self._staged is not None
-        if isinstance(scenario, ClientSession | ClientAlone | PingSession):
-            self._release("server")  # the grader's peer takes the name `server`
         match scenario:
             case ServerSession() | UdpServerSession():
                 return self._server_session(context, self._staged, scenario)
@@ -375,6 +398,7 @@ class SubmissionRun:
                     listen=listen,
                     start_timeout_s=self.lab.timeouts.start_s,
                     deadline_s=self._peer_deadline_s(run_s),
+                    host=self._server_peer_host(context),
                 )
             )
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
@@ -409,7 +433,13 @@ class SubmissionRun:
                 }
                 front = stack.enter_context(
                     steps.ready_helper(
-                        context, "relay.py", relay_options, "relay", steps.SERVER_ALIAS, start_s
+                        context,
+                        "relay.py",
+                        relay_options,
+                        "relay",
+                        steps.SERVER_ALIAS,
+                        start_s,
+                        self._server_peer_host(context),
                     )
                 )
             else:
@@ -420,7 +450,13 @@ class SubmissionRun:
                 }
                 front = stack.enter_context(
                     steps.ready_helper(
-                        context, "peer.py", closed, "no-server", steps.SERVER_ALIAS, start_s
+                        context,
+                        "peer.py",
+                        closed,
+                        "no-server",
+                        steps.SERVER_ALIAS,
+                        start_s,
+                        self._server_peer_host(context),
                     )
                 )
             env = {**steps.program_env(self.port, client=True), **dict(scenario.env)}

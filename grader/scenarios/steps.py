@@ -12,7 +12,7 @@ from typing import Any, Literal
 from grader.errors import InfrastructureError
 from grader.probes.run_bounded import QUIET_MAX_S
 from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
-from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost
+from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost, ServerPeerHost
 from grader.sandbox.staging import found_instead, left_out_reason
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import (
@@ -277,7 +277,10 @@ class ReferenceServer:
         listen: bool,
         start_timeout_s: float,
         deadline_s: float = SERVER_DEADLINE_S,
+        host: ServerPeerHost | None = None,
     ) -> None:
+        """`host`: run in the run's ServerPeerHost (which has the name), else in a container."""
+        self.host = host
         self.options = {
             "mode": "server" if listen else "closed",
             "port": port,
@@ -293,13 +296,16 @@ class ReferenceServer:
         self._peer: Running | None = None
 
     def __enter__(self) -> ReferenceServer:
-        self._helper = self.context.helper(
-            "peer.py",
-            json.dumps(self.options),
-            "reference-server",
-            alias=SERVER_ALIAS,
-            capabilities=("NET_RAW",),
-        )
+        if self.host is not None:
+            self._helper = self.host.peer("peer.py", self.options)
+        else:
+            self._helper = self.context.helper(
+                "peer.py",
+                json.dumps(self.options),
+                "reference-server",
+                alias=SERVER_ALIAS,
+                capabilities=("NET_RAW",),
+            )
         peer = self._helper.__enter__()
         self._peer = peer
         ready = Poll(self.start_timeout_s + HELPER_MARGIN_S).until(
@@ -348,9 +354,18 @@ def ready_helper(
     role: str,
     alias: str,
     timeout_s: float,
+    host: ServerPeerHost | None = None,
 ) -> Iterator[Running]:
-    """A grader helper on the lab network, once it has printed READY."""
-    with context.helper(script, json.dumps(options), role, alias=alias) as helper:
+    """A grader helper on the lab network, once it has printed READY.
+
+    In `host` (the run's ServerPeerHost, named `alias`) when given, else in a container.
+    """
+    started = (
+        host.peer(script, options)
+        if host is not None
+        else context.helper(script, json.dumps(options), role, alias=alias)
+    )
+    with started as helper:
         ready = Poll(timeout_s + HELPER_MARGIN_S).until(
             lambda: (
                 True
