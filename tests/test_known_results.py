@@ -19,6 +19,7 @@ from grader.checks.base import Verdict
 from grader.packets.model import Conversation
 from grader.plugin import captured_scenarios
 from grader.sandbox import labels
+from grader.sandbox.student_host import HOST_LABEL
 from grader.sandbox.waiting import Poll
 from grader.scenarios.known import Earlier, known_observation
 from grader.scenarios.model import (
@@ -300,7 +301,8 @@ class Graded:
     verdicts: dict[str, Verdict]
     ran: tuple[Scenario, ...]
     programs_started: dict[str, int]
-    """Containers Docker started for the student's programs, by role ("server", "client")."""
+    """Runs of the student's programs, by role ("server", "client"): containers started for
+    one program, and run_bounded.py started by exec in a StudentHost."""
 
 
 def grade(
@@ -319,7 +321,7 @@ def grade(
         decode=True,
         filters={
             "type": "container",
-            "event": ["start", "destroy"],
+            "event": ["start", "destroy", "exec_start"],
             "label": f"{labels.RUN}={run.labels.run_id}",
         },
     )
@@ -341,8 +343,12 @@ def grade(
         listener.join(timeout=10)
     started: dict[str, int] = {}
     for event in seen:
-        if event.get("status") == "start":
-            role = event.get("Actor", {}).get("Attributes", {}).get("socketlab.role", "")
+        attributes = event.get("Actor", {}).get("Attributes", {})
+        status = str(event.get("status", ""))
+        hosted = status.startswith("exec_start") and "run_bounded" in status
+        own = status == "start" and HOST_LABEL not in attributes
+        if hosted or own:
+            role = attributes.get("socketlab.role", "")
             started[role] = started.get(role, 0) + 1
     return Graded(verdicts, run.ran, started)
 

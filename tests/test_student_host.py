@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from grader.packets.pcap import read_packets
 from grader.sandbox import image
+from grader.sandbox.capture import capture
 from grader.sandbox.containers import STUDENT_UID, LabContext
 from grader.sandbox.labels import RunLabels
 from grader.sandbox.network import lab_network
@@ -86,6 +88,24 @@ for path in sorted(glob.glob("/opt/socketlab-input/*/data")):
         print("refused", path)
 """
 
+SENDS = """
+import os, socket
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s.sendto(os.environ["WORD"].encode(), ("255.255.255.255", 9))
+"""
+
+TALKS_TO_ITSELF = """
+import os, socket
+with socket.create_server(("127.0.0.1", 7000)) as listener:
+    client = socket.create_connection(("127.0.0.1", 7000))
+    accepted, _ = listener.accept()
+    first, second = (accepted, client) if os.environ["FIRST"] == "server" else (client, accepted)
+    first.close()  # the side that closes first keeps the connection in TIME_WAIT
+    second.recv(1)
+    second.close()
+"""
+
 SLEEPS = "import time\nprint('up', flush=True)\ntime.sleep(3600)\n"
 
 MINE = Input(text=b"the input of this program\n")
@@ -114,6 +134,8 @@ def submission(tmp_path: Path) -> Path:
         "inputs.py": READS_INPUTS,
         "sleeps.py": SLEEPS,
         "whoami.py": WHO_AM_I,
+        "sends.py": SENDS,
+        "talks.py": TALKS_TO_ITSELF,
     }
     for name, source in programs.items():
         (folder / name).write_text(source)
@@ -211,3 +233,34 @@ def test_when_the_grader_goes_away_the_program_is_stopped(host: StudentHost) -> 
         assert Poll(60).until(lambda: True if student_processes(host) else None)
         program._raw.shutdown(socket.SHUT_RDWR)  # as when the grader's process dies
         assert Poll(30).until(lambda: True if not student_processes(host) else None)
+
+
+def test_captures_in_one_capture_container_are_split_per_run(
+    context: LabContext, host: StudentHost, tmp_path: Path
+) -> None:
+    assert host.running is not None
+    payloads = {}
+    for word in ("first-run", "second-run"):
+        # Listening before the program starts: every datagram it sends is in its capture.
+        with capture(context, host.running, tmp_path, word, host.capture_host()) as running:
+            assert running is not None
+            with host.program("sends.py", {"WORD": word}) as program:
+                done = finish_program(program, "sends.py", 60)
+            pcap = running.stop()
+        assert done.exit_code == 0, done.stderr_text
+        payloads[word] = [packet.payload for packet in read_packets(pcap).packets]
+    assert payloads == {"first-run": [b"first-run"], "second-run": [b"second-run"]}
+
+
+@pytest.mark.parametrize(("first", "held"), [("server", [7000]), ("client", [])])
+def test_a_run_that_leaves_its_fixed_port_held_gives_up_its_host(
+    host: StudentHost, first: str, held: list[int]
+) -> None:
+    """TIME_WAIT on port 7000 would refuse a later bind() without SO_REUSEADDR."""
+    with host.program("talks.py", {"FIRST": first}) as program:
+        done = finish_program(program, "talks.py", 60)
+        record = program._record()
+    assert done.exit_code == 0, done.stderr_text
+    assert record is not None
+    assert record["ports_held"] == held  # the client's port, chosen by connect(), is not
+    assert host.discarded == bool(held)

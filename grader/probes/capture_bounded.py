@@ -1,8 +1,10 @@
 """Runs tcpdump and copies its pcap stream to a file, keeping whole records up to a limit.
 
 Usage: capture_bounded.py '{"pcap": PATH, "limit_bytes": N, "limit_packets": M,
-"tcpdump": [ARGUMENTS]}'. tcpdump writes to this script's pipe (its arguments must include
-`-w -`); its stderr is this script's, so "listening on" shows in the helper's log as before.
+"tcpdump": [ARGUMENTS], "stop_on_stdin": BOOL}' (stop_on_stdin: the stop may also come on
+stdin, as stop_on_stdin.py reads it). tcpdump writes to this script's pipe (its arguments
+must include `-w -`); its stderr is this script's, so "listening on" shows in the helper's
+log as before.
 Records are copied whole until the next one would take the file past `limit_bytes` or
 `limit_packets`; from then on they are only counted, so a flood gives a file of at most
 `limit_bytes` that still parses. SIGINT or SIGTERM is passed on to tcpdump, which flushes and
@@ -106,7 +108,11 @@ def main(options: dict[str, Any]) -> int:
     # Before tcpdump starts: a stop that comes as soon as it listens must reach it.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, pass_on)
-    tcpdump = subprocess.Popen(options["tcpdump"], stdout=subprocess.PIPE)
+    if options.get("stop_on_stdin"):  # run by exec in a long-lived container (CaptureHost)
+        import stop_on_stdin  # type: ignore[import-not-found]  # beside this file
+
+        stop_on_stdin.start()
+    tcpdump = subprocess.Popen(options["tcpdump"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     started.append(tcpdump)
     if stop_requested:
         tcpdump.send_signal(stop_requested[0])

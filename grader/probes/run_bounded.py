@@ -64,6 +64,8 @@ The record (read by grader.scenarios.steps.finish_program):
     process_limit_hits: int | None   forks and thread starts refused by the container's pids
                              limit while the program ran (the cgroup's pids.events `max`
                              counter); None where the cgroup does not show it
+    ports_held: [int] | None (host mode) local TCP ports outside the ephemeral range still held
+                             in the network namespace after the sweep (ports_held())
     oom_kills: int | None    processes the kernel's OOM killer killed in the container while
                              the program ran (the memory cgroup's `oom_kill` counter); None
                              where the cgroup does not show it
@@ -151,6 +153,40 @@ def oom_kills() -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def ports_held() -> list[int] | None:
+    """Local TCP ports outside the ephemeral range still held in this network namespace.
+
+    Read after the sweep, when no process is left: what remains is the kernel's (TIME_WAIT,
+    FIN_WAIT2 and the like, for up to a minute). A later program that binds such a port
+    without SO_REUSEADDR (a server's own port, a client's fixed one) would fail where a fresh
+    namespace lets it; ports connect() chose are skipped, the next connect() chooses others.
+    None where /proc does not show it.
+    """
+    try:
+        with open(PORT_RANGE) as numbers:
+            low, high = (int(n) for n in numbers.read().split())
+    except (OSError, ValueError):
+        return None
+    held: set[int] = set()
+    for table in TCP_TABLES:
+        try:
+            with open(table) as lines:
+                next(lines, None)  # the header
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) > 1:
+                        port = int(fields[1].rpartition(":")[2], 16)
+                        if not low <= port <= high:
+                            held.add(port)
+        except (OSError, ValueError):
+            continue
+    return sorted(held)
 
 
 def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -> None:
@@ -713,6 +749,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ooms_after - ooms_before if ooms_before is not None and ooms_after is not None else None
         ),
         "peak_processes": peak if baseline is not None else None,
+        **({"ports_held": ports_held()} if host else {}),
         **{name: stream.as_dict() for name, stream in streams.items()},
     }
     sys.stdout.write("RUN " + json.dumps(record) + "\n")

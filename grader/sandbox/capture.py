@@ -18,13 +18,17 @@ bounds, into a local folder.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from grader.errors import InfrastructureError
 from grader.probes.capture_summary import CaptureSummary, summary_path
-from grader.sandbox.containers import PROBES_MOUNT, LabContext, Running
+from grader.sandbox.containers import PROBES_MOUNT, LabContext, Running, container_lifetime_s
+from grader.sandbox.exec_run import ExecRun
 from grader.sandbox.volumes import read_file
 from grader.sandbox.waiting import Poll
 
@@ -40,6 +44,91 @@ STOP_TIMEOUT_S = 10.0
 PCAP_HEADER_BYTES = 24
 SUMMARY_PREFIX = "CAPTURE "
 """How capture_bounded.py's line with the summary begins."""
+CAPTURE_CAPABILITIES = ("NET_RAW", "NET_ADMIN", "SETUID", "SETGID")
+"""-Z root keeps tcpdump from switching to its own user, which it does with setuid/setgid even
+when the target is root: hence SETUID and SETGID beside the capture's own two."""
+REUSE_SHARE = 0.5
+"""A CaptureHost takes a new capture only while it has more than this share of its lifetime."""
+
+
+def _volumes(context: LabContext) -> dict[str, dict[str, str]]:
+    # The volume is the engine's (root's, 0o755): the writer, root without CAP_DAC_OVERRIDE,
+    # writes there as its owner.
+    return {
+        context.files.captures(): {"bind": CAPTURES_MOUNT, "mode": "rw"},
+        context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"},
+    }
+
+
+class CaptureHost:
+    """One capture container in a long-lived container's network namespace, for all its captures.
+
+    A StudentHost or ServerPeerHost runs one scenario after another; instead of a capture
+    container per scenario, this one idles in the observed container's namespace and each
+    capture is a new tcpdump in it (`docker exec`), writing its own pcap: the captures are
+    split per scenario by being separate runs. The owner removes it (`discard`) before the
+    observed container goes. Raises InfrastructureError when the engine refuses to start it.
+    """
+
+    def __init__(self, context: LabContext, observed: Running) -> None:
+        self.context = context
+        self.discarded = False
+        self.lifetime_s = container_lifetime_s()
+        self._started = context.tool(
+            ["sleep", f"{self.lifetime_s:g}"],
+            "capture",
+            share_network_of=observed,
+            capabilities=CAPTURE_CAPABILITIES,
+            volumes=_volumes(context),
+        )
+        self.running: Running | None = None
+        self._since = 0.0
+
+    def __enter__(self) -> CaptureHost:
+        self.running = self._started.__enter__()
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        if self.running is not None and not self.discarded:
+            self.discarded = True
+            self._started.__exit__(None, None, None)
+
+    def usable(self) -> bool:
+        if self.discarded or self.running is None:
+            return False
+        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
+            return False
+        return self.running.is_running()
+
+    @contextmanager
+    def run(self, command: list[str]) -> Iterator[ExecRun]:
+        """`command` by exec here; on exit stopped if it still runs (it takes this host along
+        when it does not stop)."""
+        assert self.running is not None, "use CaptureHost as a context manager"
+        run = ExecRun(
+            self.context.client,
+            self.running.container,
+            command,
+            1 << 20,
+            env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            yield run
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            if not run.close("SIGINT"):
+                self.discard()
 
 
 class PacketCapture:
@@ -99,9 +188,16 @@ def _summary(output: bytes) -> CaptureSummary | None:
 
 @contextmanager
 def capture(
-    context: LabContext, observed: Running, directory: Path, name: str
+    context: LabContext,
+    observed: Running,
+    directory: Path,
+    name: str,
+    host: CaptureHost | None = None,
 ) -> Iterator[PacketCapture | None]:
     """Captures everything on the observed container's eth0 into directory/name.pcap.
+
+    In `host` (a CaptureHost in `observed`'s namespace) when given, else in a capture
+    container of its own.
 
     `directory` is on the grader's machine (a folder of the run's scratch directory); the
     pcap arrives there when the capture is stopped. `name` must be unique in the run (the
@@ -132,25 +228,24 @@ def capture(
         "limit_packets": CAPTURE_LIMIT_PACKETS,
         "tcpdump": tcpdump,
     }
+    if host is not None:
+        options["stop_on_stdin"] = True
     command = ["python3", f"{PROBES_MOUNT}/capture_bounded.py", json.dumps(options)]
     with ExitStack() as stack:
+        helper: Any
         try:
-            helper = stack.enter_context(
-                context.tool(
-                    command,
-                    "capture",
-                    share_network_of=observed,
-                    # -Z root keeps tcpdump from switching to its own user, which it does with
-                    # setuid/setgid even when the target is root: hence SETUID and SETGID.
-                    capabilities=("NET_RAW", "NET_ADMIN", "SETUID", "SETGID"),
-                    # The volume is the engine's (root's, 0o755): the writer, root without
-                    # CAP_DAC_OVERRIDE, writes there as its owner.
-                    volumes={
-                        context.files.captures(): {"bind": CAPTURES_MOUNT, "mode": "rw"},
-                        context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"},
-                    },
+            if host is not None:
+                helper = stack.enter_context(host.run(command))
+            else:
+                helper = stack.enter_context(
+                    context.tool(
+                        command,
+                        "capture",
+                        share_network_of=observed,
+                        capabilities=CAPTURE_CAPABILITIES,
+                        volumes=_volumes(context),
+                    )
                 )
-            )
         except InfrastructureError:
             if observed.is_running():
                 raise

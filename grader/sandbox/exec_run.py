@@ -52,6 +52,8 @@ class ExecRun(Running):
         user: str = "",
     ) -> None:
         super().__init__(container, output_limit_bytes)
+        self.owner: Any = None
+        """The long-lived host this runs in (its `capture_host()` captures in its namespace)."""
         self._api = client.api
         self._stdout = bytearray()
         self._stderr = bytearray()

@@ -25,6 +25,7 @@ import docker.errors
 
 from grader import interrupts
 from grader.errors import InfrastructureError
+from grader.sandbox.capture import CaptureHost
 from grader.sandbox.containers import (
     INPUT_MOUNT,
     PROBES_MOUNT,
@@ -155,6 +156,7 @@ class ServerPeerHost:
         )
         self._running: Running | None = None
         self._since = 0.0
+        self._capture: CaptureHost | None = None
 
     def __enter__(self) -> ServerPeerHost:
         self._running = self._started.__enter__()
@@ -170,10 +172,22 @@ class ServerPeerHost:
         self.discard()
 
     def discard(self) -> None:
-        """Removes the container now (it is not used again)."""
+        """Removes the container now (it is not used again), its capture container first."""
         if self._running is not None and not self.discarded:
             self.discarded = True
+            if self._capture is not None:
+                self._capture.discard()
             self._started.__exit__(None, None, None)
+
+    def capture_host(self) -> CaptureHost:
+        """The capture container in this host's network namespace, started on first use."""
+        assert self._running is not None, "use ServerPeerHost as a context manager"
+        if self._capture is not None and not self._capture.usable():
+            self._capture.discard()
+            self._capture = None
+        if self._capture is None:
+            self._capture = CaptureHost(self.context, self._running).__enter__()
+        return self._capture
 
     def usable(self) -> bool:
         """Whether a new peer may run here: running, with enough of its lifetime left."""
@@ -203,6 +217,7 @@ class ServerPeerHost:
             1 << 20,
             env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
         )
+        run.owner = self
         try:
             yield run
         except BaseException:

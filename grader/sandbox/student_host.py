@@ -18,6 +18,13 @@ What the per-run container gave, and how a host keeps it:
   When the grader goes away the stdin closes, and the wrapper stops the program.
 - **The record cannot be forged.** Only the root wrapper writes to the exec's stdout; the
   program's output reaches the grader only inside the wrapper's record, as before.
+- **No port held.** Connections an earlier run closed first stay in TIME_WAIT (or FIN_WAIT2)
+  for up to a minute in the namespace, and would hold a port against a later program that
+  binds it without SO_REUSEADDR ("Address already in use"), which a fresh namespace never
+  shows. The wrapper reports the TCP ports outside the ephemeral range still held after its
+  sweep (run_bounded.py's `ports_held`); a run that left any gives up its host, and the next
+  run gets a fresh one. (A server that closes first, as lab 01's does, so gets a container
+  per run, as before; an echo server whose client closes first keeps one.)
 - **Limits** are the container's (memory, CPU, pids: one more for the idle process) and the
   wrapper's per run (output kept, lifetime, file size, open files).
 - **Hidden inputs stay hidden.** The host mounts every input the lab's checks name, each
@@ -37,6 +44,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from grader.sandbox.capture import CaptureHost
 from grader.sandbox.containers import (
     INPUT_MOUNT,
     RUN_BOUNDED_MOUNT,
@@ -50,6 +58,8 @@ from grader.sandbox.exec_run import ExecRun
 from grader.sandbox.volumes import INPUT_FILE
 from grader.spec.model import Input
 
+HOST_LABEL = "socketlab.host"
+"""On a StudentHost's container: its programs are execs, not the container's own command."""
 REUSE_SHARE = 0.5
 """A host is used for a new run only while it has more than this share of its lifetime left."""
 
@@ -70,14 +80,15 @@ class HostedProgram(ExecRun):
             env=env,
         )
         self.host = host
+        self.owner = host
 
     def state(self) -> ExitState:
         return ExitState(exit_code=self.exit_code(), oom_killed=self._oom_killed())
 
     def _oom_killed(self) -> bool:
-        for line in reversed(self.output(stdout=True).decode("utf-8", "replace").splitlines()):
-            if line.startswith("RUN "):
-                return bool(json.loads(line.removeprefix("RUN ")).get("oom_kills"))
+        record = self._record()
+        if record is not None:
+            return bool(record.get("oom_kills"))
         # No record: only the OOM killer or the grader kills the wrapper (SIGKILL, 137).
         return self.ended and self.exit_code() == 137 and not self.host.discarded
 
@@ -90,12 +101,21 @@ class HostedProgram(ExecRun):
         """Ends the run: a wrapper still running is told time is up; if it does not answer,
         the host goes."""
         ended = super().close(stop)
-        if not ended or b"\nRUN " not in b"\n" + self.output(stdout=True):
+        record = self._record()
+        held = record.get("ports_held") if record is not None else None
+        if not ended or held is None or held:
             # A wrapper that did not answer, or died without its record (the OOM killer):
-            # orphans it left would go to the idle init, which reaps nothing. The next run
-            # gets a new host.
+            # orphans it left would go to the idle init, which reaps nothing. Or the run left
+            # a port held (TIME_WAIT and the like) that a later program may bind: a fresh
+            # namespace would not have it. The next run gets a new host.
             self.host.discard()
         return ended
+
+    def _record(self) -> dict[str, Any] | None:
+        for line in reversed(self.output(stdout=True).decode("utf-8", "replace").splitlines()):
+            if line.startswith("RUN "):
+                return dict(json.loads(line.removeprefix("RUN ")))
+        return None
 
 
 class StudentHost:
@@ -133,6 +153,7 @@ class StudentHost:
         # its own, and the wrapper reaps the program's orphans (it is their subreaper). It
         # takes the process slot Docker's init took.
         create["init"] = False
+        create["labels"] = {**create["labels"], HOST_LABEL: "true"}
         self._started = started(
             context.client,
             self.output_limit_bytes,
@@ -140,6 +161,7 @@ class StudentHost:
             **create,
         )
         self._since = 0.0
+        self._capture: CaptureHost | None = None
 
     def __enter__(self) -> StudentHost:
         self.running = self._started.__enter__()
@@ -155,10 +177,22 @@ class StudentHost:
         self.discard()
 
     def discard(self) -> None:
-        """Removes the container now (it is not used again)."""
+        """Removes the container now (it is not used again), its capture container first."""
         if self.running is not None and not self.discarded:
             self.discarded = True
+            if self._capture is not None:
+                self._capture.discard()
             self._started.__exit__(None, None, None)
+
+    def capture_host(self) -> CaptureHost:
+        """The capture container in this host's network namespace, started on first use."""
+        assert self.running is not None, "the host is started"
+        if self._capture is not None and not self._capture.usable():
+            self._capture.discard()
+            self._capture = None
+        if self._capture is None:
+            self._capture = CaptureHost(self.context, self.running).__enter__()
+        return self._capture
 
     def usable(self, stdin: Input | None) -> bool:
         """Whether a new run may use this host: running, young enough, its stdin mounted."""

@@ -202,8 +202,9 @@ class SubmissionRun:
         """Runs the `role` service's program: by exec in its host, started on first use.
 
         The server's host carries the lab name `server` for as long as it is up: a scenario
-        whose grader peer takes that name releases it first (_run). A stdin the host did not
-        mount (no check names it) gets a container of its own, as every run used to.
+        whose grader peer takes that name releases it first (_server_peer_host). A host
+        whose last run left a port held gave itself up (StudentHost). A stdin the host did
+        not mount (no check names it) gets a container of its own, as every run used to.
         """
         file = self._service(role).file
         alias = steps.SERVER_ALIAS if role == "server" else None
@@ -211,9 +212,9 @@ class SubmissionRun:
         if host is not None and not host.usable(stdin):
             self._release(role)
             host = None
-        named = {data.digest() for data in inputs_named_by(self.lab)}
         if host is None and role == "server":
-            self._release_server_peers()  # the name `server` is this host's now
+            self._release_server_peers()  # the name `server` is the student's server's now
+        named = {data.digest() for data in inputs_named_by(self.lab)}
         if host is None and (stdin is None or stdin.digest() in named):
             host = StudentHost(context, staged, role, alias, inputs_named_by(self.lab))
             host.__enter__()
@@ -271,7 +272,9 @@ class SubmissionRun:
             return
         assert self._captures_dir is not None
         name = f"scenario-{len(self._seen) + 1}"
-        with capture(context, observed, self._captures_dir, name) as running:
+        owner = getattr(observed, "owner", None)  # a long-lived host: capture in its own helper
+        host = owner.capture_host() if owner is not None else None
+        with capture(context, observed, self._captures_dir, name, host) as running:
             yield running  # None when the program exited before the capture attached
 
     @staticmethod
