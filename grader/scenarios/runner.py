@@ -8,12 +8,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from grader import interrupts
 from grader.packets.conversation import conversation
 from grader.packets.pcap import read_packets
 from grader.sandbox import engine, image, labels, network, scratch, staging
@@ -146,10 +148,14 @@ class SubmissionRun:
                 staging.staged_submission(self.submission, workdir / "submission", self._programs())
             )
             self.layout_note = staging.staging_record(self._staged).layout.note
-            volumes.prepare(self._staged, inputs_named_by(self.lab))
-            lab_network = self._stack.enter_context(
-                network.lab_network(client, self.labels, image_name=runtime)
-            )
+            # Independent engine work at once: the files go into their volumes (a filler
+            # container) while the network and its name server start.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="socketlab-fill") as pool:
+                filled = pool.submit(volumes.prepare, self._staged, inputs_named_by(self.lab))
+                lab_network = self._stack.enter_context(
+                    network.lab_network(client, self.labels, image_name=runtime)
+                )
+                interrupts.wait_for(filled.result)
             self._captures_dir = workdir / "captures"
             self._context = LabContext(
                 client, runtime, lab_network, self.labels, self.lab.limits, volumes
