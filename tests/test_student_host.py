@@ -39,6 +39,10 @@ open("/tmp/private/deeper/state", "w").write("from the first run")
 os.chmod("/tmp/private", 0o700)
 open("/tmp/note", "w").write("from the first run")
 open("/dev/shm/note", "w").write("from the first run")
+os.makedirs("/dev/shm/kept/deeper")
+open("/dev/shm/kept/deeper/state", "w").write("from the first run")
+os.chmod("/dev/shm/kept/deeper", 0o500)  # read-only: removing what is inside takes a chmod
+os.chmod("/dev/shm/kept", 0o000)
 if os.fork() == 0:
     os.setsid()  # leaves the program's session
     if os.fork() == 0:
@@ -78,12 +82,13 @@ time.sleep(3600)
 """
 
 READS_INPUTS = """
-import glob, sys
+import os, sys
 print("stdin", sys.stdin.read())
-for path in sorted(glob.glob("/opt/socketlab-input/*/data")):
+for folder in sorted(os.listdir("/opt/socketlab-input")):
+    path = f"/opt/socketlab-input/{folder}/data"
     try:
-        open(path).read()
-        print("read", path)
+        os.stat(path)  # not even its size
+        print("seen", path)
     except PermissionError:
         print("refused", path)
 """
@@ -104,6 +109,21 @@ with socket.create_server(("127.0.0.1", 7000)) as listener:
     first.close()  # the side that closes first keeps the connection in TIME_WAIT
     second.recv(1)
     second.close()
+"""
+
+PLANTS_A_PTH = """
+import os, sys
+folder = "/tmp/.local/lib/python%d.%d/site-packages" % sys.version_info[:2]
+os.makedirs(folder)
+# Run by any later Python that reads this user site (HOME is /tmp): were it the root wrapper,
+# it would leave a root-owned file no clearing by uid 65534 could remove.
+open(folder + "/planted.pth", "w").write("import os; open('/dev/shm/planted', 'w')\\n")
+"""
+
+MAKES_IPC = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.shmget(7, 1 << 20, 0o1600) >= 0, ctypes.get_errno()  # IPC_CREAT | 0600
 """
 
 SLEEPS = "import time\nprint('up', flush=True)\ntime.sleep(3600)\n"
@@ -136,6 +156,8 @@ def submission(tmp_path: Path) -> Path:
         "whoami.py": WHO_AM_I,
         "sends.py": SENDS,
         "talks.py": TALKS_TO_ITSELF,
+        "plants.py": PLANTS_A_PTH,
+        "ipc.py": MAKES_IPC,
     }
     for name, source in programs.items():
         (folder / name).write_text(source)
@@ -264,3 +286,22 @@ def test_a_run_that_leaves_its_fixed_port_held_gives_up_its_host(
     assert record is not None
     assert record["ports_held"] == held  # the client's port, chosen by connect(), is not
     assert host.discarded == bool(held)
+
+
+def test_a_planted_user_site_file_does_not_run_in_the_root_wrapper(host: StudentHost) -> None:
+    """Two defences: the clearing after each run removes it, and the wrapper's python3 -s
+    would not read it anyway."""
+    planted = run(host, "plants.py")
+    assert planted.exit_code == 0, planted.stderr_text
+    after = run(host, "looks.py")
+    assert after.stdout_text.splitlines()[:2] == ["tmp []", "shm []"]
+
+
+def test_a_run_that_leaves_ipc_objects_gives_up_its_host(host: StudentHost) -> None:
+    with host.program("ipc.py", {}) as program:
+        done = finish_program(program, "ipc.py", 60)
+        record = program._record()
+    assert done.exit_code == 0, done.stderr_text
+    assert record is not None
+    assert any("System V" in left for left in record["leftovers"])
+    assert host.discarded

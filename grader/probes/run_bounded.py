@@ -66,6 +66,8 @@ The record (read by grader.scenarios.steps.finish_program):
                              counter); None where the cgroup does not show it
     ports_held: [int] | None (host mode) local TCP ports outside the ephemeral range still held
                              in the network namespace after the sweep (ports_held())
+    leftovers: [str]         (host mode) what the run left that a later one could meet, after
+                             the sweep and clearing (leftovers()); empty: nothing
     oom_kills: int | None    processes the kernel's OOM killer killed in the container while
                              the program ran (the memory cgroup's `oom_kill` counter); None
                              where the cgroup does not show it
@@ -189,11 +191,30 @@ def ports_held() -> list[int] | None:
     return sorted(held)
 
 
+def _remove_tree(path: str) -> None:
+    """Removes `path` as its owner, also folders made unreadable or read-only (chmod first)."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        entries = []
+    for entry in entries:
+        _remove_tree(os.path.join(path, entry))
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
 def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -> None:
     """Removes what `uid` left in `folders`, as that user, in a child of its own.
 
     As that user, not as root: root here has no CAP_DAC_OVERRIDE and could not enter a folder
-    the program made private. Nothing an earlier program wrote reaches the next one.
+    the program made private. Folders it made read-only are made writable again first.
+    Nothing an earlier program wrote reaches the next one (leftovers() says if it did).
     """
     pid = os.fork()
     if pid == 0:
@@ -202,24 +223,50 @@ def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
-            import shutil
-
+            sys.setrecursionlimit(10_000)
             for folder in folders:
                 try:
                     entries = os.listdir(folder)
                 except OSError:
                     continue
                 for entry in entries:
-                    path = os.path.join(folder, entry)
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        with contextlib.suppress(OSError):
-                            os.unlink(path)
+                    _remove_tree(os.path.join(folder, entry))
         except BaseException:
             code = 1
         os._exit(code)
     os.waitpid(pid, 0)
+
+
+IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
+MQUEUE_DIR = "/dev/mqueue"
+
+
+def leftovers() -> list[str]:
+    """What a program left in the container that the next one could meet, once swept.
+
+    Files in the writable folders (clear_scratch could not remove them), System V IPC
+    objects and POSIX message queues (they live in the container's IPC namespace, not in a
+    process), and TCP ports outside the ephemeral range still held (ports_held). Empty when
+    nothing is left; a host whose run left anything is not used again.
+    """
+    found = []
+    for folder in SCRATCH_DIRS:
+        with contextlib.suppress(OSError):
+            if os.listdir(folder):
+                found.append(f"files in {folder}")
+    for table in IPC_TABLES:
+        with contextlib.suppress(OSError), open(table) as lines:
+            if len(lines.readlines()) > 1:  # a header, then one line per object
+                found.append(f"System V IPC objects ({os.path.basename(table)})")
+    with contextlib.suppress(OSError):
+        if os.listdir(MQUEUE_DIR):
+            found.append("POSIX message queues")
+    held = ports_held()
+    if held is None:
+        found.append("TCP ports not readable")
+    elif held:
+        found.append("TCP ports held: " + ", ".join(map(str, held)))
+    return found
 
 
 DRAIN_AFTER_EXIT_S = 2.0
@@ -584,6 +631,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         kill_all_others_until_gone(reap=True)  # nothing of an earlier run may be left
         if user:
             clear_scratch(int(user[0]), int(user[1]))
+        started = time.monotonic()  # the program's time starts with the program
     refusals_before = process_limit_refusals()
     ooms_before = oom_kills()
     baseline = processes_now()  # Docker's init and this wrapper
@@ -726,6 +774,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
         watch.look(program_exited=True)
     if sweep:
         kill_all_others_until_gone(reap=host)
+    left: list[str] = []
+    if host and sweep and user:
+        clear_scratch(int(user[0]), int(user[1]))
+        left = leftovers()
     refusals_after = process_limit_refusals()
     ooms_after = oom_kills()
     record = {
@@ -749,7 +801,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             ooms_after - ooms_before if ooms_before is not None and ooms_after is not None else None
         ),
         "peak_processes": peak if baseline is not None else None,
-        **({"ports_held": ports_held()} if host else {}),
+        **({"ports_held": ports_held(), "leftovers": left} if host else {}),
         **{name: stream.as_dict() for name, stream in streams.items()},
     }
     sys.stdout.write("RUN " + json.dumps(record) + "\n")

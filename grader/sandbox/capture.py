@@ -83,6 +83,8 @@ class CaptureHost:
         )
         self.running: Running | None = None
         self._since = 0.0
+        self._in_use = 0
+        self._retired = False
 
     def __enter__(self) -> CaptureHost:
         self.running = self._started.__enter__()
@@ -102,8 +104,14 @@ class CaptureHost:
             self.discarded = True
             self._started.__exit__(None, None, None)
 
+    def retire(self) -> None:
+        """Discards this host now, or, while a capture runs in it, once that capture ends."""
+        self._retired = True
+        if not self._in_use:
+            self.discard()
+
     def usable(self) -> bool:
-        if self.discarded or self.running is None:
+        if self.discarded or self._retired or self.running is None:
             return False
         if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
             return False
@@ -121,13 +129,15 @@ class CaptureHost:
             1 << 20,
             env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
         )
+        self._in_use += 1
         try:
             yield run
         except BaseException:
             self.discard()
             raise
         finally:
-            if not run.close("SIGINT"):
+            self._in_use -= 1
+            if not run.close("SIGINT") or self._retired:
                 self.discard()
 
 

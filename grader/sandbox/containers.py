@@ -257,7 +257,7 @@ class LabContext:
         return started(
             self.client,
             self.limits.output_kb * 1024 * 4,
-            command=["python3", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
+            command=["python3", "-s", RUN_BOUNDED_MOUNT, json.dumps(wrapper)],
             **self.student_container(env, alias, role, volumes),
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -82,7 +83,7 @@ class ExecRun(Running):
 
     def _read(self) -> None:
         try:
-            for stream, data in frames_iter(self._socket, False):  # type: ignore[no-untyped-call]
+            for stream, data in self._frames():
                 kept, limit = (
                     (self._stdout, STDOUT_KEPT_BYTES)
                     if stream == 1
@@ -95,6 +96,37 @@ class ExecRun(Running):
             pass  # the container was removed, or the grader closed the connection
         finally:
             self._done.set()
+
+    def _frames(self) -> Iterator[tuple[int, bytes]]:
+        """The attach stream's frames: an 8-byte header (stream, 3 zero bytes, length, big
+        endian), then that many bytes (Docker Engine API, "Attach to a container").
+
+        Read here with blocking recv() on the connection itself: the SDK's reader polls the
+        socket before each read, which over TLS misses data already decrypted into the SSL
+        object's buffer and waits for the next record.
+        """
+        recv = getattr(self._raw, "recv", None)
+        if recv is None:  # a connection without recv(): the SDK's own reader
+            yield from frames_iter(self._socket, False)  # type: ignore[no-untyped-call]
+            return
+        with suppress(OSError, AttributeError):
+            self._raw.settimeout(None)  # the API client's timeout is for requests, not this
+
+        def exactly(size: int) -> bytes | None:
+            data = bytearray()
+            while len(data) < size:
+                chunk = recv(min(size - len(data), 1 << 16))
+                if not chunk:
+                    return None
+                data += chunk
+            return bytes(data)
+
+        while (header := exactly(8)) is not None:
+            stream, size = header[0], int.from_bytes(header[4:8], "big")
+            data = exactly(size) if size else b""
+            if data is None:
+                return
+            yield stream, data
 
     @property
     def ended(self) -> bool:
@@ -133,7 +165,11 @@ class ExecRun(Running):
             self._raw.sendall(f"{name}\n".encode("ascii"))
 
     def output(self, *, stdout: bool) -> bytes:
+        """The last bytes of stdout or stderr; while the process runs, whole lines only (a
+        line read in the middle of its frames would not parse)."""
         kept = bytes(self._stdout if stdout else self._stderr)
+        if not self._done.is_set():
+            kept = kept[: kept.rfind(b"\n") + 1]
         return kept[-self.output_limit_bytes :]
 
     def hang_up(self) -> None:

@@ -175,9 +175,9 @@ class ServerPeerHost:
         """Removes the container now (it is not used again), its capture container first."""
         if self._running is not None and not self.discarded:
             self.discarded = True
-            if self._capture is not None:
-                self._capture.discard()
             self._started.__exit__(None, None, None)
+            if self._capture is not None:
+                self._capture.retire()  # after its namespace's owner (see StudentHost.discard)
 
     def capture_host(self) -> CaptureHost:
         """The capture container in this host's network namespace, started on first use."""

@@ -60,8 +60,6 @@ from grader.spec.model import Input
 
 HOST_LABEL = "socketlab.host"
 """On a StudentHost's container: its programs are execs, not the container's own command."""
-REUSE_SHARE = 0.5
-"""A host is used for a new run only while it has more than this share of its lifetime left."""
 
 
 class HostedProgram(ExecRun):
@@ -75,7 +73,9 @@ class HostedProgram(ExecRun):
         super().__init__(
             host.context.client,
             host.running.container,
-            ["python3", RUN_BOUNDED_MOUNT, json.dumps(options)],
+            # -s: no user site-packages. HOME is /tmp, where a program could leave a .pth
+            # file that this root interpreter would otherwise run at its start.
+            ["python3", "-s", RUN_BOUNDED_MOUNT, json.dumps(options)],
             host.output_limit_bytes,
             env=env,
         )
@@ -102,12 +102,13 @@ class HostedProgram(ExecRun):
         the host goes."""
         ended = super().close(stop)
         record = self._record()
-        held = record.get("ports_held") if record is not None else None
-        if not ended or held is None or held:
+        left = record.get("leftovers", ["no report"]) if record is not None else ["no record"]
+        if not ended or left:
             # A wrapper that did not answer, or died without its record (the OOM killer):
             # orphans it left would go to the idle init, which reaps nothing. Or the run left
-            # a port held (TIME_WAIT and the like) that a later program may bind: a fresh
-            # namespace would not have it. The next run gets a new host.
+            # something a later program could meet (run_bounded.leftovers: a port held in
+            # TIME_WAIT, IPC objects, files it made unremovable), which a fresh container
+            # would not have. The next run gets a new host.
             self.host.discard()
         return ended
 
@@ -157,7 +158,9 @@ class StudentHost:
         self._started = started(
             context.client,
             self.output_limit_bytes,
-            command=["sleep", f"{self.lifetime_s:g}"],
+            # Twice a run's lifetime, and used for a new run only within the first half: a run
+            # (whose wrapper stops it at container_lifetime_s()) always ends before its host.
+            command=["sleep", f"{2 * self.lifetime_s:g}"],
             **create,
         )
         self._since = 0.0
@@ -180,9 +183,11 @@ class StudentHost:
         """Removes the container now (it is not used again), its capture container first."""
         if self.running is not None and not self.discarded:
             self.discarded = True
-            if self._capture is not None:
-                self._capture.discard()
             self._started.__exit__(None, None, None)
+            if self._capture is not None:
+                # After its namespace's owner: a capture still running (a program stopped
+                # with its host) keeps its pcap until it is read (CaptureHost.retire).
+                self._capture.retire()
 
     def capture_host(self) -> CaptureHost:
         """The capture container in this host's network namespace, started on first use."""
@@ -198,7 +203,7 @@ class StudentHost:
         """Whether a new run may use this host: running, young enough, its stdin mounted."""
         if self.discarded or self.running is None:
             return False
-        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
+        if time.monotonic() - self._since > self.lifetime_s:
             return False
         if stdin is not None and stdin.digest() not in self._paths:
             return False

@@ -92,14 +92,19 @@ def _tree_files(staged: Path) -> _Content:
 
 
 def _add(
-    tar: tarfile.TarFile, name: str, *, data: bytes | None = None, private: bool = False
+    tar: tarfile.TarFile,
+    name: str,
+    *,
+    data: bytes | None = None,
+    private: bool = False,
+    mode: int = 0o755,
 ) -> None:
-    """Adds a root-owned folder (data None, mode 0o755) or file (0o644; private: 0o600)."""
+    """Adds a root-owned folder (data None, `mode`) or file (0o644; private: 0o600)."""
     entry = tarfile.TarInfo(name)
     entry.uid = entry.gid = 0
     if data is None:
         entry.type = tarfile.DIRTYPE
-        entry.mode = 0o755
+        entry.mode = mode
         tar.addfile(entry)
     else:
         entry.mode = 0o600 if private else 0o644
@@ -111,8 +116,9 @@ def _archive(contents: dict[str, _Content], buffer: IO[bytes]) -> None:
     """Writes one tar of every content, each under its own top folder (its volume's mount)."""
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for top, content in contents.items():
-            # The top folder is the volume itself: 0o755, so the programs' user can list it.
-            _add(tar, top)
+            # The top folder is the volume itself: 0o755, so the programs' user can list it;
+            # 0o700 for private content, whose files' sizes are not the programs' to see.
+            _add(tar, top, mode=0o700 if content.private else 0o755)
             for directory in content.directories:
                 _add(tar, f"{top}/{directory}")
             for relative, source in content.files:
