@@ -101,8 +101,6 @@ class SubmissionRun:
         """The container of the grader's peers named `server`, while it is up."""
         self._hosts: dict[str, StudentHost] = {}
         """The student services' containers now up, by role (see _student_program)."""
-        self.hosts_started = 0
-        """How many StudentHosts this run started (the rest of the programs reused one)."""
 
     def __enter__(self) -> SubmissionRun:
         return self
@@ -225,7 +223,6 @@ class SubmissionRun:
             host = StudentHost(context, staged, role, alias, inputs_named_by(self.lab))
             host.__enter__()
             self._hosts[role] = host
-            self.hosts_started += 1
         if host is None:
             return context.student_program(
                 staged, file, env, alias, role, stdin, listen=listen, stop_grace_s=stop_grace_s
