@@ -18,16 +18,15 @@ bounds, into a local folder.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from grader.errors import InfrastructureError
 from grader.probes.capture_summary import CaptureSummary, summary_path
 from grader.sandbox.containers import PROBES_MOUNT, LabContext, Running, container_lifetime_s
+from grader.sandbox.exec_host import ExecHost
 from grader.sandbox.exec_run import ExecRun
 from grader.sandbox.volumes import read_file
 from grader.sandbox.waiting import Poll
@@ -47,8 +46,6 @@ SUMMARY_PREFIX = "CAPTURE "
 CAPTURE_CAPABILITIES = ("NET_RAW", "NET_ADMIN", "SETUID", "SETGID")
 """-Z root keeps tcpdump from switching to its own user, which it does with setuid/setgid even
 when the target is root: hence SETUID and SETGID beside the capture's own two."""
-REUSE_SHARE = 0.5
-"""A CaptureHost takes a new capture only while it has more than this share of its lifetime."""
 
 
 def _volumes(context: LabContext) -> dict[str, dict[str, str]]:
@@ -60,49 +57,28 @@ def _volumes(context: LabContext) -> dict[str, dict[str, str]]:
     }
 
 
-class CaptureHost:
+class CaptureHost(ExecHost):
     """One capture container in a long-lived container's network namespace, for all its captures.
 
     A StudentHost or ServerPeerHost runs one scenario after another; instead of a capture
     container per scenario, this one idles in the observed container's namespace and each
     capture is a new tcpdump in it (`docker exec`), writing its own pcap: the captures are
-    split per scenario by being separate runs. The owner removes it (`discard`) before the
+    split per scenario by being separate runs. The owner retires it (`retire`) after the
     observed container goes. Raises InfrastructureError when the engine refuses to start it.
     """
 
     def __init__(self, context: LabContext, observed: Running) -> None:
-        self.context = context
-        self.discarded = False
-        self.lifetime_s = container_lifetime_s()
-        self._started = context.tool(
-            ["sleep", f"{self.lifetime_s:g}"],
+        idle_s = container_lifetime_s()
+        starting = context.tool(
+            ["sleep", f"{idle_s:g}"],
             "capture",
             share_network_of=observed,
             capabilities=CAPTURE_CAPABILITIES,
             volumes=_volumes(context),
         )
-        self.running: Running | None = None
-        self._since = 0.0
+        super().__init__(context, starting, idle_s)
         self._in_use = 0
         self._retired = False
-
-    def __enter__(self) -> CaptureHost:
-        self.running = self._started.__enter__()
-        self._since = time.monotonic()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.discard()
-
-    def discard(self) -> None:
-        if self.running is not None and not self.discarded:
-            self.discarded = True
-            self._started.__exit__(None, None, None)
 
     def retire(self) -> None:
         """Discards this host now, or, while a capture runs in it, once that capture ends."""
@@ -111,24 +87,13 @@ class CaptureHost:
             self.discard()
 
     def usable(self) -> bool:
-        if self.discarded or self._retired or self.running is None:
-            return False
-        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
-            return False
-        return self.running.is_running()
+        return not self._retired and super().usable()
 
     @contextmanager
     def run(self, command: list[str]) -> Iterator[ExecRun]:
         """`command` by exec here; on exit stopped if it still runs (it takes this host along
         when it does not stop)."""
-        assert self.running is not None, "use CaptureHost as a context manager"
-        run = ExecRun(
-            self.context.client,
-            self.running.container,
-            command,
-            1 << 20,
-            env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
-        )
+        run = self.exec(command)
         self._in_use += 1
         try:
             yield run
@@ -139,6 +104,34 @@ class CaptureHost:
             self._in_use -= 1
             if not run.close("SIGINT") or self._retired:
                 self.discard()
+
+
+class ObservedHost(ExecHost):
+    """An ExecHost whose runs can be captured: `capture_host()` gives the CaptureHost in its
+    network namespace, started on first use and retired after this host's container goes."""
+
+    def __init__(self, context: LabContext, starting: Any, idle_s: float) -> None:
+        super().__init__(context, starting, idle_s)
+        self._capture: CaptureHost | None = None
+
+    def capture_host(self) -> CaptureHost:
+        """The capture container in this host's network namespace, started on first use.
+
+        Raises InfrastructureError when the engine refuses to start it.
+        """
+        assert self.running is not None, "the host is started"
+        if self._capture is not None and not self._capture.usable():
+            self._capture.discard()
+            self._capture = None
+        if self._capture is None:
+            self._capture = CaptureHost(self.context, self.running).__enter__()
+        return self._capture
+
+    def _discarded(self) -> None:
+        if self._capture is not None:
+            # After its namespace's owner: a capture still running (a program stopped with
+            # its host) keeps its pcap until it is read.
+            self._capture.retire()
 
 
 class PacketCapture:

@@ -14,28 +14,24 @@ with fresh sockets: what one scenario's client saw cannot reach the next one's r
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import docker.errors
 
 from grader import interrupts
 from grader.errors import InfrastructureError
-from grader.sandbox.capture import CaptureHost
+from grader.sandbox.capture import ObservedHost
 from grader.sandbox.containers import (
-    INPUT_MOUNT,
     PROBES_MOUNT,
     LabContext,
-    Running,
     bounded_command,
     container_lifetime_s,
 )
+from grader.sandbox.exec_host import TOOL_ENV, ExecHost, mount_inputs
 from grader.sandbox.exec_run import ExecRun
-from grader.sandbox.volumes import INPUT_FILE
 from grader.spec.model import Input
 
 ROLE = "reference-clients"
@@ -52,7 +48,7 @@ class ExecResult:
     stderr: bytes
 
 
-class PeerHost:
+class PeerHost(ExecHost):
     """The run's container for reference clients; a context manager that removes it.
 
     Started on entry, on the lab network with no alias. `inputs` are the payloads it mounts
@@ -60,30 +56,12 @@ class PeerHost:
     """
 
     def __init__(self, context: LabContext, inputs: tuple[Input, ...]) -> None:
-        self.context = context
-        self._paths: dict[str, str] = {}
         volumes = {context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"}}
-        for number, data in enumerate(inputs, start=1):
-            folder = f"{INPUT_MOUNT}/{number}"
-            volumes[context.files.input(data)] = {"bind": folder, "mode": "ro"}
-            self._paths[data.digest()] = f"{folder}/{INPUT_FILE}"
-        lifetime_s = container_lifetime_s()
-        self._started = context.tool(["sleep", f"{lifetime_s:g}"], ROLE, volumes=volumes)
-        self._running: Running | None = None
-
-    def __enter__(self) -> PeerHost:
-        self._running = self._started.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._running is not None:
-            self._running = None
-            self._started.__exit__(exc_type, exc, traceback)
+        self._paths = mount_inputs(context, inputs, volumes)
+        idle_s = container_lifetime_s()
+        super().__init__(
+            context, context.tool(["sleep", f"{idle_s:g}"], ROLE, volumes=volumes), idle_s
+        )
 
     def payload_path(self, data: Input) -> str | None:
         """Where `data`'s bytes are inside the container, or None if it was not mounted."""
@@ -97,17 +75,17 @@ class PeerHost:
         `timeout_s`). `timeout_s` must be at most LONGEST_RUN_S. Raises InfrastructureError
         when the engine cannot run it.
         """
-        assert self._running is not None, "use PeerHost as a context manager"
+        assert self.running is not None, "use PeerHost as a context manager"
         assert timeout_s <= LONGEST_RUN_S, "longer runs get a container of their own"
         api = self.context.client.api
         argv = ["python3", f"{PROBES_MOUNT}/{script}", json.dumps(options)]
         try:
             created = api.exec_create(
-                self._running.id,
+                self.running.id,
                 bounded_command(argv, timeout_s),
                 stdout=True,
                 stderr=True,
-                environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+                environment=TOOL_ENV,
             )
             # The probe's whole run: a Ctrl-C must not wait for it (grader.interrupts).
             stdout, stderr = interrupts.wait_for(lambda: api.exec_start(created["Id"], demux=True))
@@ -127,11 +105,9 @@ class PeerHost:
 SERVER_PEERS_ROLE = "server-peers"
 SERVER_PEER_CAPABILITIES = ("NET_RAW",)
 """The reference server's socket filter for SYNs (peer.py) needs NET_RAW; nothing else does."""
-REUSE_SHARE = 0.5
-"""A host is used for a new peer only while it has more than this share of its lifetime left."""
 
 
-class ServerPeerHost:
+class ServerPeerHost(ObservedHost):
     """The run's container for the grader's peers that take the lab name `server`.
 
     The reference server of client scenarios, the relay and the host where nothing listens
@@ -143,81 +119,27 @@ class ServerPeerHost:
     """
 
     def __init__(self, context: LabContext, alias: str) -> None:
-        self.context = context
-        self.discarded = False
-        self.lifetime_s = container_lifetime_s()
-        volumes = {context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"}}
-        self._started = context.tool(
-            ["sleep", f"{self.lifetime_s:g}"],
+        idle_s = container_lifetime_s()
+        starting = context.tool(
+            ["sleep", f"{idle_s:g}"],
             SERVER_PEERS_ROLE,
             alias=alias,
             capabilities=SERVER_PEER_CAPABILITIES,
-            volumes=volumes,
+            volumes={context.files.probes(): {"bind": PROBES_MOUNT, "mode": "ro"}},
         )
-        self._running: Running | None = None
-        self._since = 0.0
-        self._capture: CaptureHost | None = None
-
-    def __enter__(self) -> ServerPeerHost:
-        self._running = self._started.__enter__()
-        self._since = time.monotonic()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.discard()
-
-    def discard(self) -> None:
-        """Removes the container now (it is not used again), its capture container first."""
-        if self._running is not None and not self.discarded:
-            self.discarded = True
-            self._started.__exit__(None, None, None)
-            if self._capture is not None:
-                self._capture.retire()  # after its namespace's owner (see StudentHost.discard)
-
-    def capture_host(self) -> CaptureHost:
-        """The capture container in this host's network namespace, started on first use."""
-        assert self._running is not None, "use ServerPeerHost as a context manager"
-        if self._capture is not None and not self._capture.usable():
-            self._capture.discard()
-            self._capture = None
-        if self._capture is None:
-            self._capture = CaptureHost(self.context, self._running).__enter__()
-        return self._capture
-
-    def usable(self) -> bool:
-        """Whether a new peer may run here: running, with enough of its lifetime left."""
-        if self.discarded or self._running is None:
-            return False
-        if time.monotonic() - self._since > self.lifetime_s * REUSE_SHARE:
-            return False
-        return self._running.is_running()
+        super().__init__(context, starting, idle_s)
 
     @contextmanager
     def peer(self, script: str, options: dict[str, Any]) -> Iterator[ExecRun]:
         """Runs `python3 PROBES_MOUNT/script OPTIONS-JSON` here until it is stopped.
 
         The probe is told to take its stop from stdin; on exit it is stopped if it still
-        runs, and a probe that does not stop takes the host with it.
+        runs, and a probe that does not stop takes the host with it. Raises
+        InfrastructureError when the engine refuses the exec.
         """
-        assert self._running is not None, "use ServerPeerHost as a context manager"
-        argv = [
-            "python3",
-            f"{PROBES_MOUNT}/{script}",
-            json.dumps({**options, "stop_on_stdin": True}),
-        ]
-        run = ExecRun(
-            self.context.client,
-            self._running.container,
-            argv,
-            1 << 20,
-            env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+        run = self.exec(
+            ["python3", f"{PROBES_MOUNT}/{script}", json.dumps({**options, "stop_on_stdin": True})]
         )
-        run.owner = self
         try:
             yield run
         except BaseException:

@@ -38,24 +38,20 @@ a new host, as it would have got a new container.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
-from grader.sandbox.capture import CaptureHost
+from grader.sandbox.capture import ObservedHost
 from grader.sandbox.containers import (
-    INPUT_MOUNT,
     RUN_BOUNDED_MOUNT,
     ExitState,
     LabContext,
-    Running,
     container_lifetime_s,
     started,
 )
+from grader.sandbox.exec_host import mount_inputs
 from grader.sandbox.exec_run import ExecRun
-from grader.sandbox.volumes import INPUT_FILE
 from grader.spec.model import Input
 
 HOST_LABEL = "socketlab.host"
@@ -119,7 +115,7 @@ class HostedProgram(ExecRun):
         return None
 
 
-class StudentHost:
+class StudentHost(ObservedHost):
     """A service's container for the programs of one submission; a context manager.
 
     `alias` is its name on the lab network (the server's `server`, None for the client).
@@ -135,19 +131,11 @@ class StudentHost:
         alias: str | None,
         inputs: tuple[Input, ...],
     ) -> None:
-        self.context = context
         self.role = role
         self.alias = alias
         self.output_limit_bytes = context.limits.output_kb * 1024 * 4
-        self.discarded = False
-        self.running: Running | None = None
-        self._paths: dict[str, str] = {}
         volumes = context.student_volumes(submission)
-        for number, data in enumerate(inputs, start=1):
-            folder = f"{INPUT_MOUNT}/{number}"
-            volumes[context.files.input(data)] = {"bind": folder, "mode": "ro"}
-            self._paths[data.digest()] = f"{folder}/{INPUT_FILE}"
-        self.lifetime_s = container_lifetime_s()
+        self._paths = mount_inputs(context, inputs, volumes)
         create = context.student_container({}, alias, role, volumes)
         # The idle `sleep` is the namespace's init itself, no Docker init: the wrapper's
         # kill(-1) sweep reaches every process but init and the wrapper, as in a container of
@@ -155,59 +143,20 @@ class StudentHost:
         # takes the process slot Docker's init took.
         create["init"] = False
         create["labels"] = {**create["labels"], HOST_LABEL: "true"}
-        self._started = started(
-            context.client,
-            self.output_limit_bytes,
-            # Twice a run's lifetime, and used for a new run only within the first half: a run
-            # (whose wrapper stops it at container_lifetime_s()) always ends before its host.
-            command=["sleep", f"{2 * self.lifetime_s:g}"],
-            **create,
+        # Twice a run's lifetime, used for a new run only within the first half
+        # (REUSE_SHARE): a run, which its wrapper stops at container_lifetime_s(), always
+        # ends before its host.
+        idle_s = 2 * container_lifetime_s()
+        starting = started(
+            context.client, self.output_limit_bytes, command=["sleep", f"{idle_s:g}"], **create
         )
-        self._since = 0.0
-        self._capture: CaptureHost | None = None
+        super().__init__(context, starting, idle_s)
 
-    def __enter__(self) -> StudentHost:
-        self.running = self._started.__enter__()
-        self._since = time.monotonic()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.discard()
-
-    def discard(self) -> None:
-        """Removes the container now (it is not used again), its capture container first."""
-        if self.running is not None and not self.discarded:
-            self.discarded = True
-            self._started.__exit__(None, None, None)
-            if self._capture is not None:
-                # After its namespace's owner: a capture still running (a program stopped
-                # with its host) keeps its pcap until it is read (CaptureHost.retire).
-                self._capture.retire()
-
-    def capture_host(self) -> CaptureHost:
-        """The capture container in this host's network namespace, started on first use."""
-        assert self.running is not None, "the host is started"
-        if self._capture is not None and not self._capture.usable():
-            self._capture.discard()
-            self._capture = None
-        if self._capture is None:
-            self._capture = CaptureHost(self.context, self.running).__enter__()
-        return self._capture
-
-    def usable(self, stdin: Input | None) -> bool:
+    def usable(self, stdin: Input | None = None) -> bool:
         """Whether a new run may use this host: running, young enough, its stdin mounted."""
-        if self.discarded or self.running is None:
-            return False
-        if time.monotonic() - self._since > self.lifetime_s:
-            return False
         if stdin is not None and stdin.digest() not in self._paths:
             return False
-        return self.running.is_running()
+        return super().usable()
 
     @contextmanager
     def program(
