@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import random
 import signal
 import socket
@@ -60,6 +61,35 @@ def test_wrapper_reports_status_and_both_streams() -> None:
     stdout = record["stdout"]
     assert isinstance(stdout, dict)
     assert base64.b64decode(stdout["head"]) == b"out\n"
+
+
+def test_a_host_mode_run_that_could_not_be_swept_gives_up_its_host() -> None:
+    """Host mode sweeps only as `docker exec`'s child in the container (sweep_allowed); run
+    anywhere else, nothing was swept or cleared, so the run reports it as left over."""
+    options = {"argv": [sys.executable, "-c", "print('ran')"], "keep_bytes": 1024}
+    with subprocess.Popen(
+        [sys.executable, str(RUN_BOUNDED), json.dumps({**options, "host": True, "sweep": True})],
+        stdin=subprocess.PIPE,  # kept open: its end would be the grader's "time is up"
+        stdout=subprocess.PIPE,
+    ) as wrapper:
+        assert wrapper.stdout is not None
+        line = wrapper.stdout.read().decode().strip().splitlines()[-1]
+    record = json.loads(line.removeprefix("RUN "))
+    assert record["status"] == 0
+    assert record["leftovers"] == [
+        "not swept: the wrapper cannot reach every process of its container"
+    ]
+
+
+def test_clearing_that_outlasts_its_deadline_is_stopped(tmp_path: Path) -> None:
+    """A program that leaves files by the hundred thousand must not delay its record: the
+    clearing stops at its deadline, and what it did not remove stays (a leftover)."""
+    for number in range(3000):
+        (tmp_path / str(number)).mkdir()
+    run_bounded.clear_scratch(os.getuid(), os.getgid(), (str(tmp_path),), timeout_s=0.0)
+    assert any(tmp_path.iterdir())
+    run_bounded.clear_scratch(os.getuid(), os.getgid(), (str(tmp_path),))
+    assert not any(tmp_path.iterdir())
 
 
 def test_wrapper_survives_a_flood_and_keeps_the_first_line() -> None:

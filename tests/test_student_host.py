@@ -19,9 +19,10 @@ import pytest
 from grader.packets.pcap import read_packets
 from grader.sandbox import image
 from grader.sandbox.capture import capture
-from grader.sandbox.containers import STUDENT_UID, LabContext
+from grader.sandbox.containers import KILL_AFTER_S, STUDENT_UID, LabContext
 from grader.sandbox.labels import RunLabels
 from grader.sandbox.network import lab_network
+from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost
 from grader.sandbox.student_host import HostedProgram, StudentHost
 from grader.sandbox.volumes import RunVolumes
 from grader.sandbox.waiting import Poll
@@ -305,3 +306,14 @@ def test_a_run_that_leaves_ipc_objects_gives_up_its_host(host: StudentHost) -> N
     assert record is not None
     assert any("System V" in left for left in record["leftovers"])
     assert host.discarded
+
+
+def test_a_reference_client_host_takes_no_client_it_could_not_finish(context: LabContext) -> None:
+    """The longest client (LONGEST_RUN_S, then SIGKILL) must end before its host's container:
+    an older host is not used (the runner starts another), however the checks before it
+    spent their time."""
+    with PeerHost(context, ()) as peers:
+        assert peers.usable()
+        peers._since -= peers.idle_s - LONGEST_RUN_S - KILL_AFTER_S  # as old as that
+        assert not peers.usable()
+        assert peers.running is not None and peers.running.is_running()

@@ -139,6 +139,8 @@ def process_limit_refusals() -> int | None:
 OOM_EVENTS = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
 SCRATCH_DIRS = ("/tmp", "/dev/shm")
 """The folders a student's program can write in (the root file system is read-only)."""
+CLEAR_TIMEOUT_S = 5.0
+"""The longest clear_scratch may take; what it did not remove by then is a leftover."""
 COMMANDS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGUSR2": signal.SIGUSR2}
 """What the grader may write on a host-mode wrapper's stdin, a line each."""
 
@@ -209,12 +211,19 @@ def _remove_tree(path: str) -> None:
         os.rmdir(path)
 
 
-def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -> None:
+def clear_scratch(
+    uid: int,
+    gid: int,
+    folders: tuple[str, ...] = SCRATCH_DIRS,
+    timeout_s: float = CLEAR_TIMEOUT_S,
+) -> None:
     """Removes what `uid` left in `folders`, as that user, in a child of its own.
 
     As that user, not as root: root here has no CAP_DAC_OVERRIDE and could not enter a folder
     the program made private. Folders it made read-only are made writable again first.
-    Nothing an earlier program wrote reaches the next one (leftovers() says if it did).
+    Nothing an earlier program wrote reaches the next one (leftovers() says if it did). The
+    child is killed after `timeout_s` seconds (a program that left files by the hundred
+    thousand must not delay its record); what is left then is a leftover.
     """
     pid = os.fork()
     if pid == 0:
@@ -234,7 +243,13 @@ def clear_scratch(uid: int, gid: int, folders: tuple[str, ...] = SCRATCH_DIRS) -
         except BaseException:
             code = 1
         os._exit(code)
-    os.waitpid(pid, 0)
+    deadline = time.monotonic() + timeout_s
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.01)
 
 
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
@@ -244,12 +259,18 @@ MQUEUE_DIR = "/dev/mqueue"
 def leftovers() -> list[str]:
     """What a program left in the container that the next one could meet, once swept.
 
-    Files in the writable folders (clear_scratch could not remove them), System V IPC
+    Processes the sweep did not end (any but init and this wrapper), files in the writable
+    folders (clear_scratch could not remove them), System V IPC
     objects and POSIX message queues (they live in the container's IPC namespace, not in a
     process), and TCP ports outside the ephemeral range still held (ports_held). Empty when
     nothing is left; a host whose run left anything is not used again.
     """
     found = []
+    others = [
+        name for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, os.getpid())
+    ]
+    if others:
+        found.append(f"processes left: {len(others)}")
     for folder in SCRATCH_DIRS:
         with contextlib.suppress(OSError):
             if os.listdir(folder):
@@ -506,15 +527,23 @@ class Commands:
         self.drain()
 
     def drain(self) -> None:
-        """Reads and acts on everything stdin holds now."""
-        while self.open:
-            try:
-                data = os.read(self.fd, 1 << 10)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            self.take(data)
+        """Reads and acts on everything stdin holds now.
+
+        SIGIO is blocked meanwhile: a nested handler between a read and its `take` could
+        split or reorder the lines. One that came is handled once it is unblocked.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGIO})
+        try:
+            while self.open:
+                try:
+                    data = os.read(self.fd, 1 << 10)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+                self.take(data)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def take(self, data: bytes) -> bool:
         """Acts on the complete lines in `data`; False at the end of stdin (acted on too)."""
@@ -726,6 +755,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     selector.register(child.stdout, selectors.EVENT_READ, streams["stdout"])
     selector.register(child.stderr, selectors.EVENT_READ, streams["stderr"])
     selector.register(wake_read, selectors.EVENT_READ, None)
+    if host and sweep:
+        # An orphan's exit wakes the loop, which reaps it (reap_others) as Docker's init would
+        # at once: zombies must not count against the program's pids limit.
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     commands = Commands(forward) if host else None
     if commands is not None:
         commands.listen(sys.stdin.fileno())
@@ -766,6 +799,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             reap_others(child.pid)
         time.sleep(stops.wait_s(0.05))
     status = child.wait()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # clear_scratch waits for its own child
     # A signal still held when the program ended (its pipes closed as it exited, between two
     # looks) came after its exit.
     stops.look(child, ended_by is not None)
@@ -778,6 +812,10 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     if host and sweep and user:
         clear_scratch(int(user[0]), int(user[1]))
         left = leftovers()
+    elif host:
+        # Not started by `docker exec` into the namespace (sweep_allowed): nothing of this run
+        # was swept or cleared, so its host must not take another.
+        left = ["not swept: the wrapper cannot reach every process of its container"]
     refusals_after = process_limit_refusals()
     ooms_after = oom_kills()
     record = {

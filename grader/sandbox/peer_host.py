@@ -14,6 +14,7 @@ with fresh sockets: what one scenario's client saw cannot reach the next one's r
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from grader import interrupts
 from grader.errors import InfrastructureError
 from grader.sandbox.capture import ObservedHost
 from grader.sandbox.containers import (
+    KILL_AFTER_S,
     PROBES_MOUNT,
     LabContext,
     bounded_command,
@@ -62,6 +64,12 @@ class PeerHost(ExecHost):
         super().__init__(
             context, context.tool(["sleep", f"{idle_s:g}"], ROLE, volumes=volumes), idle_s
         )
+
+    def usable(self) -> bool:
+        """Whether a new client may run here: one of LONGEST_RUN_S (and the SIGKILL after it)
+        started now still ends before the container does."""
+        age = time.monotonic() - self._since
+        return super().usable() and age + LONGEST_RUN_S + KILL_AFTER_S < self.idle_s
 
     def payload_path(self, data: Input) -> str | None:
         """Where `data`'s bytes are inside the container, or None if it was not mounted."""

@@ -161,7 +161,12 @@ class SubmissionRun:
         return self._context
 
     def _peer_host(self, context: LabContext) -> PeerHost:
-        """The run's container for reference clients, started on first use."""
+        """The run's container for reference clients, started on first use and replaced
+        when too old for a client to finish in it (a submission whose server makes every
+        client wait out its deadline can make the server scenarios outlast a container)."""
+        if self._peers is not None and not self._peers.usable():
+            self._peers.discard()
+            self._peers = None
         if self._peers is None:
             self._peers = self._stack.enter_context(PeerHost(context, inputs_named_by(self.lab)))
         return self._peers
