@@ -108,6 +108,10 @@ def _run_pytest(
         "-c",
         str(GRADING_INI),  # keeps any surrounding project's pytest settings out of grading
         "-q",
+        # Python-level capture only: pytest's default also points file descriptors 1 and 2
+        # at a file while each check runs, and `check`'s live line, written by a thread to
+        # the terminal, would go there and stay frozen until the check ended.
+        "--capture=sys",
     ]
     if skip_hidden:
         arguments.append("--skip-hidden")

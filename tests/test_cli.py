@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -121,18 +122,45 @@ def test_missing_runtime_image_exits_2_and_writes_no_score(tmp_path: Path) -> No
     assert not (tmp_path / "01-tcp-hello" / "results.json").exists()
 
 
+def _at_a_terminal(*arguments: str, timeout_s: float = 600) -> tuple[int, str]:
+    """Runs socketlab with a pseudo-terminal as its stdout and stderr: exit status, output."""
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=REPOSITORY,
+        env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
+    ) as process:
+        os.close(terminal)
+        output = bytearray()
+        while True:
+            try:
+                data = os.read(controller, 1 << 16)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not data:
+                break
+            output += data
+        os.close(controller)
+        status = process.wait(timeout=timeout_s)
+    return status, output.decode("utf-8", "replace")
+
+
 @pytest.mark.docker
-def test_check_exits_0_when_everything_passes(tmp_path: Path) -> None:
-    done = socketlab(
-        "check",
-        "01-tcp-hello",
-        "--submission",
-        "solutions/01-tcp-hello",
-        "--captures",
+def test_check_exits_0_when_everything_passes_and_names_each_check_while_it_runs(
+    tmp_path: Path,
+) -> None:
+    status, output = _at_a_terminal(
+        "check", "01-tcp-hello", "--submission", "solutions/01-tcp-hello", "--captures",
         str(tmp_path),
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Total: 15 / 15" in done.stdout
+    )  # fmt: skip
+    assert status == 0, output
+    assert "Total: 15 / 15" in output
+    # The live line reached the terminal while the first check ran (pytest's capture of
+    # file descriptors once kept it from the terminal until each check had ended).
+    assert "check 1 of 10: The server listens on SERVER_PORT on all interfaces" in output
 
 
 @pytest.mark.docker
