@@ -53,6 +53,7 @@ def judge(params: Params, seen: EndToEndObservation, lab: LabSpec) -> Verdict:
         else:
             problem = program_problem(seen.client, lab) or server_silent(params, seen)
             problem = problem or server_changed_echo(params, seen)
+            problem = problem or server_sent_other(params, seen)
             problem = problem or output_problem(params, seen.client, lab)
     if problem is not None:
         return problem
@@ -140,6 +141,34 @@ def server_changed_echo(params: Params, seen: EndToEndObservation) -> Verdict | 
         or "The server changed the bytes (see the echo checks): send back exactly what recv()"
         " returned.",
         details=difference_window(sent, back, offset) if offset is not None else (),
+    )
+
+
+def server_sent_other(params: Params, seen: EndToEndObservation) -> Verdict | None:
+    """A failing verdict when the text the client must print never came from the server.
+
+    For `stdout_contains` (text that crosses from the server to the client): when the
+    capture shows the server's data to the client without that text, the client could not
+    have printed it, and the server is at fault, not the client's output. None otherwise,
+    or when the capture cannot tell.
+    """
+    if params.stdout_contains is None or seen.capture is None or seen.listen is None:
+        return None
+    if seen.capture.conversation.truncated:
+        return None
+    flows = seen.capture.conversation.tcp_to(seen.listen.expected_port)
+    back = b"".join(flow.data("to_client") for flow in flows)
+    wanted = params.stdout_contains.encode()
+    if not back or wanted in back:
+        return None
+    return Verdict(
+        passed=False,
+        summary="your server did not send your client the text it must print",
+        expected=f"{shown(wanted)} in your server's data to your client",
+        received=f"{size_text(len(back))} from your server: {shown(back)}",
+        cause="A client can print only what it receives: change what your server sends (its"
+        " own checks above show how); your client is not at fault here.",
+        details=stderr_tail(seen.server),
     )
 
 
