@@ -33,7 +33,7 @@ from grader.errors import (
     SpecError,
 )
 from grader.grading import GradingOutcome, grade_submission
-from grader.labs import find_lab
+from grader.labs import available_labs, find_lab
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
 from grader.reporting.record import other_labs
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the submissions whose results are already complete in --out",
     )
 
+    commands.add_parser("labs", help="list the labs a LAB id can name, with their titles")
+
     image_command = commands.add_parser("image", help="the runtime image")
     image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = image_actions.add_parser("build", help="build the runtime image if it is not current")
@@ -169,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     jobs=arguments.jobs,
                     resume=arguments.resume,
                 )
+            case "labs":
+                return list_labs(console)
             case "image":
                 client = engine.connect(arguments.wait_for_engine, say=console.print)
                 image.build_image(client, install_tools=arguments.install_tools, say=console.print)
@@ -195,6 +199,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.print("interrupted: containers and networks of this run were removed")
         return 130
     raise AssertionError(f"unhandled command {arguments.command}")
+
+
+def list_labs(console: Console) -> int:
+    """Prints each lab id with its title, then where they are; exit 2 if a spec does not load."""
+    entries = available_labs()
+    if not entries:
+        console.print("no labs found: give check and grade a lab directory's path")
+        return EXIT_INFRASTRUCTURE
+    width = max(len(entry.id) for entry in entries)
+    for entry in entries:
+        about = entry.title or f"(its spec.yaml does not load: {entry.error.splitlines()[0]})"
+        console.print(Text(f"{entry.id:<{width}}  {about}"))
+    roots = dict.fromkeys(str(entry.spec.parent.parent) for entry in entries)
+    console.print(Text(f"(from {', '.join(roots)})"))
+    return EXIT_INFRASTRUCTURE if any(entry.error for entry in entries) else EXIT_ALL_PASSED
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
