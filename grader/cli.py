@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -34,6 +35,7 @@ from grader.errors import (
 )
 from grader.grading import GradingOutcome, grade_submission
 from grader.labs import available_labs, find_lab
+from grader.reporting import github
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
 from grader.reporting.record import other_labs
@@ -76,6 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="where to keep packet captures (default: ./socketlab-captures/LAB)",
+    )
+
+    ci = commands.add_parser(
+        "ci", help="grade one submission in GitHub Actions / Classroom (autograding workflows)"
+    )
+    ci.add_argument("lab", metavar="LAB", help="lab id or lab directory")
+    ci.add_argument(
+        "--submission",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="directory with server.py and client.py (default: the current directory)",
+    )
+    ci.add_argument(
+        "--fail-under",
+        type=float,
+        default=None,
+        metavar="POINTS",
+        help="exit 1 when the score is below POINTS (default: a graded submission exits 0)",
     )
 
     grade = commands.add_parser("grade", help="grade many submissions (instructors)")
@@ -142,9 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # Bound to the real streams (grading redirects sys.stdout to capture pytest's output);
     # in a log, lines are never wrapped at 80 columns.
-    console = Console(file=sys.stdout, highlight=False)
+    with contextlib.ExitStack() as stack:
+        stdout, stderr = sys.stdout, sys.stderr
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # What a student's program printed reaches the log in feedback: no line of it may
+            # be read as a workflow command (grader.reporting.github).
+            stdout, stderr = stack.enter_context(github.commands_stopped(stdout, stderr))
+        return _run(parser, arguments, stdout, stderr)
+
+
+def _run(
+    parser: argparse.ArgumentParser, arguments: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    console = Console(file=stdout, highlight=False)
     console.soft_wrap = not console.is_terminal
-    errors = Console(file=sys.stderr, highlight=False)
+    errors = Console(file=stderr, highlight=False)
     errors.soft_wrap = not errors.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -157,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     arguments.verbose,
                     arguments.captures,
                 )
+            case "ci":
+                return ci(console, arguments.lab, arguments.submission, arguments.fail_under)
             case "grade":
                 submissions = list(arguments.submissions)
                 if arguments.submissions_from is not None:
@@ -247,6 +282,38 @@ def check(
     return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
 
 
+def ci(console: Console, lab_name: str, submission: Path, fail_under: float | None) -> int:
+    """Grades `submission` with every check, as in a batch, for a GitHub Actions job.
+
+    Prints the student's report (hidden checks as their points only), sets the step output
+    `result` for GitHub Classroom's grading reporter and appends a summary to the step's
+    page (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY; each only when set). Returns 0 once graded,
+    1 when `fail_under` is given and the score is below it; infrastructure errors raise.
+    """
+    spec_path = find_lab(lab_name)
+    lab = load_spec(spec_path)
+    submission = submission.resolve()
+    _require_directory(submission)
+    engine.connect()
+    console.print(f"grading {lab.id} — this starts the programs in Docker containers…")
+    with interrupts.deferred(), _CheckProgress(console, lab) as progress:
+        outcome = grade_submission(lab, submission, skip_hidden=False, on_check=progress.tell)
+    _raise_on_infrastructure(outcome)
+    result = outcome.result
+    assert result is not None
+    print_report(console, result)
+    if os.environ.get("GITHUB_OUTPUT"):
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
+            output.write(f"result={github.classroom_result(result)}\n")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
+            summary.write(github.step_summary(result))
+    if fail_under is not None and result.score < fail_under:
+        console.print(f"the score {result.score:g} is below --fail-under {fail_under:g}")
+        return EXIT_SOME_FAILED
+    return EXIT_ALL_PASSED
+
+
 class _CheckProgress:
     """`check`'s live line: the check being run, then its mark.
 
@@ -257,8 +324,8 @@ class _CheckProgress:
 
     def __init__(self, console: Console, lab: LabSpec) -> None:
         self.console = console
-        self.titles = {check.id: check.title for check in lab.checks}
-        self.total = sum(1 for check in lab.checks if not check.hidden)
+        self.titles = {check.id: check.title for check in lab.checks if not check.hidden}
+        self.total = len(self.titles)
         self.done = 0
         self._last = Text()
         self._status = (
@@ -275,7 +342,9 @@ class _CheckProgress:
             self._status.stop()
 
     def tell(self, check_id: str, result: CheckResult | None) -> None:
-        title = self.titles.get(check_id, check_id)
+        if check_id not in self.titles:
+            return  # a hidden check (socketlab ci): never named
+        title = self.titles[check_id]
         if result is None:
             if self._status is not None:
                 line = self._last.copy()

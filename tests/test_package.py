@@ -1,8 +1,10 @@
-"""The installable package: the wheel carries the labs, and a pip-installed socketlab grades a
-student's two files from a folder that has nothing else (issue 10, "The package")."""
+"""The installable package: the wheel carries the labs, a pip-installed socketlab grades a
+student's two files from a folder that has nothing else, and the Classroom workflow's steps
+run from it give the grading reporter its points with no command injected (issue 10)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -10,12 +12,20 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from setuptools import find_packages
 
+from tests.actions_runner import Runner
 from tests.submissions import REPOSITORY
+from tests.test_github import HOSTILE
+
+pytestmark = pytest.mark.xdist_group("package")
+"""One worker builds the wheel and its virtual environment once for the module."""
 
 LABS = sorted(spec.parent.name for spec in (REPOSITORY / "labs").glob("*/spec.yaml"))
 LAB_FILES = ("spec.yaml", "README.md", "server.py", "client.py")
@@ -51,24 +61,55 @@ def test_a_wheel_built_from_a_git_reference_carries_every_lab(tmp_path: Path) ->
     assert _lab_files_in(wheel) == expected
 
 
-@pytest.mark.docker
-def test_a_pip_installed_socketlab_grades_two_files_outside_the_repository(
-    tmp_path: Path,
-) -> None:
-    wheel = _wheel(str(REPOSITORY), tmp_path)
-    assert len(_lab_files_in(wheel)) == len(LABS) * len(LAB_FILES)
-    venv = tmp_path / "venv"
+@dataclass(frozen=True)
+class Installed:
+    """socketlab installed from its wheel in a fresh virtual environment."""
+
+    wheel: Path
+    venv: Path
+
+    @property
+    def socketlab(self) -> str:
+        return str(self.venv / "bin" / "socketlab")
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a shell that has this venv first on PATH (and no other venv)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        return {**env, **extra}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    where = tmp_path_factory.mktemp("package")
+    wheel = _wheel(str(REPOSITORY), where)
+    venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([venv / "bin" / "pip", "install", "--quiet", str(wheel)], check=True)
-    student = tmp_path / "student-repository"
+    return Installed(wheel, venv)
+
+
+def _student_repository(parent: Path, client: str | None = None) -> Path:
+    """A folder holding only the lab 01 solution's server.py and client.py (or `client`)."""
+    student = parent / "student-repository"
     student.mkdir()
     for name in ("server.py", "client.py"):
         shutil.copy(REPOSITORY / "solutions" / "01-tcp-hello" / name, student / name)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    socketlab = str(venv / "bin" / "socketlab")
+    if client is not None:
+        (student / "client.py").write_text(client)
+    return student
+
+
+@pytest.mark.docker
+def test_a_pip_installed_socketlab_grades_two_files_outside_the_repository(
+    installed: Installed, tmp_path: Path
+) -> None:
+    assert len(_lab_files_in(installed.wheel)) == len(LABS) * len(LAB_FILES)
+    student = _student_repository(tmp_path)
+    env = installed.env()
 
     listed = subprocess.run(
-        [socketlab, "labs"], cwd=student, env=env, capture_output=True, text=True, check=False
+        [installed.socketlab, "labs"], cwd=student, env=env, capture_output=True, text=True
     )
     assert listed.returncode == 0, listed.stderr
     for lab in LABS:
@@ -79,25 +120,126 @@ def test_a_pip_installed_socketlab_grades_two_files_outside_the_repository(
     assert "site-packages" in listed.stdout
 
     checked = subprocess.run(
-        [socketlab, "check", "01-tcp-hello", "--submission", "."],
+        [installed.socketlab, "check", "01-tcp-hello", "--submission", "."],
         cwd=student,
         env=env,
         capture_output=True,
         text=True,
-        check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Total: 15 / 15" in checked.stdout, checked.stdout
 
     out = tmp_path / "out"
     graded = subprocess.run(
-        [socketlab, "grade", "01-tcp-hello", str(student), "--out", str(out)],
+        [installed.socketlab, "grade", "01-tcp-hello", str(student), "--out", str(out)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
-        check=False,
     )
     assert graded.returncode == 0, graded.stdout + graded.stderr
     (results,) = out.glob("*/results.json")
     assert json.loads(results.read_text())["score"] == 15
+
+
+CLASSROOM_WORKFLOW = REPOSITORY / ".github" / "classroom" / "autograding.yml"
+HOSTILE_CLIENT = (
+    (REPOSITORY / "solutions" / "01-tcp-hello" / "client.py").read_text()
+    + "\nLINES = "
+    + repr(HOSTILE)
+    + "\nprint('\\n'.join(LINES))\nprint('\\n'.join(LINES), file=sys.stderr)\nsys.exit(3)\n"
+)
+
+
+def _run_steps(installed: Installed, student: Path, tmp_path: Path) -> tuple[str, Path, Path]:
+    """The workflow's `run` steps in order, as the runner runs them (bash -e, the workflow's
+    env, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY set); SOCKETLAB_SOURCE is the wheel.
+
+    Returns the steps' log (stdout and stderr) and the two files.
+    """
+    workflow = yaml.safe_load(CLASSROOM_WORKFLOW.read_text())
+    output, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    env = installed.env(
+        **{
+            **workflow["env"],
+            "SOCKETLAB_SOURCE": str(installed.wheel),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+    )
+    log = ""
+    for step in workflow["jobs"]["run-autograding-tests"]["steps"]:
+        if "run" not in step:
+            continue  # checkout, setup-python, the reporter: GitHub's own actions
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=student,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        log += done.stdout + done.stderr
+        assert done.returncode == 0, f"step {step.get('name')}: {done.stdout}{done.stderr}"
+    return log, output, summary
+
+
+def _reporter_input(output: Path) -> dict[str, Any]:
+    (line,) = [line for line in output.read_text().splitlines() if line.startswith("result=")]
+    return dict(json.loads(base64.b64decode(line.removeprefix("result="))))
+
+
+@pytest.mark.docker
+def test_the_classroom_workflow_steps_give_the_reporter_full_marks_for_the_solution(
+    installed: Installed, tmp_path: Path
+) -> None:
+    student = _student_repository(tmp_path)
+    log, output, summary = _run_steps(installed, student, tmp_path)
+    document = _reporter_input(output)
+    total = 0.0
+    for test in document["tests"]:
+        total += test["score"]
+    assert total == document["max_score"] == 15
+    assert all(test["status"] == "pass" for test in document["tests"])
+    assert "15 / 15 points" in summary.read_text()
+    assert "Total: 15 / 15" in log
+
+
+@pytest.mark.docker
+def test_nothing_a_program_prints_becomes_a_workflow_command(
+    installed: Installed, tmp_path: Path
+) -> None:
+    student = _student_repository(tmp_path, HOSTILE_CLIENT)
+    log, output, summary = _run_steps(installed, student, tmp_path)
+    # The program's last lines of stderr did reach the log, in its feedback.
+    assert "zero-width joiner" in log and "##\\[group]g" in log
+    runner = Runner()
+    runner.feed(log)
+    # Only socketlab's own pairs: each command (image build, ci) stops and resumes.
+    pairs = list(zip(runner.processed[::2], runner.processed[1::2], strict=True))
+    assert pairs and all(stop == ("stop-commands", end[0]) for stop, end in pairs), pairs
+    document = _reporter_input(output)
+    assert document["status"] == "pass"  # a low score does not fail the reporter's step
+    total = 0.0
+    for test in document["tests"]:
+        total += test["score"]
+        # The reporter prints each name and message in the log, outside socketlab's step.
+        reporter = Runner()
+        reporter.feed(f"{test['name']}\n{test['message']}")
+        assert reporter.processed == []
+    assert total < document["max_score"]
+    assert "zero-width joiner" in summary.read_text()
+    assert "zero-width joiner" not in _outside_code_blocks(summary.read_text())
+
+
+def _outside_code_blocks(markdown: str) -> str:
+    outside, fence = [], ""
+    for line in markdown.splitlines():
+        if fence:
+            if line == fence:
+                fence = ""
+        elif line.startswith("```"):
+            fence = "`" * (len(line) - len(line.lstrip("`")))
+        else:
+            outside.append(line)
+    return "\n".join(outside)

@@ -11,17 +11,25 @@ from grader.reporting.names import printable
 from grader.results import SubmissionResult
 
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "error": ("!", "yellow")}
+HIDDEN_MARK = "•"
 
 
 def print_report(
     console: Console, result: SubmissionResult, *, hidden_skipped: int = 0, verbose: bool = False
 ) -> None:
+    """Each check with its points, feedback under the ones not passed, then the total.
+
+    Hidden checks in `result` (graded by `socketlab ci`) show as one line with their points;
+    `hidden_skipped` counts hidden checks that were not run (`socketlab check`).
+    """
     submission = escape(printable(str(result.submission)))
     console.print(f"[bold]{escape(result.lab_id)}[/] — submission {submission}")
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print()
-    for check in result.checks:
+    shown = [check for check in result.checks if not check.hidden]
+    hidden = [check for check in result.checks if check.hidden]
+    for check in shown:
         mark, colour = MARKS[check.status]
         line = Text()
         line.append(f" {mark} ", style=f"bold {colour}")
@@ -32,6 +40,12 @@ def print_report(
         if check.status != "passed" or verbose:
             for feedback in feedback_lines(check, verbose=verbose):
                 console.print(Text(f"     {feedback}"))
+    if hidden:
+        # Graded hidden checks (socketlab ci): their points only, never their names.
+        points = sum(check.points for check in hidden)
+        line = Text(f" {HIDDEN_MARK} {len(hidden)} hidden check(s)")
+        line.append(f"  [{points:g}/{sum(c.max_points for c in hidden):g}]", style="dim")
+        console.print(line)
     console.print()
     total_style = "bold green" if result.all_passed else "bold"
     console.print(
