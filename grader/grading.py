@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ import pytest
 
 from grader import interrupts, plugin
 from grader.errors import GraderBugError, InfrastructureError
+from grader.reporting.junit import write_junit
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
 
@@ -70,22 +71,14 @@ def grade_submission(
 
     `on_check`, if given, is told as each check starts and ends (see CheckProgress).
 
-    `junit_xml` is written only for a submission that was graded: pytest writes it under a
-    temporary name beside it, which is renamed into place at the end, and removed when the
-    grading was interrupted (KeyboardInterrupt, re-raised) or could not finish.
+    `junit_xml` is written (grader.reporting.junit) only for a submission that was graded,
+    whole or not at all; an interrupted grading (KeyboardInterrupt, re-raised) or one that
+    could not finish writes none.
     """
-    partial = None if junit_xml is None else junit_xml.with_name(f".{junit_xml.name}.partial")
-    try:
-        outcome = _run_pytest(lab, submission, skip_hidden, partial, captures, on_check)
-    except BaseException:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        raise
-    if partial is not None and junit_xml is not None:
-        if outcome.result is not None and partial.exists():
-            os.replace(partial, junit_xml)
-        else:
-            partial.unlink(missing_ok=True)
+    started = time.monotonic()
+    outcome = _run_pytest(lab, submission, skip_hidden, captures, on_check)
+    if junit_xml is not None and outcome.result is not None:
+        write_junit(outcome.result, junit_xml, time.monotonic() - started)
     return outcome
 
 
@@ -93,7 +86,6 @@ def _run_pytest(
     lab: LabSpec,
     submission: Path,
     skip_hidden: bool,
-    junit_xml: Path | None,
     captures: Path | None,
     on_check: CheckProgress | None = None,
 ) -> GradingOutcome:
@@ -117,9 +109,6 @@ def _run_pytest(
         arguments.append("--skip-hidden")
     if captures is not None:
         arguments += ["--captures", str(captures)]
-    if junit_xml is not None:
-        junit_xml.parent.mkdir(parents=True, exist_ok=True)
-        arguments += ["--junitxml", str(junit_xml), "-o", "junit_suite_name=" + lab.id]
     collector = _ResultCollector(on_check)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):

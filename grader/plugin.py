@@ -120,7 +120,6 @@ class CheckItem(pytest.Item):
         super().__init__(**kwargs)
         self.lab = lab
         self.check = check
-        self.user_properties.append(("max_points", check.points))
 
     def submission(self) -> Path:
         option = self.config.getoption("--submission")
@@ -167,7 +166,6 @@ class CheckItem(pytest.Item):
         if kind.uses_capture(self.check.params):
             self.keep_capture(observation)
         result = self.record("passed" if verdict.passed else "failed", verdict)
-        self.user_properties.append(("points", result.points))
         if not verdict.passed:
             raise CheckFailed(result)
 

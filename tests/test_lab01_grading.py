@@ -8,6 +8,7 @@ import pytest
 
 from grader.spec.loader import load_spec
 from tests.conftest import GradedBatch
+from tests.junit_schema import assert_valid_junit
 from tests.submissions import CORE, REPOSITORY, Broken
 
 pytestmark = pytest.mark.docker
@@ -54,10 +55,14 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_check(
     assert len(rows) == 1 + 2 + len(CORE["01-tcp-hello"])
 
 
-def test_junit_report_carries_points(lab01_batch: GradedBatch) -> None:
+def test_junit_report_follows_the_junit_schema_and_carries_points(
+    lab01_batch: GradedBatch,
+) -> None:
+    for junit in lab01_batch.out.glob("*/junit.xml"):
+        assert_valid_junit(junit.read_text())
     junit = (lab01_batch.out / "01-tcp-hello" / "junit.xml").read_text()
-    assert 'name="max_points"' in junit
-    assert "server-listens" in junit
+    assert '<property name="points:server-listens" value="2/2"' in junit
+    assert '<testcase name="server-listens" classname="01-tcp-hello"' in junit
 
 
 def test_no_labelled_container_or_network_remains(

@@ -7,17 +7,22 @@ import io
 import json
 import os
 from pathlib import Path
+from xml.etree import ElementTree
 
+import pytest
+import xmlschema
 from rich.console import Console
 
 from grader.checks.base import Verdict
 from grader.reporting.feedback import bounded_lines, feedback_text
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.gradescope import results_json, write_results_json
+from grader.reporting.junit import write_junit
 from grader.reporting.names import printable
 from grader.reporting.terminal import counts, print_report
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.loader import load_spec
+from tests.junit_schema import assert_valid_junit
 from tests.submissions import REPOSITORY
 
 LAB = load_spec(REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml")
@@ -196,3 +201,50 @@ def test_the_gradebook_is_replaced_whole_never_written_in_place(tmp_path: Path) 
     write_gradebook(LAB, [GradebookRow("alice", RESULT), GradebookRow("bob", RESULT)], path)
     assert path.stat().st_ino != before  # a new file renamed over the old one
     assert [p.name for p in tmp_path.iterdir()] == ["gradebook.csv"]
+
+
+def _junit(result: SubmissionResult, tmp_path: Path) -> str:
+    write_junit(result, tmp_path / "junit.xml", elapsed_s=12.5)
+    return (tmp_path / "junit.xml").read_text(encoding="utf-8")
+
+
+def test_junit_xml_follows_the_junit_schema_with_points_on_the_suite(tmp_path: Path) -> None:
+    text = _junit(RESULT, tmp_path)
+    assert_valid_junit(text)
+    suites = [ElementTree.fromstring(text)]
+    assert [(suite.tag, suite.get("name")) for suite in suites] == [("testsuite", "01-tcp-hello")]
+    properties = {p.get("name"): p.get("value") for p in suites[0].iter("property")}
+    assert properties == {
+        "score": "2",
+        "max_score": "4",
+        "points:server-listens": "2/2",
+        "points:server-greeting": "0/2",
+    }
+    cases = suites[0].findall("testcase")
+    assert {case.get("classname") for case in cases} == {"01-tcp-hello"}
+    failure = cases[1].find("failure")
+    assert failure is not None and "received: b'Hello, Client!\\n'" in (failure.text or "")
+
+
+def test_junit_xml_keeps_a_grader_error_and_text_xml_cannot_hold(tmp_path: Path) -> None:
+    control = FAILED.__class__(
+        **{
+            **FAILED.__dict__,
+            "verdict": Verdict(passed=False, summary="sent \x00\x1b[31m", received="\x07"),
+        }
+    )
+    text = _junit(SubmissionResult("01-tcp-hello", Path("x"), (control, JUDGE_ERROR)), tmp_path)
+    assert_valid_junit(text)
+    assert "\\x00" in text and "\\x1b" in text
+    assert "ZeroDivisionError" in text or (JUDGE_ERROR.error_detail or "") in text
+
+
+def test_the_schema_rules_refuse_points_inside_a_testcase() -> None:
+    """What junit.xml used to be: properties in a testcase break the schema."""
+    old = (
+        '<testsuites><testsuite name="spec.yaml" tests="1"><testcase name="a"'
+        ' classname="spec.yaml"><properties><property name="points" value="2"/>'
+        "</properties></testcase></testsuite></testsuites>"
+    )
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        assert_valid_junit(old)
