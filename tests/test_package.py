@@ -49,6 +49,18 @@ def _wheel(source: str, into: Path) -> Path:
     return wheel
 
 
+def _source_copy(target: Path) -> Path:
+    """What the wheel is built from, copied as it is now (uncommitted changes too): pip
+    builds in the source tree, and this checkout must not gain build/ or *.egg-info."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("pyproject.toml", "README.md"):
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPOSITORY / name, target / name)
+    for folder in ("grader", "labs"):
+        shutil.copytree(REPOSITORY / folder, target / folder, ignore=ignore)
+    return target
+
+
 def _lab_files_in(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         return {n for n in archive.namelist() if n.startswith("grader/lab_files/")}
@@ -82,7 +94,7 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     where = tmp_path_factory.mktemp("package")
-    wheel = _wheel(str(REPOSITORY), where)
+    wheel = _wheel(str(_source_copy(where / "source")), where)
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([venv / "bin" / "pip", "install", "--quiet", str(wheel)], check=True)
