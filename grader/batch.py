@@ -323,8 +323,9 @@ def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
             "message": str(failure),
             "cleanup": outcome.cleanup_problem,
         }
-    write_record(outcome.result, time.monotonic() - started, lab, target / RECORD_NAME)
-    write_results_json(outcome.result, target / PENDING_RESULTS)
+    elapsed_s = time.monotonic() - started
+    write_record(outcome.result, elapsed_s, lab, target / RECORD_NAME)
+    write_results_json(outcome.result, target / PENDING_RESULTS, elapsed_s)
     return {"status": "graded", "cleanup": outcome.cleanup_problem}
 
 

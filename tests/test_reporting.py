@@ -248,3 +248,26 @@ def test_the_schema_rules_refuse_points_inside_a_testcase() -> None:
     )
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         assert_valid_junit(old)
+
+
+def test_results_json_is_markdown_with_feedback_in_code_blocks() -> None:
+    tricky = FAILED.__class__(
+        **{
+            **FAILED.__dict__,
+            "verdict": Verdict(
+                passed=False,
+                summary="the server sent other bytes",
+                received="b'``` <script>alert(1)</script> **bold**'",
+                diagram=("   #  time    direction", "   1  0.000  client → server  SYN"),
+            ),
+        }
+    )
+    data = results_json(SubmissionResult("01-tcp-hello", Path("x"), (PASSED, tricky)), 12.6)
+    assert data["output_format"] == data["test_output_format"] == "md"
+    assert data["execution_time"] == 13
+    assert data["output"].startswith("**2 / 4 points**: 1 of 2 checks passed.")
+    output = data["tests"][1]["output"]
+    # A fence longer than the program's own backticks: its text stays inside, columns too.
+    assert output.startswith("````text\n") and output.endswith("\n````")
+    assert "<script>" in output and "   1  0.000  client → server  SYN" in output
+    assert data["tests"][0]["output"].startswith("```text\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from grader.results import CheckResult
 
 LINE_LIMIT_CHARS = 400
@@ -83,3 +85,11 @@ def _all_lines(result: CheckResult, *, verbose: bool) -> list[str]:
 def feedback_text(result: CheckResult) -> str:
     """The feedback as one text of at most about FEEDBACK_LIMIT_CHARS characters."""
     return bounded_text("\n".join(feedback_lines(result)))
+
+
+def code_block(text: str, info: str = "text") -> str:
+    """`text` as a fenced markdown code block whose fence is longer than any run of
+    backticks in it: nothing inside (a program's output) can close it or become markdown."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"

@@ -24,14 +24,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 import secrets
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from grader.reporting.feedback import bounded_text, feedback_text
+from grader.reporting.feedback import bounded_text, code_block, feedback_text
 from grader.results import CheckResult, SubmissionResult
 
 CLASSROOM_RESULT_VERSION = 1
@@ -240,22 +239,15 @@ def step_summary(result: SubmissionResult) -> str:
         if check.status == "passed":
             continue
         text = neutralised(bounded_text(feedback_text(check), SUMMARY_FEEDBACK_LIMIT_CHARS))
-        fence = "`" * max(3, _longest_backtick_run(text) + 1)
         lines += [
             "",
             f"<details><summary>{marks[check.status]} {_html(check.title)}</summary>",
             "",
-            f"{fence}text",
-            text,
-            fence,
+            code_block(text),
             "",
             "</details>",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 def _html(text: str) -> str:
