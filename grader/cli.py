@@ -444,12 +444,15 @@ def _grade(
             batch.forget_reports(job.target)  # no earlier run's results can pass as this one's
             todo.append(job)
         else:
-            rows[job.index] = GradebookRow(job.name, done[0])
+            rows[job.index] = GradebookRow(job.name, done[0], path=job.submission)
             seconds[job.name] = done[1]
     gradebook = out / "gradebook.csv"
 
     def write_rows(rest: str | None = None) -> None:
-        ordered = [rows.get(job.index) or GradebookRow(job.name, None, rest) for job in every]
+        ordered = [
+            rows.get(job.index) or GradebookRow(job.name, None, rest, job.submission)
+            for job in every
+        ]
         write_gradebook(lab, [row for row in ordered if row.problem or row.result], gradebook)
 
     write_rows()
@@ -478,7 +481,7 @@ def _grade(
                 if finished.result is None:
                     problem = finished.failure or GraderBugError("the grader did not finish")
                     reason = _first_line(problem)
-                    rows[job.index] = GradebookRow(job.name, None, reason)
+                    rows[job.index] = GradebookRow(job.name, None, reason, job.submission)
                     progress.console.print(Text(f"! {job.name}: not graded: {reason}", "red"))
                     if isinstance(problem, GraderBugError):
                         bugs += 1  # the engine still answers: the other submissions go on
@@ -486,7 +489,7 @@ def _grade(
                         stopped = problem
                         pool.stop_taking()
                 else:
-                    rows[job.index] = GradebookRow(job.name, finished.result)
+                    rows[job.index] = GradebookRow(job.name, finished.result, path=job.submission)
                     seconds[job.name] = finished.seconds
                     progress.console.print(Text(f"  {job.name}: {counts(finished.result)}"))
                 write_rows()
@@ -650,7 +653,8 @@ def _require_directory(path: Path) -> None:
 
 
 RESERVED_NAMES = frozenset({"gradebook.csv", LOCK_NAME, ".", ".."})
-"""Names in the output directory that are not a submission's: a folder so named gets -2."""
+"""Names in the output directory that are not a submission's: a folder so named is named
+after its path instead (_unique_names)."""
 
 
 NAME_LIMIT_CHARS = 96
@@ -658,24 +662,48 @@ NAME_LIMIT_CHARS = 96
 
 
 def _unique_names(submissions: list[Path]) -> list[str]:
-    """One printable name per submission: its folder's name, as given (a link keeps its own).
+    """One printable name per submission, the same whatever the order of the arguments.
 
-    A name that an earlier submission took gets -2, -3, ..., never a suffix that is another
-    submission's own name; never a name the output directory uses for itself
-    (RESERVED_NAMES), nor an empty one; a name longer than NAME_LIMIT_CHARS once printable
-    is cut and ends with a digest of the whole.
+    Its folder's name, as given (a link keeps its own). Submissions whose folder names are
+    the same, also in letter case alone (`Eve` and `eve` are one folder on a case-insensitive
+    disk), are named after their paths instead: their folder's name after the parent
+    folders that tell them apart, joined by `__` (`class-a__alice`, `late__alice`); where
+    no parent does (`Eve`, `eve` side by side), a digest of the path follows. Never a name
+    the output directory uses for itself (RESERVED_NAMES) or an empty one; a name longer
+    than NAME_LIMIT_CHARS once printable is cut and ends with a digest of the whole.
+    Raises SocketlabError when one directory is given twice.
     """
-    bases = [_base_name(submission) for submission in submissions]
-    own = set(bases)
-    names: list[str] = []
-    taken: set[str] = set()
-    for base in bases:
-        name, number = base, 2
-        while name in taken or name in RESERVED_NAMES or (name != base and name in own):
-            name, number = f"{base}-{number}", number + 1
-        names.append(name)
-        taken.add(name)
+    paths = [Path(os.path.abspath(submission)) for submission in submissions]
+    twice = sorted({str(path) for path in paths if paths.count(path) > 1})
+    if twice:
+        raise SocketlabError(f"{printable(twice[0])} is given more than once: grade it once")
+    names = [_base_name(submission) for submission in submissions]
+    for depth in range(1, max(len(path.parts) for path in paths) + 1):
+        clashes = _clashing(names)
+        if not clashes:
+            return names
+        for index in clashes:
+            names[index] = _path_name(paths[index], depth)
+    for index in _clashing(names):
+        digest = hashlib.sha256(os.fsencode(paths[index])).hexdigest()[:8]
+        names[index] = f"{_base_name(paths[index])}-{digest}"
     return names
+
+
+def _clashing(names: list[str]) -> list[int]:
+    """Indexes of the names another one equals, ignoring letter case, and reserved ones."""
+    folded = [name.casefold() for name in names]
+    return [
+        index
+        for index, name in enumerate(folded)
+        if folded.count(name) > 1 or names[index] in RESERVED_NAMES
+    ]
+
+
+def _path_name(path: Path, depth: int) -> str:
+    """`path`'s folder name after its `depth` nearest parents' names, joined by `__`."""
+    parents = [part for part in path.parent.parts if part != path.anchor][-depth:]
+    return "__".join([*(_base_name(Path(part)) for part in parents), _base_name(path)])
 
 
 def _base_name(submission: Path) -> str:

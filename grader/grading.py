@@ -15,6 +15,7 @@ from grader import interrupts, plugin
 from grader.errors import GraderBugError, InfrastructureError
 from grader.reporting.junit import write_junit
 from grader.results import CheckResult, SubmissionResult
+from grader.sandbox.layout import find_layout
 from grader.spec.model import LabSpec
 
 GRADING_INI = Path(__file__).resolve().parent / "grading.ini"
@@ -135,6 +136,16 @@ def _run_pytest(
     # submission is graded, that check is not.
     results = tuple(plugin.collected_results(config))
     notes = plugin.submission_notes(config)
-    return GradingOutcome(
-        SubmissionResult(lab.id, submission, results, notes), None, output, cleanup
+    result = SubmissionResult(lab.id, submission, results, notes, missing_files(lab, submission))
+    return GradingOutcome(result, None, output, cleanup)
+
+
+def missing_files(lab: LabSpec, submission: Path) -> tuple[str, ...]:
+    """The lab's programs that the folder the grader grades (sandbox.layout) does not hold."""
+    programs = tuple(
+        service.file
+        for service in (lab.services.server, lab.services.client)
+        if service is not None
     )
+    layout = find_layout(submission, programs)
+    return tuple(p for p in programs if not (submission / layout.folder / p).is_file())

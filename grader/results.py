@@ -37,6 +37,8 @@ class SubmissionResult:
     checks: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
     """Sentences about the whole submission, not one check (a sub-folder was graded)."""
+    missing_files: tuple[str, ...] = ()
+    """The lab's programs (`server.py`, `client.py`) the graded folder does not hold."""
 
     @property
     def score(self) -> float:

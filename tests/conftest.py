@@ -115,6 +115,16 @@ class GradedBatch:
         return "\n".join([results.get("output", ""), *(t["output"] for t in results["tests"])])
 
 
+def solution_name(lab: str) -> str:
+    """The solution's name in a grade_batch output."""
+    return f"solutions__{lab}"
+
+
+def starter_name(lab: str) -> str:
+    """The starter's name in a grade_batch output."""
+    return f"labs__{lab}"
+
+
 def grade_batch(
     factory: pytest.TempPathFactory,
     lab: str,
@@ -124,8 +134,9 @@ def grade_batch(
 ) -> GradedBatch:
     """The lab's solution, starter and broken submissions, graded by one `socketlab grade`.
 
-    In the output the solution is named after the lab and the starter gets the suffix -2;
-    `with_references=False` grades the broken submissions alone.
+    In the output the solution is `solutions__<lab>` and the starter `labs__<lab>` (the same
+    folder name, so each is named after its path); `with_references=False` grades the broken
+    submissions alone.
     """
     submissions = factory.mktemp(f"{lab}-submissions")
     directories = [b.materialize(submissions) for b in broken]

@@ -310,7 +310,7 @@ def test_a_submission_folder_named_like_an_output_file_gets_a_name_of_its_own(
     tmp_path: Path,
 ) -> None:
     names = _unique_names([tmp_path / "gradebook.csv", tmp_path / "a" / "gradebook.csv", Path("/")])
-    assert names == ["gradebook.csv-2", "gradebook.csv-3", "submission"]
+    assert names == [f"{tmp_path.name}__gradebook.csv", "a__gradebook.csv", "submission"]
 
 
 def test_grade_into_another_labs_out_exits_2_and_keeps_its_results(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from grader.spec.loader import load_spec
-from tests.conftest import GradedBatch
+from tests.conftest import GradedBatch, solution_name, starter_name
 from tests.junit_schema import assert_valid_junit
 from tests.submissions import CORE, REPOSITORY, Broken
 
@@ -21,14 +21,14 @@ def test_grading_the_batch_exits_zero_whatever_the_scores(lab01_batch: GradedBat
 
 
 def test_solution_scores_full_marks(lab01_batch: GradedBatch) -> None:
-    results = lab01_batch.results("01-tcp-hello")
+    results = lab01_batch.results(solution_name("01-tcp-hello"))
     assert lab01_batch.failed_checks("01-tcp-hello") == set()
     assert results["score"] == LAB01_SPEC.max_points
 
 
 def test_starter_scores_less_and_its_feedback_teaches_the_fixes(lab01_batch: GradedBatch) -> None:
-    starter = lab01_batch.results("01-tcp-hello-2")
-    feedback = lab01_batch.feedback("01-tcp-hello-2")
+    starter = lab01_batch.results(starter_name("01-tcp-hello"))
+    feedback = lab01_batch.feedback(starter_name("01-tcp-hello"))
     assert starter["score"] < LAB01_SPEC.max_points
     assert "0.0.0.0" in feedback
     assert "SERVER_HOST" in feedback
@@ -50,8 +50,11 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_check(
 ) -> None:
     rows = (lab01_batch.out / "gradebook.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert header[:4] == ["submission", "status", "score", "max_score"]
-    assert header[4:] == [check.id for check in LAB01_SPEC.checks]
+    assert header[:5] == ["submission", "path", "status", "score", "max_score"]
+    assert header[5:] == [check.id for check in LAB01_SPEC.checks]
+    statuses = {row.split(",")[0]: row.split(",")[2] for row in rows[1:]}
+    assert statuses["client-missing"] == "missing files: client.py"
+    assert statuses[solution_name("01-tcp-hello")] == "graded"
     assert len(rows) == 1 + 2 + len(CORE["01-tcp-hello"])
 
 
@@ -60,7 +63,7 @@ def test_junit_report_follows_the_junit_schema_and_carries_points(
 ) -> None:
     for junit in lab01_batch.out.glob("*/junit.xml"):
         assert_valid_junit(junit.read_text())
-    junit = (lab01_batch.out / "01-tcp-hello" / "junit.xml").read_text()
+    junit = (lab01_batch.out / solution_name("01-tcp-hello") / "junit.xml").read_text()
     assert '<property name="points:server-listens" value="2/2"' in junit
     assert '<testcase name="server-listens" classname="01-tcp-hello"' in junit
 
@@ -85,7 +88,7 @@ def test_a_resetting_server_loses_exactly_the_close_points_and_keeps_its_pcap(
 
 
 def test_every_packet_check_keeps_its_capture(lab01_batch: GradedBatch) -> None:
-    captures = lab01_batch.out / "01-tcp-hello" / "captures"
+    captures = lab01_batch.out / solution_name("01-tcp-hello") / "captures"
     assert {p.name for p in captures.glob("*.pcap")} == {
         "server-handshake.pcap",
         "server-greeting.pcap",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grader.spec.loader import load_spec
-from tests.conftest import GradedBatch
+from tests.conftest import GradedBatch, solution_name, starter_name
 from tests.submissions import CORE, REPOSITORY, Broken
 
 pytestmark = pytest.mark.docker
@@ -19,11 +19,11 @@ def test_grading_the_batch_exits_zero(lab02_batch: GradedBatch) -> None:
 
 def test_solution_scores_full_marks(lab02_batch: GradedBatch) -> None:
     assert lab02_batch.failed_checks("02-tcp-echo") == set()
-    assert lab02_batch.results("02-tcp-echo")["score"] == LAB02_SPEC.max_points
+    assert lab02_batch.results(solution_name("02-tcp-echo"))["score"] == LAB02_SPEC.max_points
 
 
 def test_starter_scores_less(lab02_batch: GradedBatch) -> None:
-    assert lab02_batch.results("02-tcp-echo-2")["score"] < LAB02_SPEC.max_points
+    assert lab02_batch.results(starter_name("02-tcp-echo"))["score"] < LAB02_SPEC.max_points
 
 
 @pytest.mark.parametrize("broken", CORE["02-tcp-echo"], ids=lambda b: b.name)

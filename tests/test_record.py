@@ -6,8 +6,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from grader.batch import default_jobs
 from grader.cli import _subdirectories, _unique_names
+from grader.errors import SocketlabError
 from grader.reporting.record import read_record, write_record
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.loader import load_spec
@@ -78,9 +81,27 @@ def test_a_record_of_another_spec_or_another_folder_or_with_impossible_points_is
     assert read_record(LAB, path) is None
 
 
-def test_a_suffixed_name_is_never_another_submissions_own_name(tmp_path: Path) -> None:
+def test_same_folder_names_are_named_after_their_paths_whatever_the_order(
+    tmp_path: Path,
+) -> None:
     folders = [tmp_path / "a" / "alice", tmp_path / "b" / "alice", tmp_path / "b" / "alice-2"]
-    assert _unique_names(folders) == ["alice", "alice-3", "alice-2"]
+    assert _unique_names(folders) == ["a__alice", "b__alice", "alice-2"]
+    assert _unique_names(folders[::-1]) == ["alice-2", "b__alice", "a__alice"]
+    deeper = [tmp_path / "x" / "late" / "alice", tmp_path / "y" / "late" / "alice"]
+    assert _unique_names(deeper) == ["x__late__alice", "y__late__alice"]
+
+
+def test_names_that_differ_in_letter_case_alone_get_names_of_their_own(tmp_path: Path) -> None:
+    """`Eve` and `eve` would be one folder of --out on a case-insensitive disk."""
+    names = _unique_names([tmp_path / "Eve", tmp_path / "eve", tmp_path / "bob"])
+    assert names[2] == "bob"
+    assert names[0].startswith("Eve-") and names[1].startswith("eve-")
+    assert len({name.casefold() for name in names}) == 3
+
+
+def test_one_folder_given_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SocketlabError, match="more than once"):
+        _unique_names([tmp_path / "alice", tmp_path / "bob" / ".." / "alice"])
 
 
 def test_a_linked_folder_keeps_its_own_name_and_a_long_one_is_cut_with_a_digest(

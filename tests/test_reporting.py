@@ -271,3 +271,19 @@ def test_results_json_is_markdown_with_feedback_in_code_blocks() -> None:
     assert output.startswith("````text\n") and output.endswith("\n````")
     assert "<script>" in output and "   1  0.000  client → server  SYN" in output
     assert data["tests"][0]["output"].startswith("```text\n")
+
+
+def test_gradebook_says_where_each_submission_is_and_which_files_it_lacked(
+    tmp_path: Path,
+) -> None:
+    lacking = SubmissionResult("01-tcp-hello", Path("/class/carol"), (FAILED,), (), ("client.py",))
+    rows = [
+        GradebookRow("carol", lacking, path=Path("/class/carol")),
+        GradebookRow("dan", None, "Docker stopped", Path("/class/dan")),
+    ]
+    write_gradebook(LAB, rows, tmp_path / "gradebook.csv")
+    with (tmp_path / "gradebook.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [row["path"] for row in table] == ["/class/carol", "/class/dan"]
+    assert table[0]["status"] == "missing files: client.py" and table[0]["score"] == "0"
+    assert table[1]["status"] == "not graded: Docker stopped" and table[1]["score"] == ""

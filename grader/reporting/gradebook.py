@@ -1,4 +1,10 @@
-"""gradebook.csv: one row per submission, one column per check, rewritten atomically."""
+"""gradebook.csv: one row per submission, one column per check, rewritten atomically.
+
+Columns: `submission` (the name of its folder in --out), `path` (the submission directory
+graded), `status`, `score`, `max_score`, then one per check id. `status` is `graded`,
+`missing files: client.py` (graded, without a program the lab needs), `not graded: <reason>`
+(no scores: never a zero), or either graded form followed by `; grader error in: <ids>`.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ class GradebookRow:
     result: SubmissionResult | None
     problem: str | None = None
     """Why a submission has no scores (an infrastructure failure): never written as zero."""
+    path: Path | None = None
+    """The submission directory (the graded result's own when None)."""
 
 
 def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> None:
@@ -32,18 +40,20 @@ def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> N
     check_ids = [check.id for check in lab.checks]
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["submission", "status", "score", "max_score", *check_ids])
+    writer.writerow(["submission", "path", "status", "score", "max_score", *check_ids])
     for row in rows:
         name = printable(row.name)
+        where = printable(str(row.path)) if row.path is not None else ""
         if row.result is None:
             blanks = [""] * (2 + len(check_ids))
             problem = printable(" ".join((row.problem or "unknown").split()))
-            writer.writerow([name, f"not graded: {problem}", *blanks])
+            writer.writerow([name, where, f"not graded: {problem}", *blanks])
             continue
         checks = {check.check_id: check for check in row.result.checks}
         writer.writerow(
             [
                 name,
+                where or printable(str(row.result.submission)),
                 status(row.result),
                 f"{row.result.score:g}",
                 f"{row.result.max_score:g}",
@@ -54,10 +64,14 @@ def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> N
 
 
 def status(result: SubmissionResult) -> str:
-    """`graded`, or `graded; grader error in: <check ids>` when some check was not judged."""
-    if not result.errors:
-        return "graded"
-    return "graded; grader error in: " + " ".join(check.check_id for check in result.errors)
+    """`graded` or `missing files: <programs>`, then `; grader error in: <check ids>` when
+    some check was not judged."""
+    text = "graded"
+    if result.missing_files:
+        text = "missing files: " + " ".join(result.missing_files)
+    if result.errors:
+        text += "; grader error in: " + " ".join(check.check_id for check in result.errors)
+    return text
 
 
 def cell(check: CheckResult | None) -> str:

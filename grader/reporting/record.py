@@ -21,7 +21,7 @@ from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
 
 RECORD_NAME = "grade.json"
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 
 
 def spec_digest(lab: LabSpec) -> str:
@@ -38,6 +38,7 @@ def write_record(result: SubmissionResult, seconds: float, lab: LabSpec, path: P
         "submission": str(result.submission),
         "seconds": round(seconds, 3),
         "notes": list(result.notes),
+        "missing_files": list(result.missing_files),
         "checks": [
             {
                 "id": check.check_id,
@@ -110,10 +111,13 @@ def _read(
         checks.append(
             CheckResult(spec.id, spec.title, spec.kind, spec.points, points, status, spec.hidden)
         )
-    notes = document["notes"]
-    if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
-        return None
-    result = SubmissionResult(lab.id, Path(document["submission"]), tuple(checks), tuple(notes))
+    notes, missing = document["notes"], document["missing_files"]
+    for strings in (notes, missing):
+        if not (isinstance(strings, list) and all(isinstance(text, str) for text in strings)):
+            return None
+    result = SubmissionResult(
+        lab.id, Path(document["submission"]), tuple(checks), tuple(notes), tuple(missing)
+    )
     return result, _number(document["seconds"])
 
 
