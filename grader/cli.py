@@ -39,12 +39,14 @@ from grader.reporting import github
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
 from grader.reporting.record import other_labs
+from grader.reporting.roster import Student, read_roster, write_canvas
 from grader.reporting.terminal import MARKS, counts, print_report
 from grader.results import CheckResult
 from grader.sandbox import engine, image, labels, scratch
 from grader.spec.loader import load_spec
 from grader.spec.model import LabSpec
 
+CANVAS_NAME = "canvas.csv"
 EXIT_ALL_PASSED = 0
 EXIT_SOME_FAILED = 1
 EXIT_INFRASTRUCTURE = 2
@@ -118,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="grade N submissions at once, each on its own network (default: two per core,"
         " at most one per 2 GiB of available memory, at most 8)",
+    )
+    grade.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CSV mapping submission folders (column `folder`) to students (Canvas's"
+        " Student, ID, SIS User ID, SIS Login ID, Section): also writes canvas.csv to import",
     )
     grade.add_argument(
         "--resume",
@@ -205,6 +215,7 @@ def _run(
                     arguments.out,
                     jobs=arguments.jobs,
                     resume=arguments.resume,
+                    roster=arguments.roster,
                 )
             case "labs":
                 return list_labs(console)
@@ -370,6 +381,7 @@ def grade(
     *,
     jobs: int | None = None,
     resume: bool = False,
+    roster: Path | None = None,
 ) -> int:
     """Grades the submissions, `jobs` at a time, keeping each one's results as it finishes.
 
@@ -381,9 +393,11 @@ def grade(
     in `out` are not graded again.
     A Docker failure stops the batch: every submission not graded is written
     `not graded: <reason>` (exit 2). A grader bug costs one submission, and the batch goes on.
+    With `roster` (grader.reporting.roster), canvas.csv is written beside the gradebook.
     """
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
+    students = read_roster(roster) if roster is not None else None
     for submission in submissions:
         _require_directory(submission)
     if not submissions:
@@ -392,7 +406,9 @@ def grade(
     image.require_image(engine.connect())
     with _only_batch_in(out):
         _refuse_other_labs(out, lab)  # and again: a batch of another lab may have ended since
-        return _grade(console, lab, submissions, out, jobs or batch.default_jobs(), resume)
+        return _grade(
+            console, lab, submissions, out, jobs or batch.default_jobs(), resume, students
+        )
 
 
 def _refuse_other_labs(out: Path, lab: LabSpec) -> None:
@@ -427,7 +443,13 @@ def _only_batch_in(out: Path) -> Iterator[None]:
 
 
 def _grade(
-    console: Console, lab: LabSpec, submissions: list[Path], out: Path, jobs: int, resume: bool
+    console: Console,
+    lab: LabSpec,
+    submissions: list[Path],
+    out: Path,
+    jobs: int,
+    resume: bool,
+    students: list[Student] | None,
 ) -> int:
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     names = _unique_names(submissions)
@@ -453,7 +475,12 @@ def _grade(
             rows.get(job.index) or GradebookRow(job.name, None, rest, job.submission)
             for job in every
         ]
-        write_gradebook(lab, [row for row in ordered if row.problem or row.result], gradebook)
+        kept = [row for row in ordered if row.problem or row.result]
+        write_gradebook(lab, kept, gradebook)
+        if students is not None:
+            unnamed[:] = write_canvas(lab, students, kept, out / CANVAS_NAME)
+
+    unnamed: list[str] = []
 
     write_rows()
     resumed = len(every) - len(todo)
@@ -527,6 +554,15 @@ def _grade(
         )
         return EXIT_INFRASTRUCTURE
     console.print(Text(f"wrote {out}/<submission>/results.json and {gradebook}"))
+    if students is not None:
+        console.print(Text(f"wrote {out / CANVAS_NAME} for Canvas's gradebook import"))
+        if unnamed:
+            errors.print(
+                Text(
+                    f"warning: {len(unnamed)} graded submission(s) are on no roster line, so"
+                    f" not in {CANVAS_NAME}: {', '.join(printable(name) for name in unnamed)}"
+                )
+            )
     return EXIT_ALL_PASSED
 
 

@@ -47,17 +47,24 @@ def test_four_at_a_time_writes_the_gradebook_one_at_a_time_writes(
     tmp_path: Path, docker_ready: Any
 ) -> None:
     submissions = lab01_mix(tmp_path / "submissions")
-    books = {}
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,folder\nSam Starter,7,starter\nNo Show,8,absent\n")
+    books, imports = {}, {}
     for jobs in ("1", "4"):
         out = tmp_path / f"out-{jobs}"
         done = socketlab("grade", LAB, "--jobs", jobs, "--submissions-from", str(submissions),
-                         "--out", str(out))  # fmt: skip
+                         "--out", str(out), "--roster", str(roster))  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         books[jobs] = (out / "gradebook.csv").read_text()
+        imports[jobs] = (out / "canvas.csv").read_text()
+        assert "4 graded submission(s) are on no roster line" in done.stderr
         # Not a terminal: one line per submission, never wrapped at 80 columns.
         assert f"  {LONG_NAME}: 15 / 15\n" in done.stdout
         assert "passed, of 5 graded submission(s):" in done.stdout
-    assert books["1"] == books["4"]
+    assert books["1"] == books["4"] and imports["1"] == imports["4"]
+    canvas = imports["4"].splitlines()
+    assert canvas[2].startswith("Sam Starter,7,,,,") and canvas[2] != "Sam Starter,7,,,,"
+    assert canvas[3] == "No Show,8,,,,"
     rows = books["4"].splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == sorted(
         [LONG_NAME, "starter", *MISTAKES], key=os.fsencode
