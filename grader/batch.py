@@ -56,6 +56,7 @@ WORKER_LOG_TAIL_BYTES = 4000
 """How much of a worker's stderr a failure shows when the worker ended while grading."""
 REPORT_FILES = (
     "results.json",
+    "feedback.md",
     PENDING_RESULTS,
     "junit.xml",
     ".junit.xml.partial",
@@ -304,7 +305,9 @@ def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
     Raises KeyboardInterrupt when interrupted (its containers and network are removed first).
     """
     from grader.grading import grade_submission
+    from grader.reporting.atomic import write_atomically
     from grader.reporting.gradescope import write_results_json
+    from grader.reporting.terminal import feedback_markdown
 
     forget_reports(target)
     started = time.monotonic()
@@ -325,6 +328,7 @@ def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
         }
     elapsed_s = time.monotonic() - started
     write_record(outcome.result, elapsed_s, lab, target / RECORD_NAME)
+    write_atomically(target / "feedback.md", feedback_markdown(outcome.result))
     write_results_json(outcome.result, target / PENDING_RESULTS, elapsed_s)
     return {"status": "graded", "cleanup": outcome.cleanup_problem}
 

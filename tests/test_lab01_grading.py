@@ -66,6 +66,8 @@ def test_junit_report_follows_the_junit_schema_and_carries_points(
     junit = (lab01_batch.out / solution_name("01-tcp-hello") / "junit.xml").read_text()
     assert '<property name="points:server-listens" value="2/2"' in junit
     assert '<testcase name="server-listens" classname="01-tcp-hello"' in junit
+    feedback = (lab01_batch.out / starter_name("01-tcp-hello") / "feedback.md").read_text()
+    assert "likely cause:" in feedback and "Total: " in feedback
 
 
 def test_no_labelled_container_or_network_remains(

@@ -19,7 +19,7 @@ from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.gradescope import results_json, write_results_json
 from grader.reporting.junit import write_junit
 from grader.reporting.names import printable
-from grader.reporting.terminal import counts, print_report
+from grader.reporting.terminal import counts, feedback_markdown, print_report
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.loader import load_spec
 from tests.junit_schema import assert_valid_junit
@@ -287,3 +287,14 @@ def test_gradebook_says_where_each_submission_is_and_which_files_it_lacked(
     assert [row["path"] for row in table] == ["/class/carol", "/class/dan"]
     assert table[0]["status"] == "missing files: client.py" and table[0]["score"] == "0"
     assert table[1]["status"] == "not graded: Docker stopped" and table[1]["score"] == ""
+
+
+def test_feedback_md_has_the_words_of_the_report_and_hides_hidden_checks() -> None:
+    console = Console(record=True, width=100)
+    print_report(console, RESULT)
+    markdown = feedback_markdown(RESULT)
+    assert markdown.startswith("# 01-tcp-hello: 2 / 4 points\n\n```text\n")
+    for line in console.export_text().splitlines():
+        if "listens" not in line:  # PASSED is a hidden check here
+            assert line.rstrip() in markdown
+    assert "listens" not in markdown and "1 hidden check(s)" in markdown

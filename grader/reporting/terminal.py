@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from grader.reporting.feedback import feedback_lines
+from grader.reporting.feedback import code_block, feedback_lines
 from grader.reporting.names import printable
 from grader.results import SubmissionResult
 
@@ -66,3 +68,16 @@ def counts(result: SubmissionResult) -> str:
         parts.append(f"{len(result.errors)} grader error{'s' if len(result.errors) > 1 else ''}")
     suffix = f" ({', '.join(parts)})" if parts else ""
     return f"{result.score:g} / {result.max_score:g}{suffix}"
+
+
+def feedback_markdown(result: SubmissionResult) -> str:
+    """feedback.md: the report `socketlab check` prints, word for word, for the student.
+
+    Hidden checks show as their points only (as `socketlab ci` prints them). The report is
+    in a code block, so its columns stay and nothing a program printed becomes markdown.
+    """
+    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+    print_report(console, result)
+    text = console.export_text(styles=False).rstrip("\n")
+    title = f"# {result.lab_id}: {result.score:g} / {result.max_score:g} points"
+    return f"{title}\n\n{code_block(text)}\n"
