@@ -208,6 +208,8 @@ def _run(
                     submissions += _subdirectories(arguments.submissions_from, arguments.out)
                 if not submissions:
                     parser.error("give SUBMISSION_DIR arguments or --submissions-from DIR")
+                if arguments.out.exists() and not arguments.out.is_dir():
+                    parser.error(f"--out {printable(str(arguments.out))} is a file, not a folder")
                 return grade(
                     console,
                     arguments.lab,

@@ -57,6 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    submission = config.getoption("--submission", default=None)
+    if submission is not None and not Path(submission).is_dir():
+        # Every check would fail with "server.py not found": a zero for a typo in a path.
+        raise pytest.UsageError(f"--submission {submission}: no such folder")
     config.stash[RESULTS] = []
     config.stash[RUNS] = {}
 

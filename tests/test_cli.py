@@ -202,6 +202,29 @@ def test_plain_pytest_grades_a_submission() -> None:
     assert "10 passed" in done.stdout
 
 
+def test_plain_pytest_with_a_submission_that_is_not_there_is_a_usage_error() -> None:
+    """Not ten failed checks (a zero) for a typo in a path."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "labs/01-tcp-hello", "--submission", "no/such/dir",
+         "-q", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, cwd=REPOSITORY, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "--submission no/such/dir: no such folder" in done.stderr
+    assert "failed" not in done.stdout
+
+
+def test_grade_with_out_naming_a_file_is_a_usage_error_before_anything(tmp_path: Path) -> None:
+    (tmp_path / "results").write_text("not a folder")
+    done = socketlab(
+        "grade", "01-tcp-hello", "solutions/01-tcp-hello", "--out", str(tmp_path / "results"),
+        env=NO_DOCKER,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("is a file, not a folder")
+    assert "Traceback" not in done.stderr
+
+
 def start_check(submission: str = "solutions/01-tcp-hello") -> subprocess.Popen[str]:
     """A real `socketlab check` in the background; its pid is the owner-pid on what it makes."""
     return subprocess.Popen(

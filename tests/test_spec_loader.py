@@ -79,6 +79,19 @@ def test_unknown_key_in_a_check_is_refused(tmp_path: Path) -> None:
     assert "unknown key" in error.message
 
 
+def test_a_misspelt_common_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
+    """server_listens has no parameters of its own: a misspelt `hidden` still gets a hint."""
+    error = load_error(
+        tmp_path, MINIMAL.replace("    points: 1\n", "    points: 1\n    hiddn: true\n")
+    )
+    assert (error.field, error.line) == ("checks[0].hiddn", 12)
+    assert error.message == "unknown key 'hiddn': did you mean 'hidden'?"
+    error = load_error(tmp_path, MINIMAL.replace("expect: ", "expcet: "))
+    assert error.message == "unknown key 'expcet': did you mean 'expect'?"
+    error = load_error(tmp_path, MINIMAL + "timeout:\n  start_s: 3\n")
+    assert error.message == "unknown key 'timeout': did you mean 'timeouts'?"
+
+
 def test_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
     error = load_error(tmp_path, MINIMAL + "extra: 1\n")
     assert (error.field, error.line) == ("extra", 17)

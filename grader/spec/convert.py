@@ -7,6 +7,7 @@ Payload and nested dataclasses. Anything else in a spec dataclass is a programmi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -75,14 +76,17 @@ class Converter:
         items: list[tuple[str, yaml.Node, yaml.Node]],
         node: yaml.Node,
         where: str,
+        also_known: frozenset[str] = frozenset(),
     ) -> T:
+        """`cls` from mapping `items`; `also_known` are keys the caller read itself (a
+        check's common keys), offered when a key is misspelt."""
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         values: dict[str, Any] = {}
         for key, key_node, value_node in items:
             if key not in fields:
-                known = ", ".join(sorted(fields)) or "none"
-                raise self.error(key_node, field_path(where, key), f"unknown key (known: {known})")
+                message = unknown_key(key, {*fields, *also_known})
+                raise self.error(key_node, field_path(where, key), message)
             values[key] = self.to_type(hints[key], value_node, field_path(where, key))
         for name, f in fields.items():
             no_default = (
@@ -135,3 +139,11 @@ def describe(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     return f"{node.value!r}"
+
+
+def unknown_key(key: str, known: set[str] | frozenset[str]) -> str:
+    """`unknown key 'hiddn': did you mean 'hidden'?`, or the known keys when none is close."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {key!r}: did you mean {close[0]!r}?"
+    return f"unknown key {key!r} (known: {', '.join(sorted(known)) or 'none'})"

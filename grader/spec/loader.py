@@ -9,7 +9,7 @@ import yaml
 
 from grader.checks import check_kinds
 from grader.errors import SpecError
-from grader.spec.convert import Converter, field_path, line_of
+from grader.spec.convert import Converter, field_path, line_of, unknown_key
 from grader.spec.model import CheckSpec, LabSpec, Limits, Services, ServiceSpec, Timeouts
 
 CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -45,8 +45,7 @@ class SpecReader:
         by_key = {key: (key_node, value) for key, key_node, value in items}
         for key, key_node, _ in items:
             if key not in TOP_LEVEL_KEYS:
-                known = ", ".join(sorted(TOP_LEVEL_KEYS))
-                raise self.convert.error(key_node, key, f"unknown key (known: {known})")
+                raise self.convert.error(key_node, key, unknown_key(key, set(TOP_LEVEL_KEYS)))
         for required in ("id", "title", "checks"):
             if required not in by_key:
                 raise self.convert.error(root, required, "missing required key")
@@ -171,7 +170,9 @@ class SpecReader:
             self.text(common["feedback"], f"{where}.feedback") if "feedback" in common else None
         )
         params_items = [item for item in items if item[0] not in COMMON_CHECK_KEYS]
-        params = self.convert.to_dataclass_from_items(kind.params, params_items, node, where)
+        params = self.convert.to_dataclass_from_items(
+            kind.params, params_items, node, where, frozenset(COMMON_CHECK_KEYS)
+        )
         for role in kind.services_needed(params):
             if getattr(services, role) is None:
                 raise self.convert.error(
