@@ -224,7 +224,13 @@ class WorkerPool:
     def _start_worker(self, log: IO[bytes]) -> subprocess.Popen[str]:
         """A worker whose stderr goes to `log`: shown only if it ends while grading."""
         worker = subprocess.Popen(
-            [sys.executable, "-m", "grader.batch", str(self.lab.path)],
+            [
+                sys.executable,
+                "-m",
+                "grader.batch",
+                str(self.lab.path),
+                *([str(self.lab.hidden_checks_path)] if self.lab.hidden_checks_path else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -369,7 +375,7 @@ def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
         os._exit(130)
 
 
-def worker_main(spec: Path) -> int:
+def worker_main(spec: Path, hidden_checks: Path | None = None) -> int:
     """A batch worker: grades each request read from stdin (see the module docstring).
 
     SIGTERM (from the batch) and SIGINT (Ctrl-C reaches the whole process group) interrupt
@@ -384,7 +390,7 @@ def worker_main(spec: Path) -> int:
         from grader.spec.loader import load_spec
 
         try:
-            lab = load_spec(spec)
+            lab = load_spec(spec, hidden_checks)
             while True:
                 with interrupts.interruptible():
                     line = sys.stdin.readline()
@@ -404,4 +410,4 @@ def worker_main(spec: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main(Path(sys.argv[1])))
+    sys.exit(worker_main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory with server.py and client.py (default: the current directory)",
     )
     ci.add_argument(
+        "--hidden-checks",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="add the hidden checks of this private YAML file (lab: ID, checks: [...]),"
+        " kept out of the students' repository",
+    )
+    ci.add_argument(
         "--fail-under",
         type=float,
         default=None,
@@ -120,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="grade N submissions at once, each on its own network (default: two per core,"
         " at most one per 2 GiB of available memory, at most 8)",
+    )
+    grade.add_argument(
+        "--hidden-checks",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="add the hidden checks of this private YAML file (lab: ID, checks: [...]),"
+        " kept out of the students' repository",
     )
     grade.add_argument(
         "--roster",
@@ -201,7 +217,13 @@ def _run(
                     arguments.captures,
                 )
             case "ci":
-                return ci(console, arguments.lab, arguments.submission, arguments.fail_under)
+                return ci(
+                    console,
+                    arguments.lab,
+                    arguments.submission,
+                    arguments.fail_under,
+                    arguments.hidden_checks,
+                )
             case "grade":
                 submissions = list(arguments.submissions)
                 if arguments.submissions_from is not None:
@@ -218,6 +240,7 @@ def _run(
                     jobs=arguments.jobs,
                     resume=arguments.resume,
                     roster=arguments.roster,
+                    hidden_checks=arguments.hidden_checks,
                 )
             case "labs":
                 return list_labs(console)
@@ -295,16 +318,23 @@ def check(
     return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
 
 
-def ci(console: Console, lab_name: str, submission: Path, fail_under: float | None) -> int:
+def ci(
+    console: Console,
+    lab_name: str,
+    submission: Path,
+    fail_under: float | None,
+    hidden_checks: Path | None = None,
+) -> int:
     """Grades `submission` with every check, as in a batch, for a GitHub Actions job.
 
     Prints the student's report (hidden checks as their points only), sets the step output
     `result` for GitHub Classroom's grading reporter and appends a summary to the step's
     page (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY; each only when set). Returns 0 once graded,
     1 when `fail_under` is given and the score is below it; infrastructure errors raise.
+    `hidden_checks` adds a private file's hidden checks (spec.loader.load_spec).
     """
     spec_path = find_lab(lab_name)
-    lab = load_spec(spec_path)
+    lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
     engine.connect()
@@ -384,6 +414,7 @@ def grade(
     jobs: int | None = None,
     resume: bool = False,
     roster: Path | None = None,
+    hidden_checks: Path | None = None,
 ) -> int:
     """Grades the submissions, `jobs` at a time, keeping each one's results as it finishes.
 
@@ -395,10 +426,11 @@ def grade(
     in `out` are not graded again.
     A Docker failure stops the batch: every submission not graded is written
     `not graded: <reason>` (exit 2). A grader bug costs one submission, and the batch goes on.
-    With `roster` (grader.reporting.roster), canvas.csv is written beside the gradebook.
+    With `roster` (grader.reporting.roster), canvas.csv is written beside the gradebook;
+    `hidden_checks` adds a private file's hidden checks (spec.loader.load_spec).
     """
     spec_path = find_lab(lab_name)
-    lab = load_spec(spec_path)
+    lab = load_spec(spec_path, hidden_checks)
     students = read_roster(roster) if roster is not None else None
     for submission in submissions:
         _require_directory(submission)

@@ -108,6 +108,8 @@ def _run_pytest(
     ]
     if skip_hidden:
         arguments.append("--skip-hidden")
+    if lab.hidden_checks_path is not None:
+        arguments += ["--hidden-checks", str(lab.hidden_checks_path)]
     if captures is not None:
         arguments += ["--captures", str(captures)]
     collector = _ResultCollector(on_check)

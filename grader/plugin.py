@@ -49,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep each packet-level check's capture as DIR/<check id>.pcap.",
     )
     group.addoption(
+        "--hidden-checks",
+        metavar="FILE",
+        default=None,
+        help="Add the hidden checks of this private file (see socketlab grade --help).",
+    )
+    group.addoption(
         "--skip-hidden",
         action="store_true",
         default=False,
@@ -93,7 +99,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class LabFile(pytest.File):
     def collect(self) -> Iterator[CheckItem]:
         try:
-            lab = load_spec(self.path)
+            hidden = self.config.getoption("--hidden-checks")
+            lab = load_spec(self.path, Path(hidden) if hidden else None)
         except SpecError as e:
             raise self.CollectError(str(e)) from e
         skip_hidden = bool(self.config.getoption("--skip-hidden"))

@@ -171,6 +171,8 @@ def _run_steps(installed: Installed, student: Path, tmp_path: Path) -> tuple[str
     """
     workflow = yaml.safe_load(CLASSROOM_WORKFLOW.read_text())
     output, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
     env = installed.env(
         **{
             **workflow["env"],
@@ -178,6 +180,7 @@ def _run_steps(installed: Installed, student: Path, tmp_path: Path) -> tuple[str
             "GITHUB_ACTIONS": "true",
             "GITHUB_OUTPUT": str(output),
             "GITHUB_STEP_SUMMARY": str(summary),
+            "RUNNER_TEMP": str(runner_temp),
         }
     )
     log = ""
@@ -255,3 +258,33 @@ def _outside_code_blocks(markdown: str) -> str:
         else:
             outside.append(line)
     return "\n".join(outside)
+
+
+HIDDEN_CHECKS = """\
+lab: 01-tcp-hello
+checks:
+  - id: secret-xyzzy
+    title: Secret XYZZY greeting
+    kind: server_sends
+    expect: "Hello, Client!"
+    points: 3
+"""
+
+
+@pytest.mark.docker
+def test_hidden_checks_fetched_by_the_workflow_count_by_their_points_alone(
+    installed: Installed, tmp_path: Path
+) -> None:
+    student = _student_repository(tmp_path)
+    # What the workflow's "Fetch the hidden checks" step leaves (a private repository).
+    (student / ".socketlab-hidden").mkdir()
+    (student / ".socketlab-hidden" / "01-tcp-hello.yaml").write_text(HIDDEN_CHECKS)
+    log, output, summary = _run_steps(installed, student, tmp_path)
+    assert not (student / ".socketlab-hidden").exists()  # out of the submission first
+    document = _reporter_input(output)
+    for text in (log, summary.read_text(), json.dumps(document)):
+        assert "xyzzy" not in text.lower()
+    (hidden,) = [test for test in document["tests"] if test["test_code"] == "hidden"]
+    assert hidden["name"] == "1 hidden check(s)" and hidden["score"] == 3
+    assert document["max_score"] == 18
+    assert "Total: 18 / 18" in log

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from grader.errors import SpecError
+from grader.reporting.record import spec_digest
 from grader.spec.loader import load_spec
 from grader.spec.model import ReferenceServer
 from tests.submissions import REPOSITORY
@@ -157,3 +158,56 @@ def test_every_shipped_lab_spec_loads() -> None:
     for path in sorted((REPOSITORY / "labs").glob("*/spec.yaml")):
         assert load_spec(path).checks, path
         assert yaml.safe_load(path.read_text())["id"] == path.parent.name
+
+
+HIDDEN = """\
+lab: 99-test
+checks:
+  - id: greets-again
+    title: It greets a second time
+    kind: server_sends
+    points: 3
+    expect: "hi"
+"""
+
+
+def _hidden(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "private" / "99-test.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_hidden_checks_file_adds_hidden_checks_and_changes_the_spec_digest(
+    tmp_path: Path,
+) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    lab = load_spec(spec, _hidden(tmp_path, HIDDEN))
+    assert [(check.id, check.hidden) for check in lab.checks] == [
+        ("listens", False),
+        ("greets", False),
+        ("greets-again", True),
+    ]
+    assert lab.max_points == 6 and lab.hidden_checks_path == tmp_path / "private" / "99-test.yaml"
+    assert spec_digest(lab) != spec_digest(load_spec(spec))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (("lab: 99-test", "lab: 01-tcp-hello"), "lab", "for '01-tcp-hello', not '99-test'"),
+        (("id: greets-again", "id: greets"), "checks[0].id", "the spec's too (line 12)"),
+        (("points: 3", "points: 3\n    hidden: false"), "checks[0].hidden", "are hidden"),
+        (("points: 3", "points: 3\n    hiden: true"), "checks[0].hiden", "did you mean 'hidden'"),
+        (("lab: 99-test", "labs: 99-test"), "labs", "did you mean 'lab'"),
+    ],
+)
+def test_a_hidden_checks_file_it_cannot_use_names_its_own_file_line_and_field(
+    tmp_path: Path, change: tuple[str, str], field: str, words: str
+) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    hidden = _hidden(tmp_path, HIDDEN.replace(*change))
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec, hidden)
+    assert caught.value.field == field and words in caught.value.message
+    assert str(caught.value).startswith(f"{hidden}:")

@@ -25,8 +25,12 @@ RECORD_VERSION = 3
 
 
 def spec_digest(lab: LabSpec) -> str:
-    """The SHA-256 of the lab's spec.yaml as it is now: a record made under another is stale."""
-    return hashlib.sha256(lab.path.read_bytes()).hexdigest()
+    """The SHA-256 of the lab's spec.yaml as it is now, and of its hidden-checks file when
+    there is one: a record made under other checks is stale."""
+    digest = hashlib.sha256(lab.path.read_bytes())
+    if lab.hidden_checks_path is not None:
+        digest.update(b"\0hidden-checks\0" + lab.hidden_checks_path.read_bytes())
+    return digest.hexdigest()
 
 
 def write_record(result: SubmissionResult, seconds: float, lab: LabSpec, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -19,20 +20,39 @@ GRADING_PORT_MAX = 32767
 """Below Linux's default ephemeral range (net.ipv4.ip_local_port_range 32768-60999)."""
 
 
-def load_spec(path: Path) -> LabSpec:
+HIDDEN_CHECKS_KEYS = {"lab", "checks"}
+
+
+def load_spec(path: Path, hidden_checks: Path | None = None) -> LabSpec:
+    """The lab of the spec.yaml at `path`, with the checks of `hidden_checks` added.
+
+    `hidden_checks` is a private YAML file an instructor keeps out of the students'
+    repository: `lab: <id>` and `checks:` in the spec's own form, every one of them hidden
+    (`hidden: true` may be left out; `hidden: false` is refused). Raises SpecError with the
+    file, line and field at fault in either file.
+    """
     path = Path(path)
+    lab = SpecReader(path).lab(_yaml_root(path, "spec"))
+    if hidden_checks is None:
+        return lab
+    return SpecReader(Path(hidden_checks)).hidden_checks(
+        _yaml_root(Path(hidden_checks), "hidden-checks file"), lab
+    )
+
+
+def _yaml_root(path: Path, what: str) -> yaml.Node:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise SpecError(path, None, "", f"cannot read the spec: {e.strerror}") from e
+        raise SpecError(path, None, "", f"cannot read the {what}: {e.strerror}") from e
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise SpecError(path, line, "", f"not valid YAML: {e.problem}") from e
     if root is None:
-        raise SpecError(path, 1, "", "the spec is empty")
-    return SpecReader(path).lab(root)
+        raise SpecError(path, 1, "", f"the {what} is empty")
+    return root
 
 
 class SpecReader:
@@ -81,6 +101,42 @@ class SpecReader:
             limits=limits,
             checks=checks,
         )
+
+    def hidden_checks(self, root: yaml.Node, lab: LabSpec) -> LabSpec:
+        """`lab` with the checks of this hidden-checks file (see load_spec) added."""
+        items = self.convert.mapping_items(root, "")
+        by_key = {key: (key_node, value) for key, key_node, value in items}
+        for key, key_node, _ in items:
+            if key not in HIDDEN_CHECKS_KEYS:
+                raise self.convert.error(key_node, key, unknown_key(key, HIDDEN_CHECKS_KEYS))
+        for required in ("lab", "checks"):
+            if required not in by_key:
+                raise self.convert.error(root, required, "missing required key")
+        lab_id = self.text(by_key["lab"][1], "lab")
+        if lab_id != lab.id:
+            raise self.convert.error(
+                by_key["lab"][1], "lab", f"these checks are for {lab_id!r}, not {lab.id!r}"
+            )
+        node = by_key["checks"][1]
+        added = self.checks(node, lab.services)
+        known = {check.id: check.line for check in lab.checks}
+        for index, check in enumerate(added):
+            check_node = node.value[index]
+            where = field_path("checks", index)
+            if check.id in known:
+                raise self.convert.error(
+                    check_node,
+                    f"{where}.id",
+                    f"check id {check.id!r} is the spec's too (line {known[check.id]})",
+                )
+            explicit = [value for key, _, value in self.convert.mapping_items(check_node, where)
+                        if key == "hidden"]  # fmt: skip
+            if explicit and not check.hidden:
+                raise self.convert.error(
+                    explicit[0], f"{where}.hidden", "checks in a hidden-checks file are hidden"
+                )
+        hidden = tuple(dataclasses.replace(check, hidden=True) for check in added)
+        return dataclasses.replace(lab, checks=lab.checks + hidden, hidden_checks_path=self.path)
 
     def text(self, node: yaml.Node, where: str) -> str:
         value = self.convert.scalar(node, where)

@@ -257,6 +257,8 @@ class LabSpec:
     timeouts: Timeouts
     limits: Limits
     checks: tuple[CheckSpec, ...]
+    hidden_checks_path: Path | None = None
+    """The hidden-checks file whose checks were added (load_spec's `hidden_checks`)."""
 
     @property
     def directory(self) -> Path:
