@@ -44,13 +44,17 @@ def test_compose_file_suits_both_compose_tools_and_stays_internal(compose_file: 
 
 @pytest.mark.docker
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.stem)
-def test_compose_runs_the_solution(compose_file: Path) -> None:
+def test_compose_runs_a_submission_named_relative_to_where_the_user_stands(
+    compose_file: Path, tmp_path: Path
+) -> None:
     lab = compose_file.stem
+    shutil.copytree(REPOSITORY / "solutions" / lab, tmp_path / "mywork")
     project = f"socketlab-test-{uuid.uuid4().hex[:8]}"
-    base = [*compose_command(), "-f", str(compose_file), "-p", project]
+    base = [*compose_command(), "-p", project, "-f", str(compose_file)]
     env = {
         **os.environ,
-        "SUBMISSION": f"../solutions/{lab}",
+        "PWD": str(tmp_path),  # what a shell standing in tmp_path exports
+        "SUBMISSION": "mywork",
         "SOCKETLAB_RUNTIME_IMAGE": runtime_image(),
     }
     try:
@@ -58,6 +62,7 @@ def test_compose_runs_the_solution(compose_file: Path) -> None:
             [*base, "up", "--abort-on-container-exit", "--exit-code-from", "client"],
             capture_output=True,
             text=True,
+            cwd=tmp_path,
             env=env,
             timeout=300,
             check=False,
@@ -66,5 +71,14 @@ def test_compose_runs_the_solution(compose_file: Path) -> None:
         assert EXPECTED_OUTPUT[lab] in done.stdout
     finally:
         subprocess.run(
-            [*base, "down", "-v"], capture_output=True, env=env, timeout=120, check=False
-        )
+            [*base, "down", "-v"], capture_output=True, cwd=tmp_path, env=env, timeout=120,
+            check=False,
+        )  # fmt: skip
+
+
+def test_each_labs_readme_runs_its_compose_file_under_a_project_name_of_its_own() -> None:
+    for compose_file in COMPOSE_FILES:
+        lab = compose_file.stem
+        readme = (REPOSITORY / "labs" / lab / "README.md").read_text()
+        assert f"docker-compose -p socketlab-{lab} -f compose/{lab}.yaml up" in readme
+        assert "SUBMISSION=" in readme
