@@ -298,3 +298,19 @@ def test_feedback_md_has_the_words_of_the_report_and_hides_hidden_checks() -> No
         if "listens" not in line:  # PASSED is a hidden check here
             assert line.rstrip() in markdown
     assert "listens" not in markdown and "1 hidden check(s)" in markdown
+
+
+def test_no_gradebook_cell_is_read_as_a_spreadsheet_formula(tmp_path: Path) -> None:
+    hostile = '=HYPERLINK("http://example.invalid","click")'
+    rows = [
+        GradebookRow(hostile, RESULT, path=Path("/class") / hostile),
+        GradebookRow("@SUM(A1)", None, "+1 problem", Path("/class/x")),
+        GradebookRow("\uff1dcmd", RESULT, path=Path("/class/y")),
+    ]
+    write_gradebook(LAB, rows, tmp_path / "gradebook.csv")
+    with (tmp_path / "gradebook.csv").open() as f:
+        table = list(csv.reader(f))[1:]
+    assert [row[0] for row in table] == ["'" + hostile, "'@SUM(A1)", "'\uff1dcmd"]
+    assert table[0][3] == "2"  # scores stay numbers
+    for row in table:
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)

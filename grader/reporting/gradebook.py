@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.reporting.atomic import write_atomically
-from grader.reporting.names import printable
+from grader.reporting.names import printable, spreadsheet_text
 from grader.results import CheckResult, SubmissionResult
 from grader.spec.model import LabSpec
 
@@ -39,7 +39,7 @@ def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> N
     """
     check_ids = [check.id for check in lab.checks]
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = _SafeWriter(text)
     writer.writerow(["submission", "path", "status", "score", "max_score", *check_ids])
     for row in rows:
         name = printable(row.name)
@@ -61,6 +61,16 @@ def write_gradebook(lab: LabSpec, rows: Sequence[GradebookRow], path: Path) -> N
             ]
         )
     write_atomically(path, text.getvalue())
+
+
+class _SafeWriter:
+    """csv.writer whose cells are spreadsheet_text: a folder named `=HYPERLINK(...)` is text."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self._writer = csv.writer(stream)
+
+    def writerow(self, row: Sequence[str]) -> None:
+        self._writer.writerow([spreadsheet_text(cell) for cell in row])
 
 
 def status(result: SubmissionResult) -> str:

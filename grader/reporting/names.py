@@ -21,3 +21,28 @@ def printable(name: str) -> str:
         character if character.isprintable() else character.encode("unicode_escape").decode()
         for character in text
     )
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula,
+full-width forms included."""
+
+
+def spreadsheet_text(text: str) -> str:
+    """`text` for a CSV cell that a spreadsheet shows as text, never runs as a formula.
+
+    A cell that starts like a formula (`=HYPERLINK(...)`, `+`, `-`, `@`) gets a leading `'`,
+    which spreadsheets read as "this is text" (OWASP's advice on CSV injection). Numbers
+    the grader writes are left as they are.
+    """
+    if text.startswith(FORMULA_STARTS) and not _number(text):
+        return "'" + text
+    return text
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

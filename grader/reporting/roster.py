@@ -24,7 +24,7 @@ from pathlib import Path
 from grader.errors import SocketlabError
 from grader.reporting.atomic import write_atomically
 from grader.reporting.gradebook import GradebookRow
-from grader.reporting.names import printable
+from grader.reporting.names import printable, spreadsheet_text
 from grader.spec.model import LabSpec
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -111,6 +111,6 @@ def write_canvas(
     """Writes canvas.csv (atomically); returns the graded submissions not on the roster."""
     table, unnamed = canvas_rows(lab, students, rows)
     text = io.StringIO()
-    csv.writer(text).writerows(table)
+    csv.writer(text).writerows([[spreadsheet_text(cell) for cell in row] for row in table])
     write_atomically(path, text.getvalue())
     return unnamed
