@@ -9,6 +9,8 @@ import hashlib
 import os
 import signal
 import sys
+import traceback
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -39,7 +41,7 @@ from grader.reporting import github
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
 from grader.reporting.record import other_labs
-from grader.reporting.roster import Student, read_roster, write_canvas
+from grader.reporting.roster import Student, match_roster, read_roster, write_canvas
 from grader.reporting.terminal import MARKS, counts, print_report
 from grader.results import CheckResult
 from grader.sandbox import engine, image, labels, scratch
@@ -85,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     ci = commands.add_parser(
         "ci", help="grade one submission in GitHub Actions / Classroom (autograding workflows)"
     )
-    ci.add_argument("lab", metavar="LAB", help="lab id or lab directory")
+    ci.add_argument(
+        "lab", metavar="LAB", help="id of a lab socketlab ships (never a path: see the README)"
+    )
     ci.add_argument(
         "--submission",
         type=Path,
@@ -195,7 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             # What a student's program printed reaches the log in feedback: no line of it may
             # be read as a workflow command (grader.reporting.github).
             stdout, stderr = stack.enter_context(github.commands_stopped(stdout, stderr))
-        return _run(parser, arguments, stdout, stderr)
+        try:
+            return _run(parser, arguments, stdout, stderr)
+        except Exception:
+            # A bug in socketlab itself: exit 2 (never 1, which reads as a score), and the
+            # traceback through the same streams as everything else.
+            stderr.write("socketlab failed (a bug in the grader, not in the submission):\n")
+            stderr.write(traceback.format_exc())
+            stderr.flush()
+            return EXIT_INFRASTRUCTURE
 
 
 def _run(
@@ -257,14 +269,14 @@ def _run(
                 )
                 return EXIT_ALL_PASSED
     except (SpecError, LabNotFoundError) as e:
-        errors.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        errors.print(Text("error: ", style="bold red") + Text(str(e)))
         return EXIT_INFRASTRUCTURE
     except InfrastructureError as e:
-        errors.print(f"[bold red]infrastructure error:[/] {e}")
+        errors.print(Text("infrastructure error: ", style="bold red") + Text(str(e)))
         errors.print("Nothing was graded; no score was written.")
         return EXIT_INFRASTRUCTURE
     except SocketlabError as e:
-        errors.print(f"[bold red]error:[/] {e}")
+        errors.print(Text("error: ", style="bold red") + Text(str(e)))
         return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:
         errors.print("interrupted: containers and networks of this run were removed")
@@ -333,7 +345,7 @@ def ci(
     1 when `fail_under` is given and the score is below it; infrastructure errors raise.
     `hidden_checks` adds a private file's hidden checks (spec.loader.load_spec).
     """
-    spec_path = find_lab(lab_name)
+    spec_path = find_lab(lab_name, shipped_only=True)
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
@@ -441,7 +453,7 @@ def grade(
     with _only_batch_in(out):
         _refuse_other_labs(out, lab)  # and again: a batch of another lab may have ended since
         return _grade(
-            console, lab, submissions, out, jobs or batch.default_jobs(), resume, students
+            console, lab, submissions, out, jobs or batch.default_jobs(), resume, students, roster
         )
 
 
@@ -484,9 +496,15 @@ def _grade(
     jobs: int,
     resume: bool,
     students: list[Student] | None,
+    roster: Path | None = None,
 ) -> int:
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     names = _unique_names(submissions)
+    matched = (
+        match_roster(students, names, submissions, roster)
+        if students is not None and roster is not None
+        else {}
+    )
     every = [
         batch.Job(index, name, submission.resolve(), out / name)
         for index, (submission, name) in enumerate(zip(submissions, names, strict=True))
@@ -512,7 +530,7 @@ def _grade(
         kept = [row for row in ordered if row.problem or row.result]
         write_gradebook(lab, kept, gradebook)
         if students is not None:
-            unnamed[:] = write_canvas(lab, students, kept, out / CANVAS_NAME)
+            unnamed[:] = write_canvas(lab, students, matched, kept, out / CANVAS_NAME)
 
     unnamed: list[str] = []
 
@@ -722,7 +740,7 @@ def _require_directory(path: Path) -> None:
         raise SocketlabError(f"{printable(str(path))} is not a directory")
 
 
-RESERVED_NAMES = frozenset({"gradebook.csv", LOCK_NAME, ".", ".."})
+RESERVED_NAMES = frozenset({"gradebook.csv", "canvas.csv", LOCK_NAME, ".", ".."})
 """Names in the output directory that are not a submission's: a folder so named is named
 after its path instead (_unique_names)."""
 
@@ -762,12 +780,16 @@ def _unique_names(submissions: list[Path]) -> list[str]:
 
 def _clashing(names: list[str]) -> list[int]:
     """Indexes of the names another one equals, ignoring letter case, and reserved ones."""
-    folded = [name.casefold() for name in names]
+    folded = [_folded(name) for name in names]
+    reserved = {_folded(name) for name in RESERVED_NAMES}
     return [
-        index
-        for index, name in enumerate(folded)
-        if folded.count(name) > 1 or names[index] in RESERVED_NAMES
+        index for index, name in enumerate(folded) if folded.count(name) > 1 or name in reserved
     ]
+
+
+def _folded(name: str) -> str:
+    """`name` as a case-insensitive, normalising disk (macOS, Windows) compares it."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _path_name(path: Path, depth: int) -> str:

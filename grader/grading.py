@@ -105,6 +105,8 @@ def _run_pytest(
         # at a file while each check runs, and `check`'s live line, written by a thread to
         # the terminal, would go there and stay frozen until the check ended.
         "--capture=sys",
+        # A conftest.py beside a spec or above it would run in the grader: no lab needs one.
+        "--noconftest",
     ]
     if skip_hidden:
         arguments.append("--skip-hidden")

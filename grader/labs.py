@@ -28,9 +28,25 @@ def lab_roots() -> list[Path]:
     return unique
 
 
-def find_lab(name: str) -> Path:
-    """The spec.yaml of the lab called `name`, or LabNotFoundError listing what exists."""
+def find_lab(name: str, *, shipped_only: bool = False) -> Path:
+    """The spec.yaml of the lab called `name`, or LabNotFoundError listing what exists.
+
+    `shipped_only`: an id of the labs that come with socketlab (installed, or in its own
+    checkout), never a path or ./labs: for `socketlab ci`, which runs in the student's
+    repository, where a `labs/<id>/spec.yaml` (and a conftest.py beside it) is the
+    student's to write.
+    """
     as_path = Path(name)
+    roots = [root for root in (INSTALLED_LABS, REPOSITORY_LABS) if root.is_dir()]
+    if shipped_only:
+        for root in roots:
+            candidate = root / name / "spec.yaml"
+            if "/" not in name and name not in (".", "..") and candidate.is_file():
+                return candidate.resolve()
+        known = sorted({spec.parent.name for root in roots for spec in root.glob("*/spec.yaml")})
+        raise LabNotFoundError(
+            f"no lab {name!r} among the labs socketlab ships ({', '.join(known) or 'none'})"
+        )
     if (as_path / "spec.yaml").is_file():
         return (as_path / "spec.yaml").resolve()
     if as_path.name == "spec.yaml" and as_path.is_file():

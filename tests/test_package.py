@@ -20,6 +20,8 @@ import pytest
 import yaml
 from setuptools import find_packages
 
+from grader.errors import LabNotFoundError
+from grader.labs import find_lab
 from tests.actions_runner import Runner
 from tests.submissions import REPOSITORY
 from tests.test_github import HOSTILE
@@ -163,11 +165,15 @@ HOSTILE_CLIENT = (
 )
 
 
-def _run_steps(installed: Installed, student: Path, tmp_path: Path) -> tuple[str, Path, Path]:
+def _run_steps(
+    installed: Installed, student: Path, tmp_path: Path, hidden_checks: str | None = None
+) -> tuple[str, Path, Path]:
     """The workflow's `run` steps in order, as the runner runs them (bash -e, the workflow's
     env, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY set); SOCKETLAB_SOURCE is the wheel.
 
-    Returns the steps' log (stdout and stderr) and the two files.
+    With `hidden_checks`, HIDDEN_CHECKS_REPOSITORY is set and the step that fetches that
+    repository (actions/checkout into .socketlab-hidden) is played by writing the lab's file
+    there. Returns the steps' log (stdout and stderr) and the two files.
     """
     workflow = yaml.safe_load(CLASSROOM_WORKFLOW.read_text())
     output, summary = tmp_path / "github_output", tmp_path / "step_summary"
@@ -181,10 +187,18 @@ def _run_steps(installed: Installed, student: Path, tmp_path: Path) -> tuple[str
             "GITHUB_OUTPUT": str(output),
             "GITHUB_STEP_SUMMARY": str(summary),
             "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_WORKSPACE": str(student),
+            **({"HIDDEN_CHECKS_REPOSITORY": "course/private-checks"} if hidden_checks else {}),
         }
     )
     log = ""
     for step in workflow["jobs"]["run-autograding-tests"]["steps"]:
+        fetched = step.get("with", {}).get("path") == ".socketlab-hidden"
+        if fetched and hidden_checks is not None:
+            (student / ".socketlab-hidden").mkdir()
+            (student / ".socketlab-hidden" / f"{workflow['env']['LAB']}.yaml").write_text(
+                hidden_checks
+            )
         if "run" not in step:
             continue  # checkout, setup-python, the reporter: GitHub's own actions
         done = subprocess.run(
@@ -276,10 +290,7 @@ def test_hidden_checks_fetched_by_the_workflow_count_by_their_points_alone(
     installed: Installed, tmp_path: Path
 ) -> None:
     student = _student_repository(tmp_path)
-    # What the workflow's "Fetch the hidden checks" step leaves (a private repository).
-    (student / ".socketlab-hidden").mkdir()
-    (student / ".socketlab-hidden" / "01-tcp-hello.yaml").write_text(HIDDEN_CHECKS)
-    log, output, summary = _run_steps(installed, student, tmp_path)
+    log, output, summary = _run_steps(installed, student, tmp_path, HIDDEN_CHECKS)
     assert not (student / ".socketlab-hidden").exists()  # out of the submission first
     document = _reporter_input(output)
     for text in (log, summary.read_text(), json.dumps(document)):
@@ -288,3 +299,37 @@ def test_hidden_checks_fetched_by_the_workflow_count_by_their_points_alone(
     assert hidden["name"] == "1 hidden check(s)" and hidden["score"] == 3
     assert document["max_score"] == 18
     assert "Total: 18 / 18" in log
+
+
+@pytest.mark.docker
+def test_hidden_checks_a_student_commits_count_for_nothing(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Only the private repository's file counts: a student's own .socketlab-hidden (here a
+    check worth 100 points that any server passes) is removed before grading."""
+    student = _student_repository(tmp_path)
+    (student / ".socketlab-hidden").mkdir()
+    (student / ".socketlab-hidden" / "01-tcp-hello.yaml").write_text(
+        HIDDEN_CHECKS.replace("points: 3", "points: 100")
+    )
+    log, output, _ = _run_steps(installed, student, tmp_path)
+    document = _reporter_input(output)
+    assert document["max_score"] == 15 and "hidden" not in json.dumps(document)
+    assert "Total: 15 / 15" in log
+
+
+def test_ci_takes_only_a_lab_socketlab_ships_never_one_from_the_students_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student's repository holding labs/<id>/spec.yaml (and a conftest.py beside it)
+    would grade by the student's own checks, and run their code in the grader."""
+    forged = tmp_path / "labs" / "01-tcp-hello"
+    forged.mkdir(parents=True)
+    (forged / "spec.yaml").write_text("id: 01-tcp-hello\ntitle: all points\nchecks: []\n")
+    monkeypatch.chdir(tmp_path)
+    assert find_lab("01-tcp-hello") == forged / "spec.yaml"  # check and grade: the user's own
+    shipped = find_lab("01-tcp-hello", shipped_only=True)
+    assert shipped != forged / "spec.yaml" and shipped.parent.name == "01-tcp-hello"
+    for name in ("labs/01-tcp-hello", str(forged), "../01-tcp-hello", "."):
+        with pytest.raises(LabNotFoundError, match="among the labs socketlab ships"):
+            find_lab(name, shipped_only=True)

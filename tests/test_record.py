@@ -129,3 +129,13 @@ def test_submissions_from_a_folder_are_its_subfolders_in_name_order_without_hidd
 
 def test_the_default_number_of_jobs_is_at_least_one_and_at_most_eight() -> None:
     assert 1 <= default_jobs() <= 8
+
+
+def test_a_folder_named_like_a_report_file_in_any_case_gets_a_name_of_its_own(
+    tmp_path: Path,
+) -> None:
+    names = _unique_names([tmp_path / "a" / "Canvas.csv", tmp_path / "b" / "GRADEBOOK.CSV"])
+    assert names == ["a__Canvas.csv", "b__GRADEBOOK.CSV"]
+    composed, decomposed = "\u00e9", "e\u0301"  # one folder on a normalising disk
+    names = _unique_names([tmp_path / "x" / composed, tmp_path / "y" / decomposed])
+    assert names == [f"x__{composed}", f"y__{decomposed}"]

@@ -215,6 +215,7 @@ def test_junit_xml_follows_the_junit_schema_with_points_on_the_suite(tmp_path: P
     assert [(suite.tag, suite.get("name")) for suite in suites] == [("testsuite", "01-tcp-hello")]
     properties = {p.get("name"): p.get("value") for p in suites[0].iter("property")}
     assert properties == {
+        "submission": "alice",
         "score": "2",
         "max_score": "4",
         "points:server-listens": "2/2",
@@ -314,3 +315,11 @@ def test_no_gradebook_cell_is_read_as_a_spreadsheet_formula(tmp_path: Path) -> N
     assert table[0][3] == "2"  # scores stay numbers
     for row in table:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
+
+
+def test_feedback_md_keeps_long_lines_whole_and_results_json_names_missing_files() -> None:
+    long_title = FAILED.__class__(**{**FAILED.__dict__, "title": "word " * 40})
+    markdown = feedback_markdown(SubmissionResult("01-tcp-hello", Path("x"), (long_title,)))
+    assert ("word " * 40).strip() in markdown
+    lacking = SubmissionResult("01-tcp-hello", Path("x"), (FAILED,), (), ("client.py",))
+    assert "Not found in the submission: client.py" in results_json(lacking)["output"]

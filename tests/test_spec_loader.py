@@ -89,6 +89,12 @@ def test_a_misspelt_common_key_is_named_with_its_likely_spelling(tmp_path: Path)
     assert error.message == "unknown key 'hiddn': did you mean 'hidden'?"
     error = load_error(tmp_path, MINIMAL.replace("expect: ", "expcet: "))
     assert error.message == "unknown key 'expcet': did you mean 'expect'?"
+    error = load_error(tmp_path, MINIMAL.replace("    points: 2\n", "    pionts: 2\n"))
+    assert (error.field, error.line, error.message) == (
+        "checks[1].pionts",
+        15,
+        "unknown key 'pionts': did you mean 'points'?",
+    )
     error = load_error(tmp_path, MINIMAL + "timeout:\n  start_s: 3\n")
     assert error.message == "unknown key 'timeout': did you mean 'timeouts'?"
 
@@ -211,3 +217,9 @@ def test_a_hidden_checks_file_it_cannot_use_names_its_own_file_line_and_field(
         load_spec(spec, hidden)
     assert caught.value.field == field and words in caught.value.message
     assert str(caught.value).startswith(f"{hidden}:")
+
+
+@pytest.mark.parametrize("points", [".nan", ".inf", "-1"])
+def test_points_must_be_a_finite_number_not_below_zero(tmp_path: Path, points: str) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("points: 2", f"points: {points}"))
+    assert error.field == "checks[1].points" and "must be a number, 0 or more" in error.message

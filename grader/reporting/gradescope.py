@@ -48,6 +48,11 @@ def summary(result: SubmissionResult) -> str:
         f"**{result.score:g} / {result.max_score:g} points**: {passed} of"
         f" {len(result.checks)} checks passed."
     ]
+    if result.missing_files:
+        lines.append(
+            f"Not found in the submission: {', '.join(result.missing_files)}; the checks that"
+            " run it fail."
+        )
     if result.errors:
         lines.append(
             f"{len(result.errors)} check(s) could not be judged because of a grader error"

@@ -1,7 +1,8 @@
 """A submission's junit.xml, in the JUnit XML form Jenkins and pytest validate (junit-10.xsd).
 
-Shape: one `<testsuite name=LAB>` (the root), whose `<properties>` give the
-total (`score`, `max_score`) and each check's points (`points:<check id>` = "2/2"); then one
+Shape: one `<testsuite name=LAB>` (the root), whose `<properties>` give the submission
+graded (its folder), the total (`score`, `max_score`) and each check's points
+(`points:<check id>` = "2/2"); then one
 `<testcase name=CHECK-ID classname=LAB>` per check, with `<failure>` (the feedback) for a
 failed check and `<error>` (the grader's traceback) for a check the grader could not judge.
 That schema allows properties in a testsuite, not in a testcase, so the points are there.
@@ -30,6 +31,7 @@ def junit_document(result: SubmissionResult, elapsed_s: float | None = None) -> 
     """The junit.xml of `result` (see the module's docstring); `elapsed_s` is the grading's
     time in seconds, the suite's `time` when given."""
     suite = TestSuite(_xml_text(result.lab_id))
+    suite.add_property("submission", _xml_text(str(result.submission)))
     suite.add_property("score", f"{result.score:g}")
     suite.add_property("max_score", f"{result.max_score:g}")
     for check in result.checks:

@@ -44,17 +44,22 @@ class Student:
 def read_roster(path: Path) -> list[Student]:
     """The students of the roster at `path`, in its order.
 
+    A student with an empty `folder` has no submission (their cell stays empty); Canvas's
+    `Points Possible` line is skipped, so its gradebook export with a `folder` column added
+    is a roster. Column names are matched ignoring letter case and spaces around them.
     Raises SocketlabError, naming the file and line, when it cannot be read, lacks a
-    required column, names a folder twice, or has a student with no folder or no id.
+    required column, names a folder twice, or has a student with no id.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark
     except (OSError, UnicodeDecodeError) as e:
         raise SocketlabError(f"{printable(str(path))}: cannot read the roster: {e}") from e
     reader = csv.DictReader(io.StringIO(text))
+    canonical = {name.casefold(): name for name in (FOLDER_COLUMN, *CANVAS_COLUMNS)}
     header = [name.strip() for name in reader.fieldnames or ()]
-    lacking = [name for name in (FOLDER_COLUMN, "Student") if name not in header]
-    if lacking or not any(name in header for name in CANVAS_IDS):
+    named = {canonical.get(name.casefold(), name) for name in header}
+    lacking = [name for name in (FOLDER_COLUMN, "Student") if name not in named]
+    if lacking or not any(name in named for name in CANVAS_IDS):
         needed = [*lacking] or [f"one of {', '.join(CANVAS_IDS)}"]
         raise SocketlabError(
             f"{printable(str(path))}:1: the roster needs the column(s) {', '.join(needed)}"
@@ -63,53 +68,104 @@ def read_roster(path: Path) -> list[Student]:
     students: list[Student] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(reader, start=2):
-        row = {(key or "").strip(): (value or "").strip() for key, value in raw.items()}
+        row = {
+            canonical.get((key or "").strip().casefold(), (key or "").strip()): (
+                value or ""
+            ).strip()
+            for key, value in raw.items()
+            if isinstance(value, str) or value is None
+        }
+        if row.get("Student", "").casefold() == "points possible":
+            continue  # Canvas's export: the assignments' maximum points
         folder = row.get(FOLDER_COLUMN, "")
         where = f"{printable(str(path))}:{number}"
-        if not folder:
-            raise SocketlabError(f"{where}: no {FOLDER_COLUMN} for {row.get('Student')!r}")
         if not any(row.get(name) for name in CANVAS_IDS):
-            raise SocketlabError(f"{where}: {folder!r} has none of {', '.join(CANVAS_IDS)}")
-        if folder in seen:
+            who = row.get("Student") or folder or "a student"
+            raise SocketlabError(f"{where}: {who!r} has none of {', '.join(CANVAS_IDS)}")
+        if folder and folder in seen:
             raise SocketlabError(f"{where}: folder {folder!r} is on line {seen[folder]} too")
-        seen[folder] = number
+        if folder:
+            seen[folder] = number
         columns = {name: row.get(name, "") for name in CANVAS_COLUMNS}
         students.append(Student(folder, columns, number))
     return students
 
 
+def _column(key: str | None, canonical: dict[str, str]) -> str:
+    name = (key or "").strip()
+    return canonical.get(name.casefold(), name)
+
+
+def match_roster(
+    students: Sequence[Student], names: Sequence[str], folders: Sequence[Path], roster: Path
+) -> dict[int, str]:
+    """Which submission each roster line means: line number -> the submission's name.
+
+    A roster `folder` is a submission's name in --out (`sec1__alice`), or its folder's own
+    name (`alice`) when exactly one submission has it. Raises SocketlabError, with the
+    roster's file and line, when a folder could mean two submissions, or when two lines
+    mean one submission (its score would go to both students).
+    """
+    by_name = {name: name for name in names}
+    by_folder: dict[str, list[str]] = {}
+    for name, folder in zip(names, folders, strict=True):
+        by_folder.setdefault(folder.name, []).append(name)
+    matched: dict[int, str] = {}
+    taken: dict[str, int] = {}
+    for student in students:
+        if not student.folder:
+            continue
+        where = f"{printable(str(roster))}:{student.line}"
+        candidates = [by_name[student.folder]] if student.folder in by_name else []
+        candidates = candidates or by_folder.get(student.folder, [])
+        if len(candidates) > 1:
+            raise SocketlabError(
+                f"{where}: folder {student.folder!r} could be any of"
+                f" {', '.join(map(printable, candidates))}: write the name it has in --out"
+            )
+        if not candidates:
+            continue  # no such submission: an empty cell
+        name = candidates[0]
+        if name in taken:
+            raise SocketlabError(
+                f"{where}: {printable(name)} is line {taken[name]}'s submission too"
+            )
+        taken[name] = student.line
+        matched[student.line] = name
+    return matched
+
+
 def canvas_rows(
-    lab: LabSpec, students: Sequence[Student], rows: Sequence[GradebookRow]
+    lab: LabSpec,
+    students: Sequence[Student],
+    matched: dict[int, str],
+    rows: Sequence[GradebookRow],
 ) -> tuple[list[list[str]], list[str]]:
     """The import file's rows (header and Points Possible first), and the names of the
-    graded submissions no roster line names."""
-    by_folder: dict[str, GradebookRow] = {}
-    for row in rows:
-        by_folder[row.name] = row
-        if row.path is not None:
-            by_folder.setdefault(row.path.name, row)
+    graded submissions no roster line means (`matched`, from match_roster)."""
+    by_name = {row.name: row for row in rows}
     table = [
         [*CANVAS_COLUMNS, lab.id],
         ["Points Possible", "", "", "", "", f"{lab.max_points:g}"],
     ]
-    named = set()
     for student in students:
-        found = by_folder.get(student.folder)
-        score = ""
-        if found is not None:
-            named.add(found.name)
-            if found.result is not None:
-                score = f"{found.result.score:g}"
+        found = by_name.get(matched.get(student.line, ""))
+        score = f"{found.result.score:g}" if found is not None and found.result else ""
         table.append([*(student.columns[name] for name in CANVAS_COLUMNS), score])
-    unnamed = [row.name for row in rows if row.name not in named and row.result is not None]
+    meant = set(matched.values())
+    unnamed = [row.name for row in rows if row.name not in meant and row.result is not None]
     return table, unnamed
 
 
 def write_canvas(
-    lab: LabSpec, students: Sequence[Student], rows: Sequence[GradebookRow], path: Path
+    lab: LabSpec,
+    students: Sequence[Student],
+    matched: dict[int, str],
+    rows: Sequence[GradebookRow],
+    path: Path,
 ) -> list[str]:
     """Writes canvas.csv (atomically); returns the graded submissions not on the roster."""
-    table, unnamed = canvas_rows(lab, students, rows)
+    table, unnamed = canvas_rows(lab, students, matched, rows)
     text = io.StringIO()
     csv.writer(text).writerows([[spreadsheet_text(cell) for cell in row] for row in table])
     write_atomically(path, text.getvalue())

@@ -76,7 +76,7 @@ def feedback_markdown(result: SubmissionResult) -> str:
     Hidden checks show as their points only (as `socketlab ci` prints them). The report is
     in a code block, so its columns stay and nothing a program printed becomes markdown.
     """
-    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+    console = Console(record=True, width=100, file=io.StringIO(), color_system=None, soft_wrap=True)
     print_report(console, result)
     text = console.export_text(styles=False).rstrip("\n")
     title = f"# {result.lab_id}: {result.score:g} / {result.max_score:g} points"

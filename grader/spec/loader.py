@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
 from pathlib import Path
 
@@ -68,6 +70,7 @@ class SpecReader:
                 raise self.convert.error(key_node, key, unknown_key(key, set(TOP_LEVEL_KEYS)))
         for required in ("id", "title", "checks"):
             if required not in by_key:
+                self.misspelt(items, required, "")
                 raise self.convert.error(root, required, "missing required key")
 
         def section(key: str, cls: type, default: object) -> object:
@@ -111,6 +114,7 @@ class SpecReader:
                 raise self.convert.error(key_node, key, unknown_key(key, HIDDEN_CHECKS_KEYS))
         for required in ("lab", "checks"):
             if required not in by_key:
+                self.misspelt(items, required, "")
                 raise self.convert.error(root, required, "missing required key")
         lab_id = self.text(by_key["lab"][1], "lab")
         if lab_id != lab.id:
@@ -137,6 +141,19 @@ class SpecReader:
                 )
         hidden = tuple(dataclasses.replace(check, hidden=True) for check in added)
         return dataclasses.replace(lab, checks=lab.checks + hidden, hidden_checks_path=self.path)
+
+    def misspelt(
+        self, items: list[tuple[str, yaml.Node, yaml.Node]], required: str, where: str
+    ) -> None:
+        """Raises SpecError at a key that looks like the missing `required` one (`pionts`),
+        so the error names that key's own line and its likely spelling."""
+        for key, key_node, _ in items:
+            if key != required and difflib.get_close_matches(key, [required], cutoff=0.75):
+                raise self.convert.error(
+                    key_node,
+                    field_path(where, key),
+                    f"unknown key {key!r}: did you mean {required!r}?",
+                )
 
     def text(self, node: yaml.Node, where: str) -> str:
         value = self.convert.scalar(node, where)
@@ -200,6 +217,7 @@ class SpecReader:
         common = {key: value for key, _, value in items if key in COMMON_CHECK_KEYS}
         for required in ("id", "title", "kind", "points"):
             if required not in common:
+                self.misspelt(items, required, where)
                 raise self.convert.error(node, f"{where}.{required}", "missing required key")
         check_id = self.text(common["id"], f"{where}.id")
         if not CHECK_ID.match(check_id):
@@ -215,8 +233,10 @@ class SpecReader:
             )
         kind = kinds[kind_name]
         points = self.convert.to_type(float, common["points"], f"{where}.points")
-        if points < 0:
-            raise self.convert.error(common["points"], f"{where}.points", "must not be negative")
+        if not math.isfinite(points) or points < 0:
+            raise self.convert.error(
+                common["points"], f"{where}.points", f"must be a number, 0 or more, got {points}"
+            )
         hidden = (
             self.convert.to_type(bool, common["hidden"], f"{where}.hidden")
             if "hidden" in common
