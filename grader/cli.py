@@ -97,14 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory with server.py and client.py (default: the current directory)",
     )
-    ci.add_argument(
-        "--hidden-checks",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="add the hidden checks of this private YAML file (lab: ID, checks: [...]),"
-        " kept out of the students' repository",
-    )
+    _add_hidden_checks(ci)
     ci.add_argument(
         "--fail-under",
         type=float,
@@ -133,14 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade N submissions at once, each on its own network (default: two per core,"
         " at most one per 2 GiB of available memory, at most 8)",
     )
-    grade.add_argument(
-        "--hidden-checks",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="add the hidden checks of this private YAML file (lab: ID, checks: [...]),"
-        " kept out of the students' repository",
-    )
+    _add_hidden_checks(grade)
     grade.add_argument(
         "--roster",
         type=Path,
@@ -180,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="also remove those of runs that are still going"
     )
     return parser
+
+
+def _add_hidden_checks(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--hidden-checks",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="add the hidden checks of this private YAML file (lab: ID, checks: [...]),"
+        " kept out of the students' repository",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
