@@ -22,7 +22,7 @@ def test_grading_the_batch_exits_zero_whatever_the_scores(lab01_batch: GradedBat
 
 def test_solution_scores_full_marks(lab01_batch: GradedBatch) -> None:
     results = lab01_batch.results(solution_name("01-tcp-hello"))
-    assert lab01_batch.failed_checks("01-tcp-hello") == set()
+    assert lab01_batch.failed_checks(solution_name("01-tcp-hello")) == set()
     assert results["score"] == LAB01_SPEC.max_points
 
 

@@ -18,7 +18,7 @@ def test_grading_the_batch_exits_zero(lab02_batch: GradedBatch) -> None:
 
 
 def test_solution_scores_full_marks(lab02_batch: GradedBatch) -> None:
-    assert lab02_batch.failed_checks("02-tcp-echo") == set()
+    assert lab02_batch.failed_checks(solution_name("02-tcp-echo")) == set()
     assert lab02_batch.results(solution_name("02-tcp-echo"))["score"] == LAB02_SPEC.max_points
 
 

@@ -18,7 +18,7 @@ def test_grading_the_batch_exits_zero(lab03_batch: GradedBatch) -> None:
 
 
 def test_solution_scores_full_marks(lab03_batch: GradedBatch) -> None:
-    assert lab03_batch.failed_checks("03-udp-ping") == set()
+    assert lab03_batch.failed_checks(solution_name("03-udp-ping")) == set()
     assert lab03_batch.results(solution_name("03-udp-ping"))["score"] == LAB03_SPEC.max_points
 
 
