@@ -46,8 +46,16 @@ def log_lines(text: str) -> list[str]:
     return re.split(r"\r\n|\r|\n", text)
 
 
+IGNORED = frozenset("\u0640\u07fa\u180a\ufe73")
+"""Printable characters ICU's root collation ignores entirely, besides the categories below."""
+
+
 def _without_ignorable(line: str) -> str:
-    return "".join(ch for ch in line if unicodedata.category(ch) not in ("Cf", "Mn", "Me"))
+    return "".join(
+        ch
+        for ch in line
+        if unicodedata.category(ch) not in ("Cf", "Mn", "Mc", "Me") and ch not in IGNORED
+    )
 
 
 def parse(line: str, registered: frozenset[str] | set[str]) -> tuple[str, str] | None:

@@ -57,6 +57,9 @@ VARIANTS = [
     "#\u034f#[error]joined",
     "#\ufe0f#[error]selector",
     ":\u200d:error::zero-width joiner",
+    "#\u0640#[error]tatweel",
+    ":\ufe73:error::tail fragment",
+    "#\u0903#[error]spacing mark",
     "received: {c!r}",
     "received: b'\\n{c}'",
 ]

@@ -43,8 +43,9 @@ def neutralised(text: str) -> str:
     """`text` with no line the Actions runner would read as a workflow command.
 
     Shapes: str to str, lines kept. Characters that are not printable (controls, `\\r`,
-    which the runner also splits lines at, zero-width and format characters, which .NET's
-    culture-aware matching ignores) are shown as escapes (`\\r`, `\\u200b`); a line whose
+    which the runner also splits lines at) and those .NET's culture-aware matching ignores
+    (zero-width and format characters, combining marks, IGNORED_PRINTABLE) are shown as
+    escapes (`\\r`, `\\u200b`); a line whose
     text starts with `:` after leading whitespace gets a `\\` before it; a `[` that follows
     `#` gets a `\\` before it. Tabs and newlines stay.
     """
@@ -67,10 +68,15 @@ def _neutralised_line(line: str) -> str:
     return safe
 
 
+IGNORED_PRINTABLE = frozenset("\u0640\u07fa\u180a\ufe73")
+"""Printable letters and marks that ICU's root collation ignores entirely (Arabic tatweel,
+N'Ko lajanyalan, Mongolian nirugu, Arabic tail fragment)."""
+
+
 def _ignorable(ch: str) -> bool:
-    # Combining marks and variation selectors: printable, but ignored or merged by a
-    # culture-aware comparison, so `#\u034f#[` could still match `##[`.
-    return unicodedata.category(ch) in ("Mn", "Me", "Cf")
+    # Combining marks, variation selectors and a few letters: printable, but ignored or
+    # merged by a culture-aware comparison, so `#\u034f#[` could still match `##[`.
+    return unicodedata.category(ch) in ("Mn", "Mc", "Me", "Cf") or ch in IGNORED_PRINTABLE
 
 
 def _escape(ch: str) -> str:
