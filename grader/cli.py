@@ -43,7 +43,7 @@ from grader.reporting.names import printable
 from grader.reporting.record import other_labs
 from grader.reporting.roster import Student, match_roster, read_roster, write_canvas
 from grader.reporting.terminal import MARKS, counts, print_report
-from grader.results import CheckResult
+from grader.results import CheckResult, SubmissionResult
 from grader.sandbox import engine, image, labels, scratch
 from grader.spec.loader import load_spec
 from grader.spec.model import LabSpec
@@ -312,19 +312,37 @@ def check(
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
+    intro = f"checking {lab.id} — this starts your programs in Docker containers…"
+    result = _graded_live(console, lab, submission, intro, skip_hidden=True, captures=captures)
+    hidden = sum(1 for check in lab.checks if check.hidden)
+    print_report(console, result, hidden_skipped=hidden, verbose=verbose)
+    if any(captures.glob("*.pcap")):
+        console.print(f"packet captures (open them in Wireshark): {captures}")
+    return EXIT_ALL_PASSED if result.all_passed else EXIT_SOME_FAILED
+
+
+def _graded_live(
+    console: Console,
+    lab: LabSpec,
+    submission: Path,
+    intro: str,
+    *,
+    skip_hidden: bool,
+    captures: Path | None = None,
+) -> SubmissionResult:
+    """One submission graded in this process, with `check`'s live line on `console`.
+
+    Raises InfrastructureError when the engine does not answer or the grading could not end.
+    """
     engine.connect()
-    console.print(f"checking {lab.id} — this starts your programs in Docker containers…")
+    console.print(intro)
     with interrupts.deferred(), _CheckProgress(console, lab) as progress:
         outcome = grade_submission(
-            lab, submission, skip_hidden=True, captures=captures, on_check=progress.tell
+            lab, submission, skip_hidden=skip_hidden, captures=captures, on_check=progress.tell
         )
     _raise_on_infrastructure(outcome)
     assert outcome.result is not None
-    hidden = sum(1 for check in lab.checks if check.hidden)
-    print_report(console, outcome.result, hidden_skipped=hidden, verbose=verbose)
-    if any(captures.glob("*.pcap")):
-        console.print(f"packet captures (open them in Wireshark): {captures}")
-    return EXIT_ALL_PASSED if outcome.result.all_passed else EXIT_SOME_FAILED
+    return outcome.result
 
 
 def ci(
@@ -346,13 +364,8 @@ def ci(
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
-    engine.connect()
-    console.print(f"grading {lab.id} — this starts the programs in Docker containers…")
-    with interrupts.deferred(), _CheckProgress(console, lab) as progress:
-        outcome = grade_submission(lab, submission, skip_hidden=False, on_check=progress.tell)
-    _raise_on_infrastructure(outcome)
-    result = outcome.result
-    assert result is not None
+    intro = f"grading {lab.id} — this starts the programs in Docker containers…"
+    result = _graded_live(console, lab, submission, intro, skip_hidden=False)
     print_report(console, result)
     if os.environ.get("GITHUB_OUTPUT"):
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:

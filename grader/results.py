@@ -49,6 +49,16 @@ class SubmissionResult:
         return sum(check.max_points for check in self.checks)
 
     @property
+    def visible(self) -> tuple[CheckResult, ...]:
+        """The checks a student may read about."""
+        return tuple(check for check in self.checks if not check.hidden)
+
+    @property
+    def hidden(self) -> tuple[CheckResult, ...]:
+        """The hidden checks graded: a student sees their points alone, never their names."""
+        return tuple(check for check in self.checks if check.hidden)
+
+    @property
     def errors(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if check.status == "error")
 

@@ -146,14 +146,6 @@ def commands_stopped(stdout: TextIO, stderr: TextIO) -> Iterator[tuple[TextIO, T
         stdout.flush()
 
 
-def visible_and_hidden(
-    result: SubmissionResult,
-) -> tuple[tuple[CheckResult, ...], tuple[CheckResult, ...]]:
-    """The checks a student may read about, and the hidden ones (whose points alone count)."""
-    visible = tuple(check for check in result.checks if not check.hidden)
-    return visible, tuple(check for check in result.checks if check.hidden)
-
-
 def _status(check: CheckResult) -> str:
     return {"passed": "pass", "failed": "fail"}.get(check.status, "error")
 
@@ -167,7 +159,7 @@ def classroom_document(result: SubmissionResult) -> dict[str, Any]:
     reporter's step (`socketlab ci --fail-under` fails the job when asked to). `max_score`
     is the sum of the tests' max_score, added in their order as the reporter adds them.
     """
-    visible, hidden = visible_and_hidden(result)
+    visible, hidden = result.visible, result.hidden
     tests = [
         {
             "name": neutralised(check.title),
@@ -224,7 +216,7 @@ def step_summary(result: SubmissionResult) -> str:
     longer than any run of backticks in it, so nothing the program printed becomes markdown
     or HTML.
     """
-    visible, hidden = visible_and_hidden(result)
+    visible, hidden = result.visible, result.hidden
     marks = {"passed": "✅", "failed": "❌", "error": "⚠️"}
     lines = [
         f"## socketlab: {_cell(result.lab_id)}: {result.score:g} / {result.max_score:g} points",

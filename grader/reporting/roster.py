@@ -57,7 +57,7 @@ def read_roster(path: Path) -> list[Student]:
     reader = csv.DictReader(io.StringIO(text))
     canonical = {name.casefold(): name for name in (FOLDER_COLUMN, *CANVAS_COLUMNS)}
     header = [name.strip() for name in reader.fieldnames or ()]
-    named = {canonical.get(name.casefold(), name) for name in header}
+    named = {_column(name, canonical) for name in header}
     lacking = [name for name in (FOLDER_COLUMN, "Student") if name not in named]
     if lacking or not any(name in named for name in CANVAS_IDS):
         needed = [*lacking] or [f"one of {', '.join(CANVAS_IDS)}"]
@@ -69,11 +69,9 @@ def read_roster(path: Path) -> list[Student]:
     seen: dict[str, int] = {}
     for number, raw in enumerate(reader, start=2):
         row = {
-            canonical.get((key or "").strip().casefold(), (key or "").strip()): (
-                value or ""
-            ).strip()
+            _column(key, canonical): (value or "").strip()
             for key, value in raw.items()
-            if isinstance(value, str) or value is None
+            if isinstance(value, str) or value is None  # extra cells come as a list
         }
         if row.get("Student", "").casefold() == "points possible":
             continue  # Canvas's export: the assignments' maximum points
@@ -92,6 +90,7 @@ def read_roster(path: Path) -> list[Student]:
 
 
 def _column(key: str | None, canonical: dict[str, str]) -> str:
+    """A header name as the roster's known columns spell it (any case, spaces around)."""
     name = (key or "").strip()
     return canonical.get(name.casefold(), name)
 

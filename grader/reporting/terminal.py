@@ -29,9 +29,7 @@ def print_report(
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print()
-    shown = [check for check in result.checks if not check.hidden]
-    hidden = [check for check in result.checks if check.hidden]
-    for check in shown:
+    for check in result.visible:
         mark, colour = MARKS[check.status]
         line = Text()
         line.append(f" {mark} ", style=f"bold {colour}")
@@ -42,7 +40,7 @@ def print_report(
         if check.status != "passed" or verbose:
             for feedback in feedback_lines(check, verbose=verbose):
                 console.print(Text(f"     {feedback}"))
-    if hidden:
+    if hidden := result.hidden:
         # Graded hidden checks (socketlab ci): their points only, never their names.
         points = sum(check.points for check in hidden)
         line = Text(f" {HIDDEN_MARK} {len(hidden)} hidden check(s)")
