@@ -62,16 +62,27 @@ class SpecReader:
         self.path = path
         self.convert = Converter(path)
 
-    def lab(self, root: yaml.Node) -> LabSpec:
+    def top_level(
+        self, root: yaml.Node, known: set[str], required: tuple[str, ...]
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """A file's top-level mapping as {key: (key node, value node)}.
+
+        Raises SpecError at an unknown key, or for a missing required one (at a key that
+        looks like it, when there is one: see `misspelt`).
+        """
         items = self.convert.mapping_items(root, "")
-        by_key = {key: (key_node, value) for key, key_node, value in items}
         for key, key_node, _ in items:
-            if key not in TOP_LEVEL_KEYS:
-                raise self.convert.error(key_node, key, unknown_key(key, set(TOP_LEVEL_KEYS)))
-        for required in ("id", "title", "checks"):
-            if required not in by_key:
-                self.misspelt(items, required, "")
-                raise self.convert.error(root, required, "missing required key")
+            if key not in known:
+                raise self.convert.error(key_node, key, unknown_key(key, known))
+        by_key = {key: (key_node, value) for key, key_node, value in items}
+        for name in required:
+            if name not in by_key:
+                self.misspelt(items, name, "")
+                raise self.convert.error(root, name, "missing required key")
+        return by_key
+
+    def lab(self, root: yaml.Node) -> LabSpec:
+        by_key = self.top_level(root, TOP_LEVEL_KEYS, ("id", "title", "checks"))
 
         def section(key: str, cls: type, default: object) -> object:
             if key not in by_key:
@@ -107,15 +118,7 @@ class SpecReader:
 
     def hidden_checks(self, root: yaml.Node, lab: LabSpec) -> LabSpec:
         """`lab` with the checks of this hidden-checks file (see load_spec) added."""
-        items = self.convert.mapping_items(root, "")
-        by_key = {key: (key_node, value) for key, key_node, value in items}
-        for key, key_node, _ in items:
-            if key not in HIDDEN_CHECKS_KEYS:
-                raise self.convert.error(key_node, key, unknown_key(key, HIDDEN_CHECKS_KEYS))
-        for required in ("lab", "checks"):
-            if required not in by_key:
-                self.misspelt(items, required, "")
-                raise self.convert.error(root, required, "missing required key")
+        by_key = self.top_level(root, HIDDEN_CHECKS_KEYS, ("lab", "checks"))
         lab_id = self.text(by_key["lab"][1], "lab")
         if lab_id != lab.id:
             raise self.convert.error(
@@ -149,11 +152,8 @@ class SpecReader:
         so the error names that key's own line and its likely spelling."""
         for key, key_node, _ in items:
             if key != required and difflib.get_close_matches(key, [required], cutoff=0.75):
-                raise self.convert.error(
-                    key_node,
-                    field_path(where, key),
-                    f"unknown key {key!r}: did you mean {required!r}?",
-                )
+                message = unknown_key(key, {required})  # "did you mean" that one
+                raise self.convert.error(key_node, field_path(where, key), message)
 
     def text(self, node: yaml.Node, where: str) -> str:
         value = self.convert.scalar(node, where)
