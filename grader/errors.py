@@ -16,6 +16,8 @@ judging code marks that check `error` and is no InfrastructureError (see grader.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -23,17 +25,49 @@ class SocketlabError(Exception):
     """Base of every error socketlab raises on purpose."""
 
 
-class SpecError(SocketlabError):
-    """A spec.yaml could not be loaded: names the file, the line and the field path."""
+@dataclass(frozen=True)
+class SpecProblem:
+    """One mistake in a spec file: the file, the line (from 1) and the field path, e.g.
+    `checks[1].expect`; an empty field is the file as a whole."""
 
-    def __init__(self, path: Path, line: int | None, field: str, message: str) -> None:
+    path: Path
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        at = f" at {self.field}" if self.field else ""
+        return f"{where}: {self.message}{at}"
+
+
+class SpecError(SocketlabError):
+    """A spec file could not be loaded: every problem found in it, one per line of the message.
+
+    `path`, `line`, `field` and `message` are those of the first problem; `problems` has all.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        line: int | None,
+        field: str,
+        message: str,
+        *,
+        more: Sequence[SpecProblem] = (),
+    ) -> None:
+        self.problems = (SpecProblem(path, line, field, message), *more)
         self.path = path
         self.line = line
         self.field = field
         self.message = message
-        where = f"{path}:{line}" if line is not None else str(path)
-        at = f" at {field}" if field else ""
-        super().__init__(f"{where}: {message}{at}")
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[SpecProblem]) -> SpecError:
+        """The error for `problems` (at least one), which keep their order."""
+        first, *more = problems
+        return cls(first.path, first.line, first.field, first.message, more=more)
 
 
 class LabNotFoundError(SocketlabError):

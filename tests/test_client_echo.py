@@ -8,7 +8,7 @@ from grader.checks import client_echo
 from grader.checks.base import Verdict
 from grader.scenarios.model import ClientSessionObservation, ProgramRun, ServerPeerReport
 from grader.spec.loader import load_spec
-from grader.spec.model import Input, Payload
+from grader.spec.model import Input
 from tests.submissions import REPOSITORY
 
 LAB = load_spec(REPOSITORY / "labs" / "02-tcp-echo" / "spec.yaml")
@@ -37,7 +37,7 @@ def server_saw(received: bytes, echoed: bytes = b"") -> ServerPeerReport:
 
 
 def judged(run: ProgramRun, peer: ServerPeerReport, data: bytes = INPUT) -> Verdict:
-    params = client_echo.Params(stdin=Input(text=Payload(data)))
+    params = client_echo.Params(stdin=Input(text=data))
     seen = ClientSessionObservation(client=run, peer=peer, server_port=50433)
     return client_echo.judge(params, seen, LAB)
 

@@ -55,7 +55,6 @@ from grader.spec.model import (
     ImpairmentRule,
     Input,
     LabSpec,
-    Payload,
     ReferenceClient,
     ReferenceServer,
     ReferenceUdpClient,
@@ -77,9 +76,9 @@ REFUSED = Connection(
     connected=False, connect_error="ConnectionRefusedError", end="none", received=b""
 )
 CONNECTED = Connection(connected=True, connect_error=None, end="fin", received=b"x")
-ECHO_LINE = ServerSession(ReferenceClient(send=Input(text=Payload(b"hello\n"))))
-THREE_CLIENTS = ServerSession(ReferenceClient(send=Input(text=Payload(b"x")), connections=3))
-HELLO = Input(text=Payload(b"hello, echo\n"))
+ECHO_LINE = ServerSession(ReferenceClient(send=Input(text=b"hello\n")))
+THREE_CLIENTS = ServerSession(ReferenceClient(send=Input(text=b"x"), connections=3))
+HELLO = Input(text=b"hello, echo\n")
 CLIENT_REFUSED = ProgramRun(
     file="client.py",
     exit_code=1,
@@ -90,7 +89,7 @@ NOBODY_CAME = ServerPeerReport(
 )
 PINGER = ProgramRun(file="client.py", exit_code=0, stdout=b"Request timed out: seq=1\n")
 TEN_FAST = (("PING_COUNT", "10"), ("PING_TIMEOUT", "0.5"))
-SEND_TWICE = ReferenceUdpClient(send=(Input(text=Payload(b"a")), Input(text=Payload(b"b"))))
+SEND_TWICE = ReferenceUdpClient(send=(Input(text=b"a"), Input(text=b"b")))
 DROP_3 = Impairment(to_client=DirectionImpairment((ImpairmentRule("drop", match="^PING 3 "),)))
 
 

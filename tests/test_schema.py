@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -34,3 +36,59 @@ def test_schema_rejects_an_unknown_check_key() -> None:
     spec["checks"][0]["pointz"] = 1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(spec, schema)
+
+
+def _properties(schema: object) -> list[tuple[str, dict[str, object]]]:
+    """Every (name, schema) under a `properties` keyword anywhere in `schema`, but in the
+    conditions of `if`, which only test a value."""
+    found: list[tuple[str, dict[str, object]]] = []
+    if isinstance(schema, dict):
+        for name, value in schema.get("properties", {}).items():
+            found.append((name, value))
+        for key, value in schema.items():
+            if key != "if":
+                found.extend(_properties(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.extend(_properties(value))
+    return found
+
+
+def test_every_property_of_the_schema_has_a_description() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    undescribed = sorted(
+        {name for name, value in _properties(schema) if not value.get("description")}
+    )
+    assert undescribed == []
+
+
+def _editor_errors(change: Callable[[dict[str, Any]], None]) -> list[jsonschema.ValidationError]:
+    """What an editor that reads the schema reports for lab 01's spec after `change`."""
+    schema = json.loads(SCHEMA_FILE.read_text())
+    spec = yaml.safe_load(LAB_SPECS[0].read_text())
+    change(spec)
+    return list(jsonschema.Draft202012Validator(schema).iter_errors(spec))
+
+
+def test_a_misspelt_key_in_a_check_is_one_error_in_an_editor() -> None:
+    def misspell_points(spec: dict[str, Any]) -> None:
+        check = spec["checks"][2]
+        check["pionts"] = check.pop("points")
+
+    (error,) = _editor_errors(misspell_points)
+    assert list(error.absolute_path) == ["checks", 2] and "'pionts'" in error.message
+
+
+def test_a_check_missing_a_key_is_one_error_against_its_own_kind() -> None:
+    (error,) = _editor_errors(lambda spec: spec["checks"][2].pop("points"))
+    assert list(error.absolute_path) == ["checks", 2] and "'points'" in error.message
+
+
+def test_an_unknown_check_kind_is_one_error_at_the_kind() -> None:
+    (error,) = _editor_errors(lambda spec: spec["checks"][1].update(kind="server_says"))
+    assert list(error.absolute_path) == ["checks", 1, "kind"]
+
+
+def test_a_wrong_value_type_is_one_error_at_the_field() -> None:
+    (error,) = _editor_errors(lambda spec: spec["timeouts"].update(start_s="ten"))
+    assert list(error.absolute_path) == ["timeouts", "start_s"]

@@ -219,7 +219,86 @@ def test_a_hidden_checks_file_it_cannot_use_names_its_own_file_line_and_field(
     assert str(caught.value).startswith(f"{hidden}:")
 
 
-@pytest.mark.parametrize("points", [".nan", ".inf", "-1"])
-def test_points_must_be_a_finite_number_not_below_zero(tmp_path: Path, points: str) -> None:
+@pytest.mark.parametrize(
+    ("points", "words"),
+    [(".nan", "must be a finite number"), (".inf", "must be a finite number"), ("-1", "0 or more")],
+)
+def test_points_must_be_a_finite_number_not_below_zero(
+    tmp_path: Path, points: str, words: str
+) -> None:
     error = load_error(tmp_path, MINIMAL.replace("points: 2", f"points: {points}"))
-    assert error.field == "checks[1].points" and "must be a number, 0 or more" in error.message
+    assert error.field == "checks[1].points" and words in error.message
+
+
+def test_a_copied_lab_directory_gets_its_id_error_beside_the_others(tmp_path: Path) -> None:
+    text = MINIMAL.replace("id: 99-test", "id: 98-other").replace('expect: "hi"', "expect: 5")
+    error = load_error(tmp_path, text)
+    assert [(p.field, p.line) for p in error.problems] == [("id", 1), ("checks[1].expect", 16)]
+    assert "a copied lab directory needs its own id" in error.problems[0].message
+    assert str(error).count(str(tmp_path / "99-test" / "spec.yaml")) == 2
+
+
+def test_every_mistake_is_named_at_once_in_the_order_of_the_file(tmp_path: Path) -> None:
+    text = (
+        MINIMAL.replace("port: 50000", "port: '50000'")
+        .replace("kind: server_sends", "kind: server_says")
+        .replace("    points: 1\n", "    points: 1\n    hiddn: true\n")
+        + "limits:\n  cpus: 0\n"
+    )
+    error = load_error(tmp_path, text)
+    assert [(p.line, p.field) for p in error.problems] == [
+        (6, "services.server.port"),
+        (12, "checks[0].hiddn"),
+        (15, "checks[1].kind"),
+        (19, "limits.cpus"),
+    ]
+    messages = [p.message for p in error.problems]
+    assert messages[0] == "expected a whole number, got '50000'"
+    assert messages[2].startswith("no check kind 'server_says': did you mean 'server_sends'?")
+    assert messages[3].startswith("must be greater than zero, got 0")
+
+
+def test_a_misspelt_kind_key_is_named_with_its_likely_spelling(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("kind: server_sends", "knd: server_sends"))
+    assert (error.field, error.line) == ("checks[1].knd", 14)
+    assert error.message == "unknown key 'knd': did you mean 'kind'?"
+    assert len(error.problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (("title: It greets", "title: '  '"), "checks[1].title", "expected non-empty text"),
+        (("file: server.py", "file: ../server.py"), "services.server.file", "plain file name"),
+        (("file: server.py", "file: '..'"), "services.server.file", "plain file name"),
+        (("points: 1", "points: true"), "checks[0].points", "expected a number, got True"),
+        (("id: listens", "id: Listens"), "checks[0].id", "lower-case letters"),
+        (("    port: 50000\n", ""), "services.server.port", "a server needs a port"),
+        (('expect: "hi"', "expect: hi\n    expect: ho"), "checks[1].expect", "duplicate key"),
+        (("checks:\n", "checks: []\nx:\n"), "checks", "must not be empty"),
+    ],
+)
+def test_a_mistake_names_its_field_in_our_words(
+    tmp_path: Path, change: tuple[str, str], field: str, words: str
+) -> None:
+    error = load_error(tmp_path, MINIMAL.replace(*change))
+    assert any(p.field == field and words in p.message for p in error.problems), error
+
+
+def test_a_yaml_alias_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "timeouts: &loop\n  start_s: *loop\n")
+    assert any("alias contains itself" in p.message for p in error.problems)
+
+
+def test_a_spec_that_expands_without_end_is_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    error = load_error(tmp_path, "\n".join(lines) + "\n")
+    assert "too large" in error.message
+
+
+def test_parameters_are_the_kinds_typed_dataclasses(tmp_path: Path) -> None:
+    lab = load_spec(write_spec(tmp_path, MINIMAL))
+    params = lab.checks[1].params
+    assert type(params).__module__ == "grader.checks.server_sends"
+    assert params.expect == b"hi"  # type: ignore[attr-defined]

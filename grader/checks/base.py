@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from grader.scenarios.model import Observation, Scenario
-from grader.spec.model import LabSpec
+from grader.spec.model import LabSpec, spec_dataclass
 
 P = TypeVar("P")
 
@@ -30,7 +30,7 @@ def passed(summary: str) -> Verdict:
     return Verdict(passed=True, summary=summary)
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class NoParams:
     """For check kinds that take no parameters beyond id, title, kind and points."""
 

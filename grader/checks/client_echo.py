@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.byte_causes import byte_cause, difference_window, first_difference
@@ -27,7 +29,7 @@ from grader.scenarios.model import (
     ProgramRun,
     ServerPeerReport,
 )
-from grader.spec.model import Input, LabSpec, ReferenceServer, doc
+from grader.spec.model import Input, LabSpec, ReferenceServer, spec_dataclass
 
 HEAD_SHOWN_BYTES = 48
 """Bytes shown of what the client sent and printed; the first difference gets its own window."""
@@ -43,16 +45,14 @@ HALF_CLOSE_LESSON = (
 )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    stdin: Input = field(metadata=doc("What the client reads on its standard input."))
-    status: int = field(default=0, metadata=doc("The exit status expected."))
-    run_s: float | None = field(
+    stdin: Input = Field(description="What the client reads on its standard input.")
+    status: int = Field(default=0, description="The exit status expected.")
+    run_s: float | None = Field(
         default=None,
-        metadata=doc(
-            "The client's time limit for this check, in place of the lab's timeouts.run_s:"
-            " for a big input, so a correct client is not cut short on a loaded machine."
-        ),
+        description="The client's time limit for this check, in place of the lab's timeouts.run_s:"
+        " for a big input, so a correct client is not cut short on a loaded machine.",
     )
 
 

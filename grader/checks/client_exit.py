@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import client_problem, stderr_tail, still_running
 from grader.scenarios.model import ClientSession, ClientSessionObservation
-from grader.spec.model import LabSpec, ReferenceServer, doc
+from grader.spec.model import LabSpec, ReferenceServer, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    status: int = field(default=0, metadata=doc("The exit status expected."))
-    reference_server: ReferenceServer = field(
-        default=ReferenceServer(), metadata=doc("What the grader's server sends.")
+    status: int = Field(default=0, description="The exit status expected.")
+    reference_server: ReferenceServer = Field(
+        default=ReferenceServer(), description="What the grader's server sends."
     )
 
 

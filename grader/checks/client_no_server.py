@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import (
@@ -14,20 +14,19 @@ from grader.checks.diagnosis import (
     unrunnable,
 )
 from grader.scenarios.model import ClientAlone, ClientSessionObservation
-from grader.spec.model import Input, LabSpec, doc
+from grader.spec.model import Input, LabSpec, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    status: int | None = field(
-        default=None, metadata=doc("The exit status expected; by default any non-zero one.")
+    status: int | None = Field(
+        default=None, description="The exit status expected; by default any non-zero one."
     )
-    stdin: Input | None = field(
+    stdin: Input | None = Field(
         default=None,
-        metadata=doc(
-            "What the client reads on its standard input (none by default): for a client that"
-            " reads its request first, so that this check tests the missing server, not the input."
-        ),
+        description="What the client reads on its standard input (none by default): for a client"
+        " that"
+        " reads its request first, so that this check tests the missing server, not the input.",
     )
 
 

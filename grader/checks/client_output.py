@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import client_problem, missing_line, stdout_lines
@@ -10,23 +12,22 @@ from grader.checks.packets import diagram, flow_to
 from grader.checks.printed import contains_text, missing_text
 from grader.packets.model import FIN
 from grader.scenarios.model import ClientSession, ClientSessionObservation, ProgramRun
-from grader.spec.model import LabSpec, ReferenceServer, doc
+from grader.spec.model import LabSpec, ReferenceServer, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    stdout_line: str | None = field(
-        default=None, metadata=doc("A line the client must print, exactly.")
+    stdout_line: str | None = Field(
+        default=None, description="A line the client must print, exactly."
     )
-    stdout_contains: str | None = field(
+    stdout_contains: str | None = Field(
         default=None,
-        metadata=doc(
-            "Instead of stdout_line: text the client must print somewhere, in any line format"
-            " (for a check whose point is that all of it arrived)."
-        ),
+        description="Instead of stdout_line: text the client must print somewhere, in any line"
+        " format"
+        " (for a check whose point is that all of it arrived).",
     )
-    reference_server: ReferenceServer = field(
-        default=ReferenceServer(), metadata=doc("What the grader's server sends.")
+    reference_server: ReferenceServer = Field(
+        default=ReferenceServer(), description="What the grader's server sends."
     )
 
 

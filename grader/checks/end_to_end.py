@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.byte_causes import byte_cause, difference_window, first_difference
@@ -19,27 +19,25 @@ from grader.checks.diagnosis import (
 )
 from grader.checks.printed import contains_text, missing_text
 from grader.scenarios.model import EndToEnd, EndToEndObservation, ProgramRun
-from grader.spec.model import Input, LabSpec, doc
+from grader.spec.model import Input, LabSpec, spec_dataclass
 
 FLOOD_MARGIN_BYTES = 1 << 20
 """A client that wrote this much more than its input was fed by a flooding server."""
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    stdout_line: str | None = field(
-        default=None, metadata=doc("A line the client must print, exactly.")
+    stdout_line: str | None = Field(
+        default=None, description="A line the client must print, exactly."
     )
-    stdout_contains: str | None = field(
+    stdout_contains: str | None = Field(
         default=None,
-        metadata=doc(
-            "Text the client must print somewhere, in any line format (the format is the"
-            " point of the client's own output checks)."
-        ),
+        description="Text the client must print somewhere, in any line format (the format is the"
+        " point of the client's own output checks).",
     )
-    stdin: Input | None = field(default=None, metadata=doc("The client's standard input."))
-    stdout_is_stdin: bool = field(
-        default=False, metadata=doc("The client must write exactly its input to stdout.")
+    stdin: Input | None = Field(default=None, description="The client's standard input.")
+    stdout_is_stdin: bool = Field(
+        default=False, description="The client must write exactly its input to stdout."
     )
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, shorten, stderr_tail, still_running
@@ -20,15 +22,15 @@ from grader.scenarios.model import (
     ProgramRun,
     RelayedDatagram,
 )
-from grader.spec.model import Impairment, LabSpec, doc
+from grader.spec.model import Impairment, LabSpec, spec_dataclass
 
 REQUEST = re.compile(rb"^PING (\d+) \d+(\.\d+)?$")
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class RttFloor:
-    seq: int = field(metadata=doc("The ping whose round-trip time is checked."))
-    ms: float = field(metadata=doc("It must be at least this (the relay held the reply)."))
+    seq: int = Field(description="The ping whose round-trip time is checked.")
+    ms: float = Field(description="It must be at least this (the relay held the reply).")
 
 
 Point = Literal[
@@ -45,34 +47,33 @@ Point = Literal[
 POINTS: tuple[Point, ...] = get_args(Point)
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    count: int = field(default=10, metadata=doc("PING_COUNT given to the client."))
-    timeout_s: float = field(default=1.0, metadata=doc("PING_TIMEOUT given to the client."))
-    impairment: Impairment = field(
-        default_factory=Impairment, metadata=doc("What the relay does to the traffic.")
+    count: int = Field(default=10, description="PING_COUNT given to the client.")
+    timeout_s: float = Field(default=1.0, description="PING_TIMEOUT given to the client.")
+    impairment: Impairment = Field(
+        default_factory=Impairment, description="What the relay does to the traffic."
     )
-    server: bool = field(default=True, metadata=doc("False: nothing answers at SERVER_HOST."))
-    timed_out: tuple[int, ...] = field(
-        default=(), metadata=doc("The pings that must time out; every other one gets a reply.")
+    server: bool = Field(default=True, description="False: nothing answers at SERVER_HOST.")
+    timed_out: tuple[int, ...] = Field(
+        default=(), description="The pings that must time out; every other one gets a reply."
     )
-    rtt_at_least: tuple[RttFloor, ...] = field(
-        default=(), metadata=doc("Round-trip times that must be at least so long.")
+    rtt_at_least: tuple[RttFloor, ...] = Field(
+        default=(), description="Round-trip times that must be at least so long."
     )
-    judges: tuple[Point, ...] = field(
+    judges: tuple[Point, ...] = Field(
         default=POINTS,
-        metadata=doc(
-            "What this check judges of the pinger's output: `lines` (one line per ping, a reply"
-            " or a timeout as it should be), `counts` (the summary's transmitted and received"
-            " counts, not its loss), `summary` (sent, received, loss), `rtt_line`"
-            " (rtt min/avg/max), `rtt_floors` (rtt_at_least), `rtt_unit` (a floor met only in"
-            " seconds fails here and passes the other floor checks), `duration` (with no"
-            " server, about PING_COUNT x PING_TIMEOUT), `time_left` (stray copies arriving"
-            " while a ping waits neither stretch a timed-out wait past a quiet one's by more"
-            " than PING_TIMEOUT + 1 s nor end the wait for a reply that comes in time),"
-            " `status` (exit status 0). By default"
-            " all: give each check the points it is about, so one mistake costs one check."
-        ),
+        description="What this check judges of the pinger's output: `lines` (one line per ping, a"
+        " reply"
+        " or a timeout as it should be), `counts` (the summary's transmitted and received"
+        " counts, not its loss), `summary` (sent, received, loss), `rtt_line`"
+        " (rtt min/avg/max), `rtt_floors` (rtt_at_least), `rtt_unit` (a floor met only in"
+        " seconds fails here and passes the other floor checks), `duration` (with no"
+        " server, about PING_COUNT x PING_TIMEOUT), `time_left` (stray copies arriving"
+        " while a ping waits neither stretch a timed-out wait past a quiet one's by more"
+        " than PING_TIMEOUT + 1 s nor end the wait for a reply that comes in time),"
+        " `status` (exit status 0). By default"
+        " all: give each check the points it is about, so one mistake costs one check.",
     )
 
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation
 from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
-from grader.spec.model import LabSpec, ReferenceUdpClient, doc
+from grader.spec.model import LabSpec, ReferenceUdpClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    at_most: int = field(metadata=doc("How many retransmissions are allowed in the capture."))
-    reference_udp_client: ReferenceUdpClient = field(
-        default_factory=ReferenceUdpClient, metadata=doc("What the grader's UDP client sends.")
+    at_most: int = Field(description="How many retransmissions are allowed in the capture.")
+    reference_udp_client: ReferenceUdpClient = Field(
+        default_factory=ReferenceUdpClient, description="What the grader's UDP client sends."
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.byte_causes import byte_cause, difference_window
@@ -13,21 +15,20 @@ from grader.scenarios.model import (
     ServerSession,
     ServerSessionObservation,
 )
-from grader.spec.model import LabSpec, ReferenceClient, doc
+from grader.spec.model import LabSpec, ReferenceClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    reference_client: ReferenceClient = field(
-        metadata=doc("What the grader's client sends; it half-closes and reads the echo."),
+    reference_client: ReferenceClient = Field(
+        description="What the grader's client sends; it half-closes and reads the echo.",
     )
-    requires_close: bool = field(
+    requires_close: bool = Field(
         default=False,
-        metadata=doc(
-            "The server must also close the connection (FIN) once the client has half-closed;"
-            " otherwise only the bytes are judged, and a complete echo passes however the"
-            " connection ends."
-        ),
+        description="The server must also close the connection (FIN) once the client has"
+        " half-closed;"
+        " otherwise only the bytes are judged, and a complete echo passes however the"
+        " connection ends.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, stderr_tail, unreachable
@@ -15,27 +15,26 @@ from grader.scenarios.model import (
     UdpServerSession,
     UdpServerSessionObservation,
 )
-from grader.spec.model import LabSpec, ReferenceClient, ReferenceUdpClient, doc
+from grader.spec.model import LabSpec, ReferenceClient, ReferenceUdpClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    status: int = field(default=0, metadata=doc("The exit status expected."))
-    reference_client: ReferenceClient = field(
-        default=ReferenceClient(), metadata=doc("What the grader's client does once connected.")
+    status: int = Field(default=0, description="The exit status expected.")
+    reference_client: ReferenceClient = Field(
+        default=ReferenceClient(), description="What the grader's client does once connected."
     )
-    reference_udp_client: ReferenceUdpClient | None = field(
-        default=None, metadata=doc("For a UDP server: what the grader's UDP client sends.")
+    reference_udp_client: ReferenceUdpClient | None = Field(
+        default=None, description="For a UDP server: what the grader's UDP client sends."
     )
-    settle_s: float = field(
+    settle_s: float = Field(
         default=0.0,
-        metadata=doc(
-            "For a server stopped with SIGTERM (serves_forever, or UDP): how long, after the"
-            " grader's client is done, the server is watched for exiting by itself before the"
-            " signal is sent. With a second or so, a server that ends after one client is seen"
-            " gone however slowly it exits on a loaded machine, instead of racing the signal."
-            " 0: the signal at once, and the scenario can be shared with other checks."
-        ),
+        description="For a server stopped with SIGTERM (serves_forever, or UDP): how long, after"
+        " the"
+        " grader's client is done, the server is watched for exiting by itself before the"
+        " signal is sent. With a second or so, a server that ends after one client is seen"
+        " gone however slowly it exits on a loaded machine, instead of racing the signal."
+        " 0: the signal at once, and the scenario can be shared with other checks.",
     )
 
 

@@ -8,21 +8,21 @@ server's traffic, are judged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import shown, size_text, unreachable
 from grader.checks.listening import refused_cause
 from grader.checks.packets import flow_to
 from grader.scenarios.model import Connection, ServerSession, ServerSessionObservation
-from grader.spec.model import LabSpec, Payload, ReferenceClient, doc
+from grader.spec.model import LabSpec, Payload, ReferenceClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    expect: Payload = field(metadata=doc("The exact bytes the server must send."))
-    reference_client: ReferenceClient = field(
-        default=ReferenceClient(), metadata=doc("What the grader's client does once connected.")
+    expect: Payload = Field(description="The exact bytes the server must send.")
+    reference_client: ReferenceClient = Field(
+        default=ReferenceClient(), description="What the grader's client does once connected."
     )
 
 

@@ -8,8 +8,10 @@ half_close: the client's FIN came first and the server still sent data after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.diagnosis import program_problem, unreachable
@@ -23,34 +25,32 @@ from grader.scenarios.model import (
     ServerSession,
     ServerSessionObservation,
 )
-from grader.spec.model import Input, LabSpec, ReferenceClient, ReferenceServer, doc
+from grader.spec.model import Input, LabSpec, ReferenceClient, ReferenceServer, spec_dataclass
 
 STOP_ALLOWANCE_S = 3.0
 """A FIN this close to the moment the grader stopped the program is the stop's own close."""
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    mode: Literal["graceful", "half_close"] = field(
+    mode: Literal["graceful", "half_close"] = Field(
         default="graceful",
-        metadata=doc(
-            "graceful: FIN from each side, no RST. half_close: the client's FIN first, and"
-            " data from the server after it."
-        ),
+        description="graceful: FIN from each side, no RST. half_close: the client's FIN first, and"
+        " data from the server after it.",
     )
-    program: Literal["server", "client"] = field(
-        default="server", metadata=doc("Whose close is graded: the student's server or client.")
+    program: Literal["server", "client"] = Field(
+        default="server", description="Whose close is graded: the student's server or client."
     )
-    reference_client: ReferenceClient = field(
+    reference_client: ReferenceClient = Field(
         default_factory=ReferenceClient,
-        metadata=doc("With program: server, what the grader's client does."),
+        description="With program: server, what the grader's client does.",
     )
-    reference_server: ReferenceServer = field(
+    reference_server: ReferenceServer = Field(
         default_factory=ReferenceServer,
-        metadata=doc("With program: client, what the grader's server does."),
+        description="With program: client, what the grader's server does.",
     )
-    stdin: Input | None = field(
-        default=None, metadata=doc("With program: client, the client's standard input.")
+    stdin: Input | None = Field(
+        default=None, description="With program: client, the client's standard input."
     )
 
 

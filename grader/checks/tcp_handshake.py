@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.diagnosis import program_problem
 from grader.checks.listening import refused_cause, refused_mark
 from grader.checks.packets import diagram, flow_to, no_capture
 from grader.scenarios.model import ServerSession, ServerSessionObservation
-from grader.spec.model import LabSpec, ReferenceClient, doc
+from grader.spec.model import LabSpec, ReferenceClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    reference_client: ReferenceClient = field(
+    reference_client: ReferenceClient = Field(
         default_factory=ReferenceClient,
-        metadata=doc("What the grader's client does once connected."),
+        description="What the grader's client does once connected.",
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.byte_causes import first_difference
@@ -18,24 +20,22 @@ from grader.checks.udp_replies import (
 from grader.packets.ladder import ladder
 from grader.packets.model import Conversation, Packet, UdpFlow
 from grader.scenarios.model import UdpPeerReport, UdpServerSession, UdpServerSessionObservation
-from grader.spec.model import Input, LabSpec, Payload, ReferenceUdpClient, doc
+from grader.spec.model import Input, LabSpec, ReferenceUdpClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    reference_udp_client: ReferenceUdpClient = field(
+    reference_udp_client: ReferenceUdpClient = Field(
         default_factory=lambda: ReferenceUdpClient(
-            send=(Input(text=Payload(b"first")), Input(text=Payload(b"second")))
+            send=(Input(text=b"first"), Input(text=b"second"))
         ),
-        metadata=doc("What the grader's UDP client sends; by default two datagrams at once."),
+        description="What the grader's UDP client sends; by default two datagrams at once.",
     )
-    compares: Literal["bytes", "sizes"] = field(
+    compares: Literal["bytes", "sizes"] = Field(
         default="bytes",
-        metadata=doc(
-            "bytes: each reply must equal its datagram; sizes: one reply per datagram, in"
-            " order, none cut short (a reply that is only its datagram's first part is"
-            " truncated); what the bytes are is another check's to judge."
-        ),
+        description="bytes: each reply must equal its datagram; sizes: one reply per datagram, in"
+        " order, none cut short (a reply that is only its datagram's first part is"
+        " truncated); what the bytes are is another check's to judge.",
     )
 
 

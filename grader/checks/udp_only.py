@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.packets import udp_conversation
 from grader.packets.ladder import ladder
 from grader.scenarios.model import UdpServerSession, UdpServerSessionObservation
-from grader.spec.model import LabSpec, ReferenceUdpClient, doc
+from grader.spec.model import LabSpec, ReferenceUdpClient, spec_dataclass
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Params:
-    reference_udp_client: ReferenceUdpClient = field(
-        default_factory=ReferenceUdpClient, metadata=doc("What the grader's UDP client sends.")
+    reference_udp_client: ReferenceUdpClient = Field(
+        default_factory=ReferenceUdpClient, description="What the grader's UDP client sends."
     )
 
 

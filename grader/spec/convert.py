@@ -1,26 +1,33 @@
-"""Turns YAML nodes into typed dataclasses, naming the line and field of every mistake.
+"""Between YAML and pydantic: a file's nodes as plain data, and pydantic's errors as lines.
 
-Supported field types: str, int, float, bool, Literal[...], X | None, tuple[X, ...],
-Payload and nested dataclasses. Anything else in a spec dataclass is a programming error.
+pydantic validates plain data and names a mistake by its location (`('checks', 1,
+'server_sends', 'expect')`); a person needs the file's line and the field path
+(`checks[1].expect`). The YAML node tree, kept beside the data, gives the line; the models'
+fields give the keys a misspelt key was probably meant to be.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import json
+import math
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from grader.errors import SpecError
-from grader.spec.model import Payload
-
-T = TypeVar("T")
+from grader.errors import SpecProblem
 
 _SCALAR_CONSTRUCTOR = yaml.SafeLoader("")
+
+MAX_NODES = 100_000
+"""More nodes than any lab needs: YAML aliases can make a small file expand without end."""
+
+JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def line_of(node: yaml.Node) -> int:
@@ -33,104 +40,305 @@ def field_path(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else key
 
 
-class Converter:
-    """Converts nodes of one spec file; `path` is only used in error messages."""
+class YamlData:
+    """The plain data of one YAML document, with a problem for each thing data cannot hold.
 
-    def __init__(self, path: Path) -> None:
+    `problems` names duplicate keys, keys that are not text, and aliases that contain
+    themselves; the data keeps the last of duplicate keys and leaves the others out.
+    """
+
+    def __init__(self, path: Path, root: yaml.Node) -> None:
         self.path = path
+        self.problems: list[SpecProblem] = []
+        self._nodes = 0
+        self.data = self._data(root, "", ())
 
-    def error(self, node: yaml.Node | None, where: str, message: str) -> SpecError:
-        return SpecError(self.path, line_of(node) if node is not None else None, where, message)
+    def problem(self, node: yaml.Node | None, where: str, message: str) -> None:
+        line = line_of(node) if node is not None else None
+        self.problems.append(SpecProblem(self.path, line, where, message))
 
-    def mapping_items(self, node: yaml.Node, where: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-        """The (key, key node, value node) entries of a mapping, refusing duplicate keys."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, where, f"expected a mapping, got {describe(node)}")
-        seen: set[str] = set()
-        items = []
-        for key_node, value_node in node.value:
-            key = self.scalar(key_node, where)
-            if not isinstance(key, str):
-                raise self.error(key_node, where, f"keys must be text, got {key!r}")
-            if key in seen:
-                raise self.error(key_node, field_path(where, key), "duplicate key")
-            seen.add(key)
-            items.append((key, key_node, value_node))
-        return items
+    def _data(self, node: yaml.Node, where: str, within: tuple[int, ...]) -> Any:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise TooLarge(node)
+        if id(node) in within:
+            self.problem(node, where, "a YAML alias contains itself")
+            return None
+        within = (*within, id(node))
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self._data(item, field_path(where, i), within) for i, item in enumerate(node.value)
+            ]
+        if isinstance(node, yaml.MappingNode):
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = scalar_value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, str):
+                    self.problem(key_node, where, f"keys must be text, got {describe(key_node)}")
+                    continue
+                if key in mapping:
+                    self.problem(key_node, field_path(where, key), "duplicate key")
+                mapping[key] = self._data(value_node, field_path(where, key), within)
+            return mapping
+        return scalar_value(node)
 
-    def scalar(self, node: yaml.Node, where: str) -> object:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.error(node, where, f"expected a single value, got {describe(node)}")
-        try:
-            return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
-        except yaml.YAMLError as e:
-            raise self.error(node, where, f"unreadable value: {e}") from e
 
-    def to_dataclass(self, cls: type[T], node: yaml.Node, where: str) -> T:
-        """Builds `cls` from a mapping node; unknown, missing and mistyped keys are errors."""
-        return self.to_dataclass_from_items(cls, self.mapping_items(node, where), node, where)
+class TooLarge(Exception):
+    """The document expands past MAX_NODES (raised by YamlData; the loader names it)."""
 
-    def to_dataclass_from_items(
-        self,
-        cls: type[T],
-        items: list[tuple[str, yaml.Node, yaml.Node]],
-        node: yaml.Node,
-        where: str,
-        also_known: frozenset[str] = frozenset(),
-    ) -> T:
-        """`cls` from mapping `items`; `also_known` are keys the caller read itself (a
-        check's common keys), offered when a key is misspelt."""
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        values: dict[str, Any] = {}
-        for key, key_node, value_node in items:
-            if key not in fields:
-                message = unknown_key(key, {*fields, *also_known})
-                raise self.error(key_node, field_path(where, key), message)
-            values[key] = self.to_type(hints[key], value_node, field_path(where, key))
-        for name, f in fields.items():
-            no_default = (
-                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__(f"more than {MAX_NODES} values")
+        self.node = node
+
+
+def scalar_value(node: yaml.Node) -> Any:
+    """A scalar node's value as JSON can hold it: a date or !!binary stays the text written."""
+    try:
+        value = _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        return node.value
+    return value if isinstance(value, JSON_SCALARS) else node.value
+
+
+def as_json(data: Any) -> str:
+    """`data` as JSON for pydantic's strict JSON mode, where an object fills a dataclass and an
+    array a tuple, yet no text is read as a number. NaN and infinities pass as JSON5 does, for
+    pydantic to refuse where a finite number is asked for."""
+    return json.dumps(data, allow_nan=True)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a pydantic error location is in the file, and the model type that holds it."""
+
+    node: yaml.Node
+    key_node: yaml.Node | None
+    where: str
+    parent_type: Any
+    found: bool
+
+
+def locate(root: yaml.Node, model: type[BaseModel], loc: tuple[int | str, ...]) -> Located:
+    """Walks `loc` through the node tree and the model's field types together.
+
+    A part that names nothing in the mapping is a union member's tag (skipped) unless it is
+    the last: then it is a key the mapping lacks, and `found` is False.
+    """
+    node, key_node, where = root, None, ""
+    tp: Any = model
+    parent_type: Any = model
+    found = True
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if last:
+            parent_type = tp
+        tp = step_type(tp, part)
+        if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
+            if part < len(node.value):
+                node, key_node, where = node.value[part], None, field_path(where, part)
+            continue
+        if isinstance(part, str) and isinstance(node, yaml.MappingNode):
+            entry = next(
+                (
+                    (k, v)
+                    for k, v in node.value
+                    if isinstance(k, yaml.ScalarNode) and k.value == part
+                ),
+                None,
             )
-            if name not in values and no_default:
-                raise self.error(node, field_path(where, name), "missing required key")
-        return cls(**values)
+            if entry is not None:
+                key_node, node = entry
+                where = field_path(where, part)
+            elif last:
+                where, found = field_path(where, part), False
+    return Located(node, key_node, where, parent_type, found)
 
-    def to_type(self, tp: Any, node: yaml.Node, where: str) -> Any:
-        origin = typing.get_origin(tp)
-        if dataclasses.is_dataclass(tp):
-            return self.to_dataclass(tp, node, where)  # type: ignore[arg-type]
-        if origin in (types.UnionType, typing.Union):
-            options = [t for t in typing.get_args(tp) if t is not type(None)]
-            if isinstance(node, yaml.ScalarNode) and self.scalar(node, where) is None:
-                return None
-            (only,) = options
-            return self.to_type(only, node, where)
-        if origin is tuple:
-            item_type = typing.get_args(tp)[0]
-            if not isinstance(node, yaml.SequenceNode):
-                raise self.error(node, where, f"expected a list, got {describe(node)}")
-            return tuple(
-                self.to_type(item_type, item, field_path(where, i))
-                for i, item in enumerate(node.value)
+
+def step_type(tp: Any, part: int | str) -> Any:
+    """The type one location part further in: a field's, a list item's, or a union member's."""
+    tp = plain_type(tp)
+    origin = typing.get_origin(tp)
+    if isinstance(part, int):
+        return plain_type(typing.get_args(tp)[0]) if origin in (list, tuple) else None
+    if origin in (types.UnionType, typing.Union):
+        for member in typing.get_args(tp):
+            if part in (getattr(member, "__name__", None), tag_of(member)):
+                return member
+        return None
+    fields = fields_of(tp)
+    return fields[part].annotation if part in fields else None
+
+
+def plain_type(tp: Any) -> Any:
+    """`tp` without Annotated and without `| None`."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        options = [t for t in typing.get_args(tp) if t is not type(None)]
+        if len(options) == 1:
+            return plain_type(options[0])
+    return tp
+
+
+def tag_of(model: Any) -> str | None:
+    """The `kind` a check model stands for, from its `Literal` field."""
+    kind = fields_of(model).get("kind")
+    if kind is None or typing.get_origin(kind.annotation) is not typing.Literal:
+        return None
+    (tag,) = typing.get_args(kind.annotation)
+    return str(tag)
+
+
+def fields_of(tp: Any) -> dict[str, Any]:
+    """The pydantic fields of a model or pydantic dataclass; {} for anything else."""
+    fields = getattr(tp, "__pydantic_fields__", None)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+def problems_from(
+    error: ValidationError, root: yaml.Node, model: type[BaseModel], path: Path
+) -> list[SpecProblem]:
+    """One SpecProblem per mistake pydantic found, at its line, in the order of the file.
+
+    A key missing beside a misspelling of it (`pionts` for `points`) is one mistake: the
+    misspelt key is named, with its likely spelling, and the missing one is not.
+    """
+    found: dict[str, SpecProblem] = {}
+    misspelt: set[str] = set()
+    for detail in error.errors(include_url=False):
+        loc = tuple(detail["loc"])
+        kind = detail["type"]
+        if kind == "union_tag_not_found":
+            loc = (*loc, "kind")
+            kind = "missing"
+        at = locate(root, model, loc)
+        if kind == "missing":
+            name = str(loc[-1])
+            known = set(fields_of(plain_type(at.parent_type))) or {name}
+            typo = misspelling(at.node, name, known)
+            if typo is not None:
+                key_node, key = typo
+                where = field_path(parent_path(at.where), key)
+                message = f"unknown key {key!r}: did you mean {name!r}?"
+                found[where] = SpecProblem(path, line_of(key_node), where, message)
+                misspelt.add(where)
+                continue
+            found.setdefault(
+                at.where, SpecProblem(path, line_of(at.node), at.where, "missing required key")
             )
-        if origin is typing.Literal:
-            allowed = typing.get_args(tp)
-            value = self.scalar(node, where)
-            if value not in allowed:
-                choices = ", ".join(repr(a) for a in allowed)
-                raise self.error(node, where, f"must be one of {choices}, got {value!r}")
-            return value
-        value = self.scalar(node, where)
-        if tp is Payload:
-            if not isinstance(value, str):
-                raise self.error(node, where, f"expected text (bytes to send), got {value!r}")
-            return Payload(value.encode("utf-8"))
-        if tp is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if tp in (str, int, float, bool) and type(value) is tp:
-            return value
-        raise self.error(node, where, f"expected {tp.__name__}, got {value!r}")
+            continue
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            if at.where in misspelt:
+                continue
+            known = set(fields_of(plain_type(at.parent_type)))
+            node = at.key_node or at.node
+            message = unknown_key(str(loc[-1]), known)
+            found.setdefault(at.where, SpecProblem(path, line_of(node), at.where, message))
+            continue
+        node = at.node
+        where = at.where
+        if kind in ("union_tag_invalid",):
+            kind_entry = locate(root, model, (*loc, "kind"))
+            node, where = kind_entry.node, kind_entry.where
+        message = message_for(kind, detail.get("input"), detail.get("ctx") or {})
+        if kind in BOUNDS:
+            # The field's description says why the bound is there (the ephemeral ports...).
+            field = fields_of(plain_type(at.parent_type)).get(str(loc[-1]))
+            if field is not None and field.description:
+                message = f"{message} ({field.description.rstrip('.')})"
+        found.setdefault(where, SpecProblem(path, line_of(node), where, message))
+    return sorted(found.values(), key=lambda p: (p.line or 0, p.field))
+
+
+def parent_path(where: str) -> str:
+    """`checks[1].points` -> `checks[1]`; `title` -> ``."""
+    return where.rsplit(".", 1)[0] if "." in where else ""
+
+
+def misspelling(mapping: yaml.Node, name: str, known: set[str]) -> tuple[yaml.Node, str] | None:
+    """A key of `mapping` that is no known key and looks like the missing `name`."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return None
+    for key_node, _ in mapping.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if (
+            isinstance(key, str)
+            and key not in known
+            and difflib.get_close_matches(key, [name], cutoff=0.75)
+        ):
+            return key_node, key
+    return None
+
+
+BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+TYPE_NAMES = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "bytes_type": "text (the bytes to send)",
+    "dict_type": "a mapping",
+    "dataclass_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+
+PATTERN_MESSAGES = {
+    r"\S": "expected non-empty text",
+    r"^[a-z0-9][a-z0-9-]*$": "use lower-case letters, digits and dashes",
+    r"^([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)$": "must be a plain file name, in no folder",
+}
+
+
+def message_for(kind: str, value: Any, ctx: dict[str, Any]) -> str:
+    """Our words for one pydantic error type (pydantic's own are for programmers)."""
+    shown = shown_value(value)
+    if kind in TYPE_NAMES:
+        return f"expected {TYPE_NAMES[kind]}, got {shown}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}, got {shown}"
+    if kind == "union_tag_invalid":
+        return no_such_kind(str(ctx.get("tag")), str(ctx.get("expected_tags", "")))
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern"))
+        return PATTERN_MESSAGES.get(pattern, f"must match {pattern}") + f", got {shown}"
+    if kind == "greater_than":
+        limit = ctx["gt"]
+        return f"must be greater than {'zero' if limit == 0 else f'{limit:g}'}, got {shown}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']:g} or more, got {shown}"
+    if kind == "less_than":
+        return f"must be less than {ctx['lt']:g}, got {shown}"
+    if kind == "less_than_equal":
+        return f"must be {ctx['le']:g} or less, got {shown}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {shown}"
+    if kind == "too_short":
+        return f"must not be empty, got {shown}"
+    if kind == "value_error":
+        return str(ctx.get("error", "not a valid value"))
+    return f"not valid ({kind}), got {shown}"
+
+
+def no_such_kind(tag: str, expected_tags: str) -> str:
+    known = [t.strip().strip("'") for t in expected_tags.split(",") if t.strip()]
+    close = difflib.get_close_matches(tag, known, n=1, cutoff=0.6)
+    hint = f": did you mean {close[0]!r}?" if close else ""
+    return f"no check kind {tag!r}{hint} (known: {', '.join(known)})"
+
+
+def shown_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return repr(value)
 
 
 def describe(node: yaml.Node) -> str:

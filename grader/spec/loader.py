@@ -1,28 +1,33 @@
-"""Reads a spec.yaml into a LabSpec, or fails with the file, line and field at fault."""
+"""Reads a spec.yaml into a LabSpec, or fails naming the file, line and field of every mistake.
+
+The shape of a spec is grader.spec.document's pydantic models; this module adds what no
+single field can say: the lab's id names its directory, check ids are unique, a check's
+kind has the services it needs, a server has a port. Every problem found is reported at
+once, so a lab directory copied under a new name gets its `id` error beside the others.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import re
 from pathlib import Path
+from typing import Any
 
+import pydantic
 import yaml
 
 from grader.checks import check_kinds
-from grader.errors import SpecError
-from grader.spec.convert import Converter, field_path, line_of, unknown_key
-from grader.spec.model import CheckSpec, LabSpec, Limits, Services, ServiceSpec, Timeouts
-
-CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-COMMON_CHECK_KEYS = {"id", "title", "kind", "points", "hidden", "feedback"}
-TOP_LEVEL_KEYS = {"id", "title", "services", "timeouts", "limits", "checks"}
-GRADING_PORT_MAX = 32767
-"""Below Linux's default ephemeral range (net.ipv4.ip_local_port_range 32768-60999)."""
-
-
-HIDDEN_CHECKS_KEYS = {"lab", "checks"}
+from grader.errors import SpecError, SpecProblem
+from grader.spec.convert import (
+    TooLarge,
+    YamlData,
+    as_json,
+    field_path,
+    line_of,
+    locate,
+    problems_from,
+)
+from grader.spec.document import hidden_checks_document, lab_document
+from grader.spec.model import CheckSpec, LabSpec
 
 
 def load_spec(path: Path, hidden_checks: Path | None = None) -> LabSpec:
@@ -30,237 +35,172 @@ def load_spec(path: Path, hidden_checks: Path | None = None) -> LabSpec:
 
     `hidden_checks` is a private YAML file an instructor keeps out of the students'
     repository: `lab: <id>` and `checks:` in the spec's own form, every one of them hidden
-    (`hidden: true` may be left out; `hidden: false` is refused). Raises SpecError with the
-    file, line and field at fault in either file.
+    (`hidden: true` may be left out; `hidden: false` is refused). Raises SpecError naming
+    every problem found in the first file that has any, each with its file, line and field.
     """
     path = Path(path)
-    lab = SpecReader(path).lab(_yaml_root(path, "spec"))
+    lab = SpecFile(path, "spec").lab()
     if hidden_checks is None:
         return lab
-    return SpecReader(Path(hidden_checks)).hidden_checks(
-        _yaml_root(Path(hidden_checks), "hidden-checks file"), lab
-    )
+    return SpecFile(Path(hidden_checks), "hidden-checks file").hidden_checks(lab)
 
 
-def _yaml_root(path: Path, what: str) -> yaml.Node:
+class SpecFile:
+    """One spec or hidden-checks file: its YAML nodes, its data, and the problems found."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self.root = yaml_root(path, what)
+        try:
+            read = YamlData(path, self.root)
+        except TooLarge as e:
+            raise SpecError(path, line_of(e.node), "", f"the {what} is too large: {e}") from e
+        self.data: Any = read.data
+        self.problems: list[SpecProblem] = list(read.problems)
+
+    def problem(self, node: yaml.Node, where: str, message: str) -> None:
+        self.problems.append(SpecProblem(self.path, line_of(node), where, message))
+
+    def validated(self, model: type[pydantic.BaseModel]) -> Any:
+        """The data as `model`, or None with its problems recorded."""
+        try:
+            return model.model_validate_json(as_json(self.data), strict=True)
+        except pydantic.ValidationError as e:
+            self.problems.extend(problems_from(e, self.root, model, self.path))
+            return None
+
+    def node_at(self, *loc: int | str) -> yaml.Node:
+        return locate(self.root, lab_document(), loc).node
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            ordered = sorted(self.problems, key=lambda p: (p.line or 0, p.field))
+            raise SpecError.of(ordered)
+
+    def lab(self) -> LabSpec:
+        document = self.validated(lab_document())
+        self.check_lab_id()
+        self.check_unique_ids(self.data, {})
+        if document is None:
+            self.raise_problems()
+        services = document.services
+        if services.server is not None and services.server.port is None:
+            self.problem(
+                self.node_at("services", "server"), "services.server.port", "a server needs a port"
+            )
+        checks = self.checks(document.checks, services)
+        self.raise_problems()
+        return LabSpec(
+            id=document.id,
+            title=document.title,
+            path=self.path,
+            services=services,
+            timeouts=document.timeouts,
+            limits=document.limits,
+            checks=checks,
+        )
+
+    def check_lab_id(self) -> None:
+        """A lab's id is its directory's name: a copied lab directory is told so."""
+        if not isinstance(self.data, dict) or not isinstance(self.data.get("id"), str):
+            return
+        directory = self.path.parent.name
+        if self.data["id"] != directory:
+            self.problem(
+                self.node_at("id"),
+                "id",
+                f"must match the lab's directory name {directory!r}: a copied lab directory"
+                f" needs its own id",
+            )
+
+    def check_unique_ids(self, data: Any, taken: dict[str, int]) -> None:
+        """Check ids are unique in this file and differ from `taken` ({id: line})."""
+        if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+            return
+        seen = dict(taken)
+        for index, check in enumerate(data["checks"]):
+            if not isinstance(check, dict) or not isinstance(check.get("id"), str):
+                continue
+            node = self.node_at("checks", index)
+            check_id = check["id"]
+            if check_id in taken:
+                message = f"check id {check_id!r} is the spec's too (line {taken[check_id]})"
+            elif check_id in seen:
+                message = f"duplicate check id {check_id!r} (first on line {seen[check_id]})"
+            else:
+                seen[check_id] = line_of(node)
+                continue
+            self.problem(node, field_path(field_path("checks", index), "id"), message)
+
+    def checks(self, documents: list[Any], services: Any) -> tuple[CheckSpec, ...]:
+        checks = []
+        kinds = check_kinds()
+        for index, written in enumerate(documents):
+            kind = kinds[written.kind]
+            names = kind.params.__pydantic_fields__  # type: ignore[attr-defined]
+            params = kind.params(**{name: getattr(written, name) for name in names})
+            node = self.node_at("checks", index)
+            for role in kind.services_needed(params):
+                if getattr(services, role) is None:
+                    self.problem(
+                        self.node_at("checks", index, "kind"),
+                        f"checks[{index}].kind",
+                        f"{written.kind} needs services.{role}",
+                    )
+            checks.append(
+                CheckSpec(
+                    id=written.id,
+                    title=written.title,
+                    kind=written.kind,
+                    points=written.points,
+                    params=params,
+                    hidden=written.hidden,
+                    feedback=written.feedback,
+                    line=line_of(node),
+                )
+            )
+        return tuple(checks)
+
+    def hidden_checks(self, lab: LabSpec) -> LabSpec:
+        """`lab` with the checks of this hidden-checks file (see load_spec) added."""
+        document = self.validated(hidden_checks_document())
+        named = self.data.get("lab") if isinstance(self.data, dict) else None
+        if isinstance(named, str) and named != lab.id:
+            self.problem(
+                self.node_at("lab"), "lab", f"these checks are for {named!r}, not {lab.id!r}"
+            )
+        taken = {check.id: check.line or 0 for check in lab.checks}
+        self.check_unique_ids(self.data, taken)
+        if document is None:
+            self.raise_problems()
+        for index, written in enumerate(document.checks):
+            if "hidden" in written.model_fields_set and not written.hidden:
+                self.problem(
+                    self.node_at("checks", index, "hidden"),
+                    f"checks[{index}].hidden",
+                    "checks in a hidden-checks file are hidden",
+                )
+        added = self.checks(document.checks, lab.services)
+        self.raise_problems()
+        hidden = tuple(dataclasses.replace(check, hidden=True) for check in added)
+        return dataclasses.replace(lab, checks=lab.checks + hidden, hidden_checks_path=self.path)
+
+
+def yaml_root(path: Path, what: str) -> yaml.Node:
+    """The node tree of the YAML file at `path`; SpecError when unreadable, invalid or empty."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(path, None, "", f"cannot read the {what}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise SpecError(path, None, "", f"the {what} is not UTF-8 text: {e.reason}") from e
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise SpecError(path, line, "", f"not valid YAML: {e.problem}") from e
+    except yaml.YAMLError as e:
+        raise SpecError(path, None, "", f"not valid YAML: {e}") from e
     if root is None:
         raise SpecError(path, 1, "", f"the {what} is empty")
     return root
-
-
-class SpecReader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.convert = Converter(path)
-
-    def top_level(
-        self, root: yaml.Node, known: set[str], required: tuple[str, ...]
-    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """A file's top-level mapping as {key: (key node, value node)}.
-
-        Raises SpecError at an unknown key, or for a missing required one (at a key that
-        looks like it, when there is one: see `misspelt`).
-        """
-        items = self.convert.mapping_items(root, "")
-        for key, key_node, _ in items:
-            if key not in known:
-                raise self.convert.error(key_node, key, unknown_key(key, known))
-        by_key = {key: (key_node, value) for key, key_node, value in items}
-        for name in required:
-            if name not in by_key:
-                self.misspelt(items, name, "")
-                raise self.convert.error(root, name, "missing required key")
-        return by_key
-
-    def lab(self, root: yaml.Node) -> LabSpec:
-        by_key = self.top_level(root, TOP_LEVEL_KEYS, ("id", "title", "checks"))
-
-        def section(key: str, cls: type, default: object) -> object:
-            if key not in by_key:
-                return default
-            return self.convert.to_dataclass(cls, by_key[key][1], key)
-
-        lab_id = self.text(by_key["id"][1], "id")
-        if lab_id != self.path.parent.name:
-            raise self.convert.error(
-                by_key["id"][1],
-                "id",
-                f"must match the lab's directory name {self.path.parent.name!r}",
-            )
-        services = section("services", Services, Services())
-        timeouts = section("timeouts", Timeouts, Timeouts())
-        limits = section("limits", Limits, Limits())
-        assert isinstance(services, Services)
-        assert isinstance(timeouts, Timeouts)
-        assert isinstance(limits, Limits)
-        self.validate_services(services, by_key.get("services", (root, root))[1])
-        self.validate_positive(timeouts, by_key.get("timeouts", (root, root))[1], "timeouts")
-        self.validate_positive(limits, by_key.get("limits", (root, root))[1], "limits")
-        checks = self.checks(by_key["checks"][1], services)
-        return LabSpec(
-            id=lab_id,
-            title=self.text(by_key["title"][1], "title"),
-            path=self.path,
-            services=services,
-            timeouts=timeouts,
-            limits=limits,
-            checks=checks,
-        )
-
-    def hidden_checks(self, root: yaml.Node, lab: LabSpec) -> LabSpec:
-        """`lab` with the checks of this hidden-checks file (see load_spec) added."""
-        by_key = self.top_level(root, HIDDEN_CHECKS_KEYS, ("lab", "checks"))
-        lab_id = self.text(by_key["lab"][1], "lab")
-        if lab_id != lab.id:
-            raise self.convert.error(
-                by_key["lab"][1], "lab", f"these checks are for {lab_id!r}, not {lab.id!r}"
-            )
-        node = by_key["checks"][1]
-        added = self.checks(node, lab.services)
-        known = {check.id: check.line for check in lab.checks}
-        for index, check in enumerate(added):
-            check_node = node.value[index]
-            where = field_path("checks", index)
-            if check.id in known:
-                raise self.convert.error(
-                    check_node,
-                    f"{where}.id",
-                    f"check id {check.id!r} is the spec's too (line {known[check.id]})",
-                )
-            explicit = [value for key, _, value in self.convert.mapping_items(check_node, where)
-                        if key == "hidden"]  # fmt: skip
-            if explicit and not check.hidden:
-                raise self.convert.error(
-                    explicit[0], f"{where}.hidden", "checks in a hidden-checks file are hidden"
-                )
-        hidden = tuple(dataclasses.replace(check, hidden=True) for check in added)
-        return dataclasses.replace(lab, checks=lab.checks + hidden, hidden_checks_path=self.path)
-
-    def misspelt(
-        self, items: list[tuple[str, yaml.Node, yaml.Node]], required: str, where: str
-    ) -> None:
-        """Raises SpecError at a key that looks like the missing `required` one (`pionts`),
-        so the error names that key's own line and its likely spelling."""
-        for key, key_node, _ in items:
-            if key != required and difflib.get_close_matches(key, [required], cutoff=0.75):
-                message = unknown_key(key, {required})  # "did you mean" that one
-                raise self.convert.error(key_node, field_path(where, key), message)
-
-    def text(self, node: yaml.Node, where: str) -> str:
-        value = self.convert.scalar(node, where)
-        if not isinstance(value, str) or not value.strip():
-            raise self.convert.error(node, where, f"expected non-empty text, got {value!r}")
-        return value
-
-    def validate_services(self, services: Services, node: yaml.Node) -> None:
-        for role in ("server", "client"):
-            service: ServiceSpec | None = getattr(services, role)
-            if service is None:
-                continue
-            where = f"services.{role}"
-            if "/" in service.file or service.file in ("", ".", ".."):
-                raise self.convert.error(node, f"{where}.file", "must be a plain file name")
-            if service.port is not None and not 1024 <= service.port <= 65535:
-                raise self.convert.error(
-                    node, f"{where}.port", f"must be a port from 1024 to 65535, got {service.port}"
-                )
-            # Inside a container, Linux takes local ports for outgoing connections, and Docker's
-            # embedded DNS its listening ports, from 32768-60999: a grading port there can be
-            # taken already, by chance, and a correct server would fail to bind.
-            grading = service.grading_port
-            if grading is not None and not 1024 <= grading <= GRADING_PORT_MAX:
-                raise self.convert.error(
-                    node,
-                    f"{where}.grading_port",
-                    f"must be a port from 1024 to {GRADING_PORT_MAX}, below the ephemeral"
-                    f" ports, got {grading}",
-                )
-        if services.server is not None and services.server.port is None:
-            raise self.convert.error(node, "services.server.port", "a server needs a port")
-
-    def validate_positive(self, section: object, node: yaml.Node, where: str) -> None:
-        for name, value in vars(section).items():
-            if value <= 0:
-                raise self.convert.error(
-                    node, f"{where}.{name}", f"must be greater than zero, got {value}"
-                )
-
-    def checks(self, node: yaml.Node, services: Services) -> tuple[CheckSpec, ...]:
-        if not isinstance(node, yaml.SequenceNode) or not node.value:
-            raise self.convert.error(node, "checks", "expected a non-empty list of checks")
-        seen: dict[str, int] = {}
-        checks = []
-        for index, check_node in enumerate(node.value):
-            where = field_path("checks", index)
-            check = self.check(check_node, where, services)
-            if check.id in seen:
-                raise self.convert.error(
-                    check_node,
-                    f"{where}.id",
-                    f"duplicate check id {check.id!r} (first on line {seen[check.id]})",
-                )
-            seen[check.id] = line_of(check_node)
-            checks.append(check)
-        return tuple(checks)
-
-    def check(self, node: yaml.Node, where: str, services: Services) -> CheckSpec:
-        items = self.convert.mapping_items(node, where)
-        common = {key: value for key, _, value in items if key in COMMON_CHECK_KEYS}
-        for required in ("id", "title", "kind", "points"):
-            if required not in common:
-                self.misspelt(items, required, where)
-                raise self.convert.error(node, f"{where}.{required}", "missing required key")
-        check_id = self.text(common["id"], f"{where}.id")
-        if not CHECK_ID.match(check_id):
-            raise self.convert.error(
-                common["id"], f"{where}.id", "use lower-case letters, digits and dashes"
-            )
-        kind_name = self.text(common["kind"], f"{where}.kind")
-        kinds = check_kinds()
-        if kind_name not in kinds:
-            known = ", ".join(sorted(kinds))
-            raise self.convert.error(
-                common["kind"], f"{where}.kind", f"no check kind {kind_name!r} (known: {known})"
-            )
-        kind = kinds[kind_name]
-        points = self.convert.to_type(float, common["points"], f"{where}.points")
-        if not math.isfinite(points) or points < 0:
-            raise self.convert.error(
-                common["points"], f"{where}.points", f"must be a number, 0 or more, got {points}"
-            )
-        hidden = (
-            self.convert.to_type(bool, common["hidden"], f"{where}.hidden")
-            if "hidden" in common
-            else False
-        )
-        feedback = (
-            self.text(common["feedback"], f"{where}.feedback") if "feedback" in common else None
-        )
-        params_items = [item for item in items if item[0] not in COMMON_CHECK_KEYS]
-        params = self.convert.to_dataclass_from_items(
-            kind.params, params_items, node, where, frozenset(COMMON_CHECK_KEYS)
-        )
-        for role in kind.services_needed(params):
-            if getattr(services, role) is None:
-                raise self.convert.error(
-                    common["kind"], f"{where}.kind", f"{kind_name} needs services.{role}"
-                )
-        return CheckSpec(
-            id=check_id,
-            title=self.text(common["title"], f"{where}.title"),
-            kind=kind_name,
-            points=points,
-            params=params,
-            hidden=hidden,
-            feedback=feedback,
-            line=line_of(node),
-        )

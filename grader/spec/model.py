@@ -4,85 +4,125 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NewType
+from typing import Annotated, Literal, TypeVar, dataclass_transform
 
-Payload = NewType("Payload", bytes)
-"""Bytes written in YAML as a string (UTF-8; YAML escapes such as "\\n" work)."""
+import pydantic
+from pydantic import ConfigDict, Field, WithJsonSchema
+
+SPEC_CONFIG = ConfigDict(strict=True, extra="forbid")
+"""Spec values are taken as written: no text read as a number, no number read as true."""
+
+T = TypeVar("T")
 
 
-def doc(text: str) -> dict[str, str]:
-    """Field metadata that carries a description into the JSON Schema."""
-    return {"doc": text}
+@dataclass_transform(frozen_default=True, field_specifiers=(Field,))
+def spec_dataclass(cls: type[T]) -> type[T]:
+    """A frozen dataclass that pydantic validates: a part of spec.yaml, or a check's parameters.
+
+    Each field is a `Field(default=..., description=...)`: the description (meaning and unit)
+    goes into the JSON Schema editors show, and the loader's errors name the field.
+    """
+    return pydantic.dataclasses.dataclass(frozen=True, config=SPEC_CONFIG)(cls)  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
+Payload = Annotated[
+    bytes,
+    WithJsonSchema({"type": "string", "description": "Bytes, written as UTF-8 text."}),
+]
+"""Bytes written in YAML as text (UTF-8; YAML escapes such as "\\n" work)."""
+
+FILE_NAME = r"^([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)$"
+"""A plain file name: no folder, not `.` or `..` (the regex dialect of JSON Schema and
+pydantic alike, which has no look-ahead)."""
+NON_BLANK = r"\S"
+"""Text with something other than white space in it (JSON Schema patterns search)."""
+GRADING_PORT_MAX = 32767
+"""Below Linux's default ephemeral range (net.ipv4.ip_local_port_range 32768-60999)."""
+
+Port = Annotated[int, Field(ge=1024, le=65535)]
+
+
+@spec_dataclass
 class ServiceSpec:
-    file: str = field(metadata=doc("The student's program, relative to the submission."))
-    port: int | None = field(
-        default=None, metadata=doc("The default port the lab's README promises students.")
+    file: str = Field(
+        pattern=FILE_NAME,
+        description="The student's program: a file name in the submission's folder.",
     )
-    grading_port: int | None = field(
+    port: Port | None = Field(
         default=None,
-        metadata=doc(
-            "The port the grader passes in SERVER_PORT; differs from `port` so that a"
-            " hard-coded port is caught."
-        ),
+        description="The port the lab's README promises students, 1024 to 65535. A server"
+        " needs one.",
     )
-    protocol: Literal["tcp", "udp"] = field(default="tcp", metadata=doc("Transport protocol."))
-    serves_forever: bool = field(
+    # Inside a container, Linux takes local ports for outgoing connections, and Docker's
+    # embedded DNS its listening ports, from 32768-60999: a grading port there can be taken
+    # already, by chance, and a correct server would fail to bind.
+    grading_port: Annotated[int, Field(ge=1024, le=GRADING_PORT_MAX)] | None = Field(
+        default=None,
+        description="The port the grader passes in SERVER_PORT, 1024 to 32767 (below the"
+        " ephemeral ports, which a container's own connections may hold). It differs from"
+        " `port` so that a hard-coded port is caught. Default: `port`.",
+    )
+    protocol: Literal["tcp", "udp"] = Field(default="tcp", description="Transport protocol.")
+    serves_forever: bool = Field(
         default=False,
-        metadata=doc("The server never exits by itself: the grader stops it with SIGTERM."),
+        description="The server never exits by itself: the grader stops it with SIGTERM.",
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Services:
-    server: ServiceSpec | None = field(default=None, metadata=doc("The student's server."))
-    client: ServiceSpec | None = field(default=None, metadata=doc("The student's client."))
+    """The student's programs the lab grades."""
+
+    server: ServiceSpec | None = Field(default=None, description="The student's server.")
+    client: ServiceSpec | None = Field(default=None, description="The student's client.")
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Timeouts:
-    start_s: float = field(
-        default=10.0, metadata=doc("How long a server may take to reach LISTEN.")
+    """How long the grader waits, in seconds; each must be greater than zero."""
+
+    start_s: float = Field(
+        default=10.0, gt=0, description="Seconds a server may take to reach LISTEN."
     )
-    run_s: float = field(
-        default=20.0, metadata=doc("Wall-clock limit for one program run within a check.")
+    run_s: float = Field(
+        default=20.0, gt=0, description="Wall-clock seconds one program run may take in a check."
     )
-    exit_s: float = field(
-        default=5.0, metadata=doc("How long a server may take to exit once its work is done.")
+    exit_s: float = Field(
+        default=5.0, gt=0, description="Seconds a server may take to exit once its work is done."
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Limits:
-    memory_mb: int = field(default=64, metadata=doc("Memory limit per student container."))
-    cpus: float = field(default=0.5, metadata=doc("CPU share per student container."))
-    pids: int = field(default=64, metadata=doc("Process and thread limit per container."))
-    output_kb: int = field(
-        default=64, metadata=doc("How much of stdout and of stderr the grader keeps.")
+    """What one student program may use; each must be greater than zero."""
+
+    memory_mb: int = Field(default=64, gt=0, description="Memory limit per program, in MiB.")
+    cpus: float = Field(default=0.5, gt=0, description="CPU share per program, in cores.")
+    pids: int = Field(default=64, gt=0, description="Process and thread limit per program.")
+    output_kb: int = Field(
+        default=64, gt=0, description="KiB of stdout, and of stderr, the grader keeps."
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Input:
     """Bytes made from the spec, in this order: text, every byte value, seeded random bytes."""
 
-    text: Payload = field(default=Payload(b""), metadata=doc("Text (UTF-8) first."))
-    all_byte_values: bool = field(
-        default=False, metadata=doc("Then the 256 byte values 0 to 255, in order.")
+    text: Payload = Field(default=b"", description="Text (UTF-8) first.")
+    all_byte_values: bool = Field(
+        default=False, description="Then the 256 byte values 0 to 255, in order."
     )
-    random_bytes: int = field(default=0, metadata=doc("Then this many seeded random bytes."))
-    random_text: int = field(
+    random_bytes: int = Field(default=0, ge=0, description="Then this many seeded random bytes.")
+    random_text: int = Field(
         default=0,
-        metadata=doc(
-            "Then this many seeded random letters, digits and spaces: a size that any decode()"
-            " accepts, for a check whose point is the size, not the byte values."
-        ),
+        ge=0,
+        description="Then this many seeded random letters, digits and spaces: a size that any"
+        " decode()"
+        " accepts, for a check whose point is the size, not the byte values.",
     )
-    seed: int = field(default=0, metadata=doc("Seed for the random bytes: same bytes every run."))
+    seed: int = Field(default=0, description="Seed for the random bytes: same bytes every run.")
 
     def digest(self) -> str:
         """A short name for these bytes, from the recipe (no need to build them)."""
@@ -107,109 +147,117 @@ class Input:
 TEXT_ALPHABET = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class ReferenceClient:
     """What the grader's instrumented client does against the student's server."""
 
-    send: Input = field(default_factory=Input, metadata=doc("Bytes sent after connecting."))
-    chunk_bytes: int = field(
-        default=0, metadata=doc("Send in pieces of this size (0: all at once with sendall).")
+    send: Input = Field(default_factory=Input, description="Bytes sent after connecting.")
+    chunk_bytes: int = Field(
+        default=0, ge=0, description="Send in pieces of this size (0: all at once with sendall)."
     )
-    pause_ms: int = field(default=0, metadata=doc("Pause between two pieces, in milliseconds."))
-    half_close: bool = field(
-        default=False, metadata=doc("Shut down the sending side after sending.")
+    pause_ms: int = Field(default=0, ge=0, description="Pause between two pieces, in milliseconds.")
+    half_close: bool = Field(default=False, description="Shut down the sending side after sending.")
+    read_timeout_s: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for the server to close the connection."
     )
-    read_timeout_s: float = field(
-        default=5.0, metadata=doc("How long to wait for the server to close the connection.")
+    connections: int = Field(
+        default=1, ge=1, description="How many clients connect, one after another."
     )
-    connections: int = field(
-        default=1, metadata=doc("How many clients connect, one after another.")
-    )
-    reset_first: bool = field(
+    reset_first: bool = Field(
         default=False,
-        metadata=doc("Before them, one client sends part of the data and resets (RST)."),
+        description="Before them, one client sends part of the data and resets (RST).",
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class ReferenceServer:
     """What the grader's instrumented server does for the student's client."""
 
-    send: tuple[Payload, ...] = field(
-        default=(), metadata=doc("Pieces sent to the client, in order, one send each.")
+    send: tuple[Payload, ...] = Field(
+        default=(), description="Pieces sent to the client, in order, one send each."
     )
-    pause_ms: int = field(default=0, metadata=doc("Pause between two pieces, in milliseconds."))
-    echo: bool = field(
+    pause_ms: int = Field(default=0, ge=0, description="Pause between two pieces, in milliseconds.")
+    echo: bool = Field(
         default=False,
-        metadata=doc("Instead of sending pieces, echo what the client sends until it half-closes."),
+        description="Instead of sending pieces, echo what the client sends until it half-closes.",
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class ReferenceUdpClient:
     """What the grader's UDP client sends to the student's UDP server."""
 
-    send: tuple[Input, ...] = field(
-        default=(Input(text=Payload(b"ping")),),
-        metadata=doc("Datagrams sent in order, one each."),
+    send: tuple[Input, ...] = Field(
+        default=(Input(text=b"ping"),),
+        description="Datagrams sent in order, one each.",
     )
-    clients: int = field(
+    clients: int = Field(
         default=1,
-        metadata=doc("Clients, each with its own socket, sending in turn (interleaved)."),
+        ge=1,
+        description="Clients, each with its own socket, sending in turn (interleaved).",
     )
-    pause_ms: int = field(
-        default=0, metadata=doc("Pause between two datagrams; 0 sends them back to back.")
+    pause_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Milliseconds between two datagrams; 0 sends them back to back.",
     )
-    reply_timeout_s: float = field(
-        default=3.0, metadata=doc("How long to wait for the replies after the last send.")
+    reply_timeout_s: float = Field(
+        default=3.0, gt=0, description="Seconds to wait for the replies after the last send."
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class ImpairmentRule:
     """One impairment for the datagram with this index (from 1) or whose payload matches."""
 
-    action: Literal["drop", "duplicate", "delay", "reorder"] = field(
-        metadata=doc("What the relay does with the datagram.")
+    action: Literal["drop", "duplicate", "delay", "reorder"] = Field(
+        description="What the relay does with the datagram."
     )
-    index: int | None = field(
-        default=None, metadata=doc("The datagram's number in its direction, from 1.")
+    index: int | None = Field(
+        default=None, ge=1, description="The datagram's number in its direction, from 1."
     )
-    match: str | None = field(
-        default=None, metadata=doc("A regular expression searched in the payload.")
+    match: str | None = Field(
+        default=None, description="A regular expression searched in the payload."
     )
-    delay_ms: int = field(default=0, metadata=doc("With action delay: how long to hold it."))
-    copies: int = field(
-        default=1, metadata=doc("With action duplicate: how many copies follow the datagram.")
+    delay_ms: int = Field(
+        default=0, ge=0, description="With action delay: how long to hold it, in milliseconds."
     )
-    interval_ms: int = field(
+    copies: int = Field(
+        default=1, ge=1, description="With action duplicate: how many copies follow the datagram."
+    )
+    interval_ms: int = Field(
         default=0,
-        metadata=doc(
-            "With action duplicate: the time between two copies; 0 sends them right after it."
-        ),
+        ge=0,
+        description="With action duplicate: the time between two copies; 0 sends them right after"
+        " it.",
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class DirectionImpairment:
-    rules: tuple[ImpairmentRule, ...] = field(
-        default=(), metadata=doc("Rules in order; the first that applies decides.")
+    """What the relay does to the datagrams going one way."""
+
+    rules: tuple[ImpairmentRule, ...] = Field(
+        default=(), description="Rules in order; the first that applies decides."
     )
-    loss_percent: float = field(
-        default=0.0, metadata=doc("Drop this share of the rest, drawn from the seed.")
+    loss_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Drop this percentage of the rest, drawn from the seed.",
     )
 
 
-@dataclass(frozen=True)
+@spec_dataclass
 class Impairment:
     """What the grader's UDP relay does to traffic, per direction; the same on every run."""
 
-    seed: int = field(default=0, metadata=doc("Seed for loss_percent."))
-    to_server: DirectionImpairment = field(
-        default_factory=DirectionImpairment, metadata=doc("Datagrams from the client.")
+    seed: int = Field(default=0, description="Seed for loss_percent.")
+    to_server: DirectionImpairment = Field(
+        default_factory=DirectionImpairment, description="Datagrams from the client."
     )
-    to_client: DirectionImpairment = field(
-        default_factory=DirectionImpairment, metadata=doc("Datagrams from the server.")
+    to_client: DirectionImpairment = Field(
+        default_factory=DirectionImpairment, description="Datagrams from the server."
     )
 
     def as_plan(self) -> dict[str, object]:
