@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("labs", help="list the labs a LAB id can name, with their titles")
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of spec.yaml, for an editor to check a lab you write",
+    )
 
     image_command = commands.add_parser("image", help="the runtime image")
     image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -253,6 +257,11 @@ def _run(
                 )
             case "labs":
                 return list_labs(console)
+            case "schema":
+                from grader.spec.schema import schema_text
+
+                sys.stdout.write(schema_text())
+                return EXIT_ALL_PASSED
             case "image":
                 client = engine.connect(arguments.wait_for_engine, say=console.print)
                 image.build_image(client, install_tools=arguments.install_tools, say=console.print)

@@ -92,3 +92,20 @@ def test_an_unknown_check_kind_is_one_error_at_the_kind() -> None:
 def test_a_wrong_value_type_is_one_error_at_the_field() -> None:
     (error,) = _editor_errors(lambda spec: spec["timeouts"].update(start_s="ten"))
     assert list(error.absolute_path) == ["timeouts", "start_s"]
+
+
+def test_a_mistake_in_an_optional_key_is_named_in_an_editor() -> None:
+    (error,) = _editor_errors(lambda spec: spec["services"]["server"].update(grading_port="x"))
+    assert list(error.absolute_path) == ["services", "server", "grading_port"]
+
+
+def test_a_check_that_is_not_a_mapping_is_one_error_in_an_editor() -> None:
+    (error,) = _editor_errors(lambda spec: spec["checks"].__setitem__(1, "server-handshake"))
+    assert list(error.absolute_path) == ["checks", 1]
+
+
+def test_socketlab_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from grader.cli import main
+
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == SCHEMA_FILE.read_text()

@@ -21,7 +21,7 @@ title: A test lab
 services:
   server:
     file: server.py
-    port: 50000
+    port: 30000
 checks:
   - id: listens
     title: It listens
@@ -144,12 +144,12 @@ def test_non_positive_limits_are_refused(tmp_path: Path) -> None:
 
 
 def test_out_of_range_port_is_refused(tmp_path: Path) -> None:
-    error = load_error(tmp_path, MINIMAL.replace("port: 50000", "port: 80"))
+    error = load_error(tmp_path, MINIMAL.replace("port: 30000", "port: 80"))
     assert error.field == "services.server.port"
 
 
 def test_grading_port_in_the_ephemeral_range_is_refused(tmp_path: Path) -> None:
-    spec = MINIMAL.replace("port: 50000", "port: 50000\n    grading_port: 50432")
+    spec = MINIMAL.replace("port: 30000", "port: 30000\n    grading_port: 50432")
     error = load_error(tmp_path, spec)
     assert error.field == "services.server.grading_port"
     assert "ephemeral" in str(error)
@@ -202,7 +202,7 @@ def test_a_hidden_checks_file_adds_hidden_checks_and_changes_the_spec_digest(
     ("change", "field", "words"),
     [
         (("lab: 99-test", "lab: 01-tcp-hello"), "lab", "for '01-tcp-hello', not '99-test'"),
-        (("id: greets-again", "id: greets"), "checks[0].id", "the spec's too (line 12)"),
+        (("id: greets-again", "id: greets"), "checks[0].id", "the spec's too (spec.yaml line 12)"),
         (("points: 3", "points: 3\n    hidden: false"), "checks[0].hidden", "are hidden"),
         (("points: 3", "points: 3\n    hiden: true"), "checks[0].hiden", "did you mean 'hidden'"),
         (("lab: 99-test", "labs: 99-test"), "labs", "did you mean 'lab'"),
@@ -240,7 +240,7 @@ def test_a_copied_lab_directory_gets_its_id_error_beside_the_others(tmp_path: Pa
 
 def test_every_mistake_is_named_at_once_in_the_order_of_the_file(tmp_path: Path) -> None:
     text = (
-        MINIMAL.replace("port: 50000", "port: '50000'")
+        MINIMAL.replace("port: 30000", "port: '50000'")
         .replace("kind: server_sends", "kind: server_says")
         .replace("    points: 1\n", "    points: 1\n    hiddn: true\n")
         + "limits:\n  cpus: 0\n"
@@ -273,7 +273,7 @@ def test_a_misspelt_kind_key_is_named_with_its_likely_spelling(tmp_path: Path) -
         (("file: server.py", "file: '..'"), "services.server.file", "plain file name"),
         (("points: 1", "points: true"), "checks[0].points", "expected a number, got True"),
         (("id: listens", "id: Listens"), "checks[0].id", "lower-case letters"),
-        (("    port: 50000\n", ""), "services.server.port", "a server needs a port"),
+        (("    port: 30000\n", ""), "services.server.port", "a server needs a port"),
         (('expect: "hi"', "expect: hi\n    expect: ho"), "checks[1].expect", "duplicate key"),
         (("checks:\n", "checks: []\nx:\n"), "checks", "must not be empty"),
     ],
@@ -302,3 +302,119 @@ def test_parameters_are_the_kinds_typed_dataclasses(tmp_path: Path) -> None:
     params = lab.checks[1].params
     assert type(params).__module__ == "grader.checks.server_sends"
     assert params.expect == b"hi"  # type: ignore[attr-defined]
+
+
+UDP_LAB = """\
+id: 99-test
+title: A UDP lab
+services:
+  server: {file: server.py, port: 30000, protocol: udp, serves_forever: true}
+  client: {file: client.py}
+checks:
+"""
+
+
+@pytest.mark.parametrize(
+    ("check", "field", "words"),
+    [
+        (
+            "{id: c, title: t, kind: ping_client, points: 1, impairment: {to_client: {rules:"
+            " [{action: drop, match: '^PING (3|7 '}]}}}",
+            "checks[0].impairment.to_client.rules[0].match",
+            "not a valid regular expression",
+        ),
+        (
+            "{id: c, title: t, kind: udp_only, points: 1, reference_udp_client:"
+            " {send: [{text: a}, {random_text: 70000}]}}",
+            "checks[0].reference_udp_client.send",
+            "datagram 2 would be 70000 bytes",
+        ),
+        (
+            "{id: c, title: t, kind: udp_only, points: 1, reference_udp_client:"
+            " {send: [{random_bytes: 100000000000}]}}",
+            "checks[0].reference_udp_client.send[0]",
+            "more than the 67108864",
+        ),
+        ("{id: c, title: t, kind: server_exit, points: 1, status: 256}", "checks[0].status", "255"),
+        ("{id: c, title: t, kind: client_exit, points: 1, status: -1}", "checks[0].status", "0 or"),
+        ("{id: c, title: t, kind: ping_client, points: 1, count: 0}", "checks[0].count", "1 or"),
+        (
+            "{id: c, title: t, kind: ping_client, points: 1, count: 5, timed_out: [2, 9]}",
+            "checks[0]",
+            "ping 9 is named, but the client sends pings 1 to 5",
+        ),
+        (
+            "{id: c, title: t, kind: client_echo, points: 1, stdin: {text: x}, run_s: 0}",
+            "checks[0].run_s",
+            "greater than zero",
+        ),
+        ("{id: c, title: t, kind: client_output, points: 1}", "checks[0]", "give one of"),
+        (
+            "{id: c, title: t, kind: client_output, points: 1, stdout_line: a, stdout_contains: a}",
+            "checks[0]",
+            "give one of",
+        ),
+        (
+            "{id: c, title: t, kind: ping_client, points: 1, impairment: {to_server: {rules:"
+            " [{action: drop, delay_ms: 5}]}}}",
+            "checks[0].impairment.to_server.rules[0]",
+            "delay_ms only apply to action delay, not drop",
+        ),
+        (
+            "{id: c, title: t, kind: ping_client, points: 1, impairment: {to_server: {rules:"
+            " [{action: delay}]}}}",
+            "checks[0].impairment.to_server.rules[0]",
+            "needs delay_ms",
+        ),
+        ("{id: c, title: t, kind: server_sends, points: 1, expect: x}", "checks[0].kind", "TCP"),
+        ("{id: c, title: t, kind: server_exit, points: 1, status: No}", "checks[0].status", ""),
+        ("{id: c, title: t, kind: 42, points: 1}", "checks[0].kind", "name of a check kind"),
+    ],
+)
+def test_a_check_that_would_fail_while_grading_or_judge_nothing_is_refused_at_load(
+    tmp_path: Path, check: str, field: str, words: str
+) -> None:
+    error = load_error(tmp_path, UDP_LAB + f"  - {check}\n")
+    assert any(p.field == field and words in p.message for p in error.problems), error
+
+
+def test_text_that_yaml_reads_as_true_or_false_is_named_with_its_quotes(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace('expect: "hi"', "expect: No"))
+    assert error.message == 'expected text (bytes), got False (YAML reads No as false: write "No")'
+
+
+def test_every_mistake_is_named_at_once_also_those_between_sections(tmp_path: Path) -> None:
+    text = MINIMAL.replace("    port: 30000\n", "").replace("    points: 2\n", "    pionts: 2\n")
+    text += "  - {id: e2e, title: x, kind: end_to_end, points: 1, stdout_line: y}\n"
+    error = load_error(tmp_path, text)
+    assert [(p.field, p.message) for p in error.problems] == [
+        ("services.server.port", "a server needs a port"),
+        ("checks[1].pionts", "unknown key 'pionts': did you mean 'points'?"),
+        ("checks[2].kind", "end_to_end needs services.client"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ports", "words"),
+    [
+        ("port: 30000\n    grading_port: 30000", "grading_port must differ from port"),
+        ("port: 65432", "give a grading_port from 1024 to 32767"),
+    ],
+)
+def test_the_port_grading_uses_must_catch_hard_coding_and_avoid_ephemeral_ports(
+    tmp_path: Path, ports: str, words: str
+) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("port: 30000", ports))
+    assert error.field == "services.server" and words in error.message
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (("    kind: server_listens", "\tkind: server_listens"), "indent with spaces"),
+        (("title: A test lab", "title: A test: lab"), "must be in quotes"),
+    ],
+)
+def test_a_yaml_mistake_gets_a_hint(tmp_path: Path, change: tuple[str, str], words: str) -> None:
+    error = load_error(tmp_path, MINIMAL.replace(*change))
+    assert words in error.message

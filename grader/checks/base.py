@@ -48,9 +48,17 @@ class CheckKind(Generic[P]):
     """Which services ("server", "client") the spec must declare for this kind."""
     captures: bool | Callable[[P], bool] = False
     """Whether it looks at a packet capture of its scenario (then the capture is kept)."""
+    server_protocol: str | Callable[[P], str | None] | None = None
+    """The protocol ("tcp", "udp") the spec's server must use for this kind; None: either."""
 
     def services_needed(self, params: object) -> tuple[str, ...]:
         return self.needs(params) if callable(self.needs) else self.needs  # type: ignore[arg-type]
+
+    def protocol_needed(self, params: object) -> str | None:
+        """The protocol the server must use for this check, or None when either will do."""
+        if callable(self.server_protocol):
+            return self.server_protocol(params)  # type: ignore[arg-type]
+        return self.server_protocol
 
     def uses_capture(self, params: object) -> bool:
         return self.captures(params) if callable(self.captures) else self.captures  # type: ignore[arg-type]

@@ -48,9 +48,10 @@ HALF_CLOSE_LESSON = (
 @spec_dataclass
 class Params:
     stdin: Input = Field(description="What the client reads on its standard input.")
-    status: int = Field(default=0, description="The exit status expected.")
+    status: int = Field(default=0, ge=0, le=255, description="The exit status expected, 0 to 255.")
     run_s: float | None = Field(
         default=None,
+        gt=0,
         description="The client's time limit for this check, in place of the lab's timeouts.run_s:"
         " for a big input, so a correct client is not cut short on a loaded machine.",
     )

@@ -12,7 +12,7 @@ from grader.spec.model import LabSpec, ReferenceServer, spec_dataclass
 
 @spec_dataclass
 class Params:
-    status: int = Field(default=0, description="The exit status expected.")
+    status: int = Field(default=0, ge=0, le=255, description="The exit status expected, 0 to 255.")
     reference_server: ReferenceServer = Field(
         default=ReferenceServer(), description="What the grader's server sends."
     )

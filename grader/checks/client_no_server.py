@@ -20,7 +20,10 @@ from grader.spec.model import Input, LabSpec, spec_dataclass
 @spec_dataclass
 class Params:
     status: int | None = Field(
-        default=None, description="The exit status expected; by default any non-zero one."
+        default=None,
+        ge=0,
+        le=255,
+        description="The exit status expected, 0 to 255; by default any non-zero one.",
     )
     stdin: Input | None = Field(
         default=None,

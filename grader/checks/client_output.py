@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import client_problem, missing_line, stdout_lines
@@ -25,10 +25,17 @@ class Params:
         description="Instead of stdout_line: text the client must print somewhere, in any line"
         " format"
         " (for a check whose point is that all of it arrived).",
+        min_length=1,
     )
     reference_server: ReferenceServer = Field(
         default=ReferenceServer(), description="What the grader's server sends."
     )
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> Params:
+        if (self.stdout_line is None) == (self.stdout_contains is None):
+            raise ValueError("give one of stdout_line and stdout_contains: what the client prints")
+        return self
 
 
 def judge(params: Params, seen: ClientSessionObservation, lab: LabSpec) -> Verdict:

@@ -34,6 +34,7 @@ class Params:
         default=None,
         description="Text the client must print somewhere, in any line format (the format is the"
         " point of the client's own output checks).",
+        min_length=1,
     )
     stdin: Input | None = Field(default=None, description="The client's standard input.")
     stdout_is_stdin: bool = Field(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from grader.checks.base import CheckKind, Verdict, passed
 from grader.checks.diagnosis import program_problem, shorten, stderr_tail, still_running
@@ -29,8 +29,11 @@ REQUEST = re.compile(rb"^PING (\d+) \d+(\.\d+)?$")
 
 @spec_dataclass
 class RttFloor:
-    seq: int = Field(description="The ping whose round-trip time is checked.")
-    ms: float = Field(description="It must be at least this (the relay held the reply).")
+    seq: int = Field(ge=1, description="The ping whose round-trip time is checked, from 1.")
+    ms: float = Field(
+        ge=0,
+        description="Milliseconds the round-trip time must at least be (the relay held the reply).",
+    )
 
 
 Point = Literal[
@@ -49,8 +52,14 @@ POINTS: tuple[Point, ...] = get_args(Point)
 
 @spec_dataclass
 class Params:
-    count: int = Field(default=10, description="PING_COUNT given to the client.")
-    timeout_s: float = Field(default=1.0, description="PING_TIMEOUT given to the client.")
+    count: int = Field(
+        default=10, ge=1, le=1000, description="PING_COUNT given to the client: how many pings."
+    )
+    timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="PING_TIMEOUT given to the client: seconds to wait for each reply.",
+    )
     impairment: Impairment = Field(
         default_factory=Impairment, description="What the relay does to the traffic."
     )
@@ -74,7 +83,18 @@ class Params:
         " than PING_TIMEOUT + 1 s nor end the wait for a reply that comes in time),"
         " `status` (exit status 0). By default"
         " all: give each check the points it is about, so one mistake costs one check.",
+        min_length=1,
     )
+
+    @model_validator(mode="after")
+    def _pings_exist(self) -> Params:
+        named = [*self.timed_out, *(floor.seq for floor in self.rtt_at_least)]
+        beyond = sorted({seq for seq in named if not 1 <= seq <= self.count})
+        if beyond:
+            raise ValueError(
+                f"ping {beyond[0]} is named, but the client sends pings 1 to {self.count} (count)"
+            )
+        return self
 
 
 def scenario(params: Params) -> PingSession:

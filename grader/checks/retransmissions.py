@@ -14,7 +14,9 @@ from grader.spec.model import LabSpec, ReferenceUdpClient, spec_dataclass
 
 @spec_dataclass
 class Params:
-    at_most: int = Field(description="How many retransmissions are allowed in the capture.")
+    at_most: int = Field(
+        ge=0, description="How many retransmissions are allowed in the capture, 0 or more."
+    )
     reference_udp_client: ReferenceUdpClient = Field(
         default_factory=ReferenceUdpClient, description="What the grader's UDP client sends."
     )
@@ -62,4 +64,5 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    server_protocol="udp",
 )

@@ -264,4 +264,5 @@ KIND = CheckKind(
     scenario=lambda params: ServerSession(params.reference_client),
     judge=judge,
     needs=("server",),
+    server_protocol="tcp",
 )

@@ -20,7 +20,7 @@ from grader.spec.model import LabSpec, ReferenceClient, ReferenceUdpClient, spec
 
 @spec_dataclass
 class Params:
-    status: int = Field(default=0, description="The exit status expected.")
+    status: int = Field(default=0, ge=0, le=255, description="The exit status expected, 0 to 255.")
     reference_client: ReferenceClient = Field(
         default=ReferenceClient(), description="What the grader's client does once connected."
     )
@@ -28,6 +28,7 @@ class Params:
         default=None, description="For a UDP server: what the grader's UDP client sends."
     )
     settle_s: float = Field(
+        ge=0,
         default=0.0,
         description="For a server stopped with SIGTERM (serves_forever, or UDP): how long, after"
         " the"

@@ -160,4 +160,5 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,  # a reset can take the bytes from the client: then the wire says
+    server_protocol="tcp",
 )

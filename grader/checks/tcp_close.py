@@ -340,4 +340,5 @@ KIND = CheckKind(
     judge=judge,
     needs=lambda params: (params.program,),
     captures=True,
+    server_protocol=lambda params: "tcp" if params.program == "server" else None,
 )

@@ -78,4 +78,5 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    server_protocol="tcp",
 )

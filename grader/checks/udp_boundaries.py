@@ -416,4 +416,5 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    server_protocol="udp",
 )

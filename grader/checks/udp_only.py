@@ -56,4 +56,5 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    server_protocol="udp",
 )

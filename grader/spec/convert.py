@@ -71,13 +71,16 @@ class YamlData:
             ]
         if isinstance(node, yaml.MappingNode):
             mapping: dict[str, Any] = {}
+            lines: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = scalar_value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str):
                     self.problem(key_node, where, f"keys must be text, got {describe(key_node)}")
                     continue
                 if key in mapping:
-                    self.problem(key_node, field_path(where, key), "duplicate key")
+                    message = f"duplicate key (first on line {lines[key]})"
+                    self.problem(key_node, field_path(where, key), message)
+                lines.setdefault(key, line_of(key_node))
                 mapping[key] = self._data(value_node, field_path(where, key), within)
             return mapping
         return scalar_value(node)
@@ -132,7 +135,10 @@ def locate(root: yaml.Node, model: type[BaseModel], loc: tuple[int | str, ...]) 
         last = index == len(loc) - 1
         if last:
             parent_type = tp
+        is_tag = is_union(tp)
         tp = step_type(tp, part)
+        if is_tag and tp is not None:
+            continue  # a union member's tag names no key: the error is the mapping's own
         if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
             if part < len(node.value):
                 node, key_node, where = node.value[part], None, field_path(where, part)
@@ -167,6 +173,10 @@ def step_type(tp: Any, part: int | str) -> Any:
         return None
     fields = fields_of(tp)
     return fields[part].annotation if part in fields else None
+
+
+def is_union(tp: Any) -> bool:
+    return typing.get_origin(plain_type(tp)) in (types.UnionType, typing.Union)
 
 
 def plain_type(tp: Any) -> Any:
@@ -237,10 +247,21 @@ def problems_from(
             continue
         node = at.node
         where = at.where
-        if kind in ("union_tag_invalid",):
+        if kind == "union_tag_invalid":
             kind_entry = locate(root, model, (*loc, "kind"))
             node, where = kind_entry.node, kind_entry.where
+            if not isinstance(node, yaml.ScalarNode) or not isinstance(scalar_value(node), str):
+                shown = describe(node) if not isinstance(node, yaml.ScalarNode) else node.value
+                message = f"expected the name of a check kind, got {shown}"
+                found.setdefault(where, SpecProblem(path, line_of(node), where, message))
+                continue
         message = message_for(kind, detail.get("input"), detail.get("ctx") or {})
+        if kind in TEXT_TYPES and isinstance(detail.get("input"), bool):
+            # YAML 1.1 reads yes, no, on and off as true and false.
+            written = node.value if isinstance(node, yaml.ScalarNode) else ""
+            message += (
+                f' (YAML reads {written} as {str(detail["input"]).lower()}: write "{written}")'
+            )
         if kind in BOUNDS:
             # The field's description says why the bound is there (the ephemeral ports...).
             field = fields_of(plain_type(at.parent_type)).get(str(loc[-1]))
@@ -270,6 +291,7 @@ def misspelling(mapping: yaml.Node, name: str, known: set[str]) -> tuple[yaml.No
     return None
 
 
+TEXT_TYPES = {"string_type", "bytes_type"}
 BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 TYPE_NAMES = {
@@ -278,7 +300,7 @@ TYPE_NAMES = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "bool_type": "true or false",
-    "bytes_type": "text (the bytes to send)",
+    "bytes_type": "text (bytes)",
     "dict_type": "a mapping",
     "dataclass_type": "a mapping",
     "model_type": "a mapping",

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from grader.checks import CheckKind, check_kinds
@@ -90,9 +90,31 @@ def check_model(kind: CheckKind[Any]) -> type[BaseModel]:
         **{name: (info.annotation, copy.copy(info)) for name, info in params.items()},
     }
     model: type[BaseModel] = create_model(
-        model_name(kind.name), __config__=SPEC_CONFIG, __doc__=kind.description, **fields
+        model_name(kind.name),
+        __config__=SPEC_CONFIG,
+        __doc__=kind.description,
+        __validators__={"params_agree": params_agree(kind)},
+        **fields,
     )
     return model
+
+
+def params_agree(kind: CheckKind[Any]) -> Any:
+    """A validator that runs the checks the kind's parameters make of each other (its
+    dataclass's own model validators: "give one of stdout_line and stdout_contains")."""
+    names = tuple(kind.params.__pydantic_fields__)
+
+    def agree(check: BaseModel) -> BaseModel:
+        try:
+            kind.params(**{name: getattr(check, name) for name in names})
+        except ValidationError as e:
+            reasons = [
+                str((error.get("ctx") or {}).get("error", error["msg"])) for error in e.errors()
+            ]
+            raise ValueError("; ".join(reasons)) from None
+        return check
+
+    return model_validator(mode="after")(agree)
 
 
 @cache
@@ -105,6 +127,12 @@ def any_check() -> Any:
     """The type of one entry of `checks`: a union of the kinds' models discriminated on `kind`."""
     members = tuple(check_models().values())
     return Annotated[Union[members], Field(discriminator=CHECK_DISCRIMINATOR)]  # noqa: UP007
+
+
+@cache
+def one_check() -> TypeAdapter[Any]:
+    """Validates one entry of `checks` on its own."""
+    return TypeAdapter(any_check(), config=None)
 
 
 def checks_field() -> Any:

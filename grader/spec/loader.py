@@ -26,7 +26,7 @@ from grader.spec.convert import (
     locate,
     problems_from,
 )
-from grader.spec.document import hidden_checks_document, lab_document
+from grader.spec.document import hidden_checks_document, lab_document, one_check
 from grader.spec.model import CheckSpec, LabSpec
 
 
@@ -79,17 +79,23 @@ class SpecFile:
 
     def lab(self) -> LabSpec:
         document = self.validated(lab_document())
+        # What no one field says, checked on the data as written, so that these problems are
+        # named beside the others rather than once those are fixed.
         self.check_lab_id()
         self.check_unique_ids(self.data, {})
-        if document is None:
-            self.raise_problems()
-        services = document.services
-        if services.server is not None and services.server.port is None:
+        services = self.data.get("services") if isinstance(self.data, dict) else None
+        services = services if isinstance(services, dict) else {}
+        server = services.get("server")
+        if isinstance(server, dict) and "port" not in server:
             self.problem(
                 self.node_at("services", "server"), "services.server.port", "a server needs a port"
             )
-        checks = self.checks(document.checks, services)
+        self.check_services(self.data, services)
+        if document is None:
+            self.raise_problems()
+        checks = self.checks(document.checks)
         self.raise_problems()
+        services = document.services
         return LabSpec(
             id=document.id,
             title=document.title,
@@ -100,6 +106,50 @@ class SpecFile:
             checks=checks,
         )
 
+    def check_services(self, data: Any, services: dict[str, Any]) -> None:
+        """Each check has the services its kind needs, with the protocol it needs."""
+        for index, written in self.checks_alone(data):
+            kind = check_kinds()[written.kind]
+            params = self.params(written)
+            for role in kind.services_needed(params):
+                if not isinstance(services.get(role), dict):
+                    self.problem(
+                        self.node_at("checks", index, "kind"),
+                        f"checks[{index}].kind",
+                        f"{written.kind} needs services.{role}",
+                    )
+            protocol = kind.protocol_needed(params)
+            server = services.get("server")
+            if protocol is not None and isinstance(server, dict):
+                declared = server.get("protocol", "tcp")
+                if declared != protocol:
+                    self.problem(
+                        self.node_at("checks", index, "kind"),
+                        f"checks[{index}].kind",
+                        f"{written.kind} needs a {protocol.upper()} server; services.server"
+                        f" has protocol {declared}",
+                    )
+
+    def checks_alone(self, data: Any) -> list[tuple[int, Any]]:
+        """(index, model) of each check in `data` that is valid on its own."""
+        written = data.get("checks") if isinstance(data, dict) else None
+        if not isinstance(written, list):
+            return []
+        valid = []
+        for index, check in enumerate(written):
+            try:
+                valid.append((index, one_check().validate_json(as_json(check), strict=True)))
+            except pydantic.ValidationError:
+                continue  # the whole file's validation names what is wrong with it
+        return valid
+
+    @staticmethod
+    def params(written: Any) -> Any:
+        """The kind's parameters dataclass from a validated check model."""
+        kind = check_kinds()[written.kind]
+        names = kind.params.__pydantic_fields__  # type: ignore[attr-defined]
+        return kind.params(**{name: getattr(written, name) for name in names})
+
     def check_lab_id(self) -> None:
         """A lab's id is its directory's name: a copied lab directory is told so."""
         if not isinstance(self.data, dict) or not isinstance(self.data.get("id"), str):
@@ -109,12 +159,13 @@ class SpecFile:
             self.problem(
                 self.node_at("id"),
                 "id",
-                f"must match the lab's directory name {directory!r}: a copied lab directory"
-                f" needs its own id",
+                f"must be the name of the lab's directory, {directory!r} (a copied lab directory"
+                f" needs its own id: id: {directory})",
             )
 
-    def check_unique_ids(self, data: Any, taken: dict[str, int]) -> None:
-        """Check ids are unique in this file and differ from `taken` ({id: line})."""
+    def check_unique_ids(self, data: Any, taken: dict[str, int], taken_in: str = "") -> None:
+        """Check ids are unique in this file and differ from `taken` ({id: line} of the file
+        named `taken_in`)."""
         if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
             return
         seen = dict(taken)
@@ -124,7 +175,9 @@ class SpecFile:
             node = self.node_at("checks", index)
             check_id = check["id"]
             if check_id in taken:
-                message = f"check id {check_id!r} is the spec's too (line {taken[check_id]})"
+                message = (
+                    f"check id {check_id!r} is the spec's too ({taken_in} line {taken[check_id]})"
+                )
             elif check_id in seen:
                 message = f"duplicate check id {check_id!r} (first on line {seen[check_id]})"
             else:
@@ -132,21 +185,11 @@ class SpecFile:
                 continue
             self.problem(node, field_path(field_path("checks", index), "id"), message)
 
-    def checks(self, documents: list[Any], services: Any) -> tuple[CheckSpec, ...]:
+    def checks(self, documents: list[Any]) -> tuple[CheckSpec, ...]:
         checks = []
-        kinds = check_kinds()
         for index, written in enumerate(documents):
-            kind = kinds[written.kind]
-            names = kind.params.__pydantic_fields__  # type: ignore[attr-defined]
-            params = kind.params(**{name: getattr(written, name) for name in names})
+            params = self.params(written)
             node = self.node_at("checks", index)
-            for role in kind.services_needed(params):
-                if getattr(services, role) is None:
-                    self.problem(
-                        self.node_at("checks", index, "kind"),
-                        f"checks[{index}].kind",
-                        f"{written.kind} needs services.{role}",
-                    )
             checks.append(
                 CheckSpec(
                     id=written.id,
@@ -170,17 +213,23 @@ class SpecFile:
                 self.node_at("lab"), "lab", f"these checks are for {named!r}, not {lab.id!r}"
             )
         taken = {check.id: check.line or 0 for check in lab.checks}
-        self.check_unique_ids(self.data, taken)
-        if document is None:
-            self.raise_problems()
-        for index, written in enumerate(document.checks):
+        self.check_unique_ids(self.data, taken, lab.path.name)
+        services = {
+            role: {"protocol": service.protocol}
+            for role in ("server", "client")
+            if (service := getattr(lab.services, role)) is not None
+        }
+        self.check_services(self.data, services)
+        for index, written in self.checks_alone(self.data):
             if "hidden" in written.model_fields_set and not written.hidden:
                 self.problem(
                     self.node_at("checks", index, "hidden"),
                     f"checks[{index}].hidden",
                     "checks in a hidden-checks file are hidden",
                 )
-        added = self.checks(document.checks, lab.services)
+        if document is None:
+            self.raise_problems()
+        added = self.checks(document.checks)
         self.raise_problems()
         hidden = tuple(dataclasses.replace(check, hidden=True) for check in added)
         return dataclasses.replace(lab, checks=lab.checks + hidden, hidden_checks_path=self.path)
@@ -198,9 +247,26 @@ def yaml_root(path: Path, what: str) -> yaml.Node:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
-        raise SpecError(path, line, "", f"not valid YAML: {e.problem}") from e
+        raise SpecError(path, line, "", yaml_problem(e)) from e
     except yaml.YAMLError as e:
         raise SpecError(path, None, "", f"not valid YAML: {e}") from e
     if root is None:
         raise SpecError(path, 1, "", f"the {what} is empty")
     return root
+
+
+YAML_HINTS = {
+    "found character '\\t' that cannot start any token": "indent with spaces: YAML refuses tabs",
+    "mapping values are not allowed here": "a value with ': ' in it must be in quotes",
+    "found unexpected end of stream": "a quote or bracket is not closed",
+}
+
+
+def yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    """PyYAML's error in one line: the problem, what it was reading and from which line, and
+    a hint for the common mistakes."""
+    message = f"not valid YAML: {error.problem}"
+    if error.context and error.context_mark is not None:
+        message += f" ({error.context} from line {error.context_mark.line + 1})"
+    hint = next((hint for known, hint in YAML_HINTS.items() if known in str(error.problem)), None)
+    return f"{message}: {hint}" if hint else message

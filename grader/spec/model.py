@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar, dataclass_transform
+from typing import Annotated, Any, Literal, TypeVar, dataclass_transform
 
 import pydantic
-from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 SPEC_CONFIG = ConfigDict(strict=True, extra="forbid")
 """Spec values are taken as written: no text read as a number, no number read as true."""
@@ -43,9 +44,16 @@ GRADING_PORT_MAX = 32767
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
 
+UDP_PAYLOAD_MAX = 65507
+"""The most bytes one UDP datagram over IPv4 can carry (65535 - 20 - 8)."""
+INPUT_BYTES_MAX = 64 * 1024 * 1024
+"""The most bytes a spec may ask to be generated for one input (64 MiB)."""
+
 
 @spec_dataclass
 class ServiceSpec:
+    """One student program: its file, and the port it serves or reaches."""
+
     file: str = Field(
         pattern=FILE_NAME,
         description="The student's program: a file name in the submission's folder.",
@@ -69,6 +77,21 @@ class ServiceSpec:
         default=False,
         description="The server never exits by itself: the grader stops it with SIGTERM.",
     )
+
+    @model_validator(mode="after")
+    def _grading_port_is_usable(self) -> ServiceSpec:
+        if self.grading_port is not None and self.grading_port == self.port:
+            raise ValueError(
+                "grading_port must differ from port, or a server that hard-codes the README's"
+                " port would pass"
+            )
+        if self.grading_port is None and self.port is not None and self.port > GRADING_PORT_MAX:
+            raise ValueError(
+                f"give a grading_port from 1024 to {GRADING_PORT_MAX}: without one the grader"
+                f" would use port {self.port}, among the ephemeral ports a container's own"
+                " connections may hold"
+            )
+        return self
 
 
 @spec_dataclass
@@ -122,7 +145,28 @@ class Input:
         " decode()"
         " accepts, for a check whose point is the size, not the byte values.",
     )
-    seed: int = Field(default=0, description="Seed for the random bytes: same bytes every run.")
+    seed: int = Field(
+        default=0,
+        description="Seed for random_bytes and random_text: the same bytes on every run.",
+    )
+
+    @model_validator(mode="after")
+    def _not_too_big(self) -> Input:
+        if self.size_bytes > INPUT_BYTES_MAX:
+            raise ValueError(
+                f"makes {self.size_bytes} bytes, more than the {INPUT_BYTES_MAX} an input may have"
+            )
+        return self
+
+    @property
+    def size_bytes(self) -> int:
+        """How many bytes build() makes, without making them."""
+        return (
+            len(self.text)
+            + (256 if self.all_byte_values else 0)
+            + self.random_bytes
+            + self.random_text
+        )
 
     def digest(self) -> str:
         """A short name for these bytes, from the recipe (no need to build them)."""
@@ -205,6 +249,17 @@ class ReferenceUdpClient:
         default=3.0, gt=0, description="Seconds to wait for the replies after the last send."
     )
 
+    @field_validator("send")
+    @classmethod
+    def _datagrams_fit(cls, send: tuple[Input, ...]) -> tuple[Input, ...]:
+        for number, datagram in enumerate(send, start=1):
+            if datagram.size_bytes > UDP_PAYLOAD_MAX:
+                raise ValueError(
+                    f"datagram {number} would be {datagram.size_bytes} bytes; one UDP datagram"
+                    f" carries at most {UDP_PAYLOAD_MAX}"
+                )
+        return send
+
 
 @spec_dataclass
 class ImpairmentRule:
@@ -217,7 +272,9 @@ class ImpairmentRule:
         default=None, ge=1, description="The datagram's number in its direction, from 1."
     )
     match: str | None = Field(
-        default=None, description="A regular expression searched in the payload."
+        default=None,
+        description="A Python regular expression searched in the payload (its bytes read as"
+        " Latin-1). A rule with neither index nor match applies to every datagram.",
     )
     delay_ms: int = Field(
         default=0, ge=0, description="With action delay: how long to hold it, in milliseconds."
@@ -231,6 +288,40 @@ class ImpairmentRule:
         description="With action duplicate: the time between two copies; 0 sends them right after"
         " it.",
     )
+
+    @field_validator("match")
+    @classmethod
+    def _match_compiles(cls, match: str | None) -> str | None:
+        if match is not None:
+            try:
+                re.compile(match)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return match
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_its_action(cls, data: Any) -> Any:
+        action = data.get("action") if isinstance(data, dict) else None
+        if not isinstance(action, str):
+            return data  # the action's own error says what is wrong
+        wrong = sorted(
+            key for key, owner in KEYS_OF_ACTION.items() if key in data and owner != action
+        )
+        if wrong:
+            owner = KEYS_OF_ACTION[wrong[0]]
+            raise ValueError(f"{', '.join(wrong)} only apply to action {owner}, not {action}")
+        return data
+
+    @model_validator(mode="after")
+    def _delay_holds(self) -> ImpairmentRule:
+        if self.action == "delay" and self.delay_ms == 0:
+            raise ValueError("action delay needs delay_ms, greater than zero")
+        return self
+
+
+KEYS_OF_ACTION = {"delay_ms": "delay", "copies": "duplicate", "interval_ms": "duplicate"}
+"""An impairment rule's keys that mean something for one action only."""
 
 
 @spec_dataclass
@@ -252,7 +343,7 @@ class DirectionImpairment:
 class Impairment:
     """What the grader's UDP relay does to traffic, per direction; the same on every run."""
 
-    seed: int = Field(default=0, description="Seed for loss_percent.")
+    seed: int = Field(default=0, description="Seed for loss_percent: the same losses every run.")
     to_server: DirectionImpairment = Field(
         default_factory=DirectionImpairment, description="Datagrams from the client."
     )

@@ -3,12 +3,14 @@
 Editors use the shipped schema.json to validate and complete spec files; a test keeps it
 equal to what this module generates:  python -m grader.spec.schema > grader/spec/schema.json
 
-Two changes to pydantic's output make an editor's errors precise, for editors that read
+Three changes to pydantic's output make an editor's errors precise, for editors that read
 JSON Schema alone (pydantic's `discriminator` keyword is OpenAPI's, which they ignore):
 - A check is matched to its kind's schema by `if kind is X then ...`, not by `oneOf` over
   every kind: a mistake in one check is reported against its own kind only.
 - An object's required keys are asked for only once its keys are all known ones: a
   misspelt `pionts` is then one error (an unknown key), not a second for the missing `points`.
+- An optional key's schema is its type alone, without `null`: leaving the key out is how a
+  spec says "none", and a mistake in it is then named rather than "not valid under anyOf".
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class SpecSchemaGenerator(GenerateJsonSchema):
             "allOf": [
                 {
                     "if": {
+                        "type": "object",
                         "properties": {CHECK_DISCRIMINATOR: {"const": name}},
                         "required": [CHECK_DISCRIMINATOR],
                     },
@@ -55,6 +58,11 @@ class SpecSchemaGenerator(GenerateJsonSchema):
                 for name, reference in sorted(mapping.items())
             ],
         }
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        # A key left out is None; writing `null` is never needed. Without the null branch an
+        # editor names the real mistake in an optional key, not "not valid under anyOf".
+        return self.generate_inner(schema["schema"])
 
     def generate(self, schema: Any, mode: Any = "validation") -> JsonSchemaValue:
         generated = super().generate(schema, mode)
