@@ -418,3 +418,69 @@ def test_the_port_grading_uses_must_catch_hard_coding_and_avoid_ephemeral_ports(
 def test_a_yaml_mistake_gets_a_hint(tmp_path: Path, change: tuple[str, str], words: str) -> None:
     error = load_error(tmp_path, MINIMAL.replace(*change))
     assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (("title: A test lab", "title: !!float x"), "title", "not a valid float"),
+        (("title: A test lab", "title: !!bool x"), "title", "not a valid bool"),
+        (("title: A test lab", "title: !!timestamp x"), "title", "not a valid timestamp"),
+        (("title: A test lab", "title: !custom x"), "title", "tag !custom is not read"),
+        (('expect: "hi"', "expect: !!binary aGk="), "checks[1].expect", "tag !!binary"),
+        (("port: 30000", "port: " + "1" * 5000), "services.server.port", "not a valid int"),
+        (("title: A test lab", 'title: "\\ud800"'), "title", "lone surrogate"),
+    ],
+)
+def test_a_value_yaml_cannot_give_as_plain_data_is_a_spec_error(
+    tmp_path: Path, change: tuple[str, str], field: str, words: str
+) -> None:
+    error = load_error(tmp_path, MINIMAL.replace(*change))
+    assert any(p.field == field and words in p.message for p in error.problems), error
+
+
+def test_a_merge_key_is_named_not_merged(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "timeouts:\n  <<: {start_s: 3}\n")
+    assert "merge keys (<<) are not read" in error.message
+
+
+def test_infinite_and_nan_numbers_are_refused_everywhere(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "timeouts: {run_s: .inf, exit_s: .nan}\n")
+    assert {p.field for p in error.problems} == {"timeouts.run_s", "timeouts.exit_s"}
+
+
+def test_a_whole_number_written_with_a_point_is_a_whole_number(tmp_path: Path) -> None:
+    lab = load_spec(write_spec(tmp_path, MINIMAL.replace("port: 30000", "port: 30000.0")))
+    assert lab.services.server is not None and lab.services.server.port == 30000
+
+
+def test_a_key_named_after_the_checks_kind_is_named_where_it_is(tmp_path: Path) -> None:
+    text = MINIMAL.replace('expect: "hi"', 'expect: "hi"\n    server_sends: {x: 1}')
+    error = load_error(tmp_path, text)
+    assert [(p.field, p.line) for p in error.problems] == [("checks[1].server_sends", 17)]
+
+
+def test_the_last_of_duplicate_keys_is_the_one_judged(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL.replace("points: 1", "points: 1\n    points: x"))
+    assert sorted((p.line, p.message) for p in error.problems) == [
+        (12, "duplicate key (first on line 11)"),
+        (12, "expected a number, got 'x'"),
+    ]
+
+
+def test_deep_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
+    for depth in (100, 300, 2000):
+        error = load_error(tmp_path, MINIMAL + "x: " + "[" * depth + "]" * depth + "\n")
+        assert "nested" in str(error) or "unknown key 'x'" in str(error)
+
+
+def test_aliases_that_expand_to_gigabytes_are_refused_at_once(tmp_path: Path) -> None:
+    text = MINIMAL + "big: &a '" + "x" * 1_000_000 + "'\nmany: [" + ", ".join(["*a"] * 2000) + "]\n"
+    error = load_error(tmp_path, text)
+    assert "too large" in error.message
+
+
+def test_a_file_with_thousands_of_mistakes_names_the_first_fifty(tmp_path: Path) -> None:
+    text = MINIMAL + "".join(f"unknown{i}: 1\n" for i in range(20_000))
+    error = load_error(tmp_path, text)
+    assert len(error.problems) == 51 and error.problems[-1].message == "and 19950 more problems"

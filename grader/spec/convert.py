@@ -27,6 +27,7 @@ _SCALAR_CONSTRUCTOR = yaml.SafeLoader("")
 MAX_NODES = 100_000
 """More nodes than any lab needs: YAML aliases can make a small file expand without end."""
 
+
 JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -43,14 +44,18 @@ def field_path(parent: str, key: str | int) -> str:
 class YamlData:
     """The plain data of one YAML document, with a problem for each thing data cannot hold.
 
-    `problems` names duplicate keys, keys that are not text, and aliases that contain
-    themselves; the data keeps the last of duplicate keys and leaves the others out.
+    `problems` names duplicate keys, keys that are not text, YAML tags other than the plain
+    types (`!!binary`, `!!python/...`, merge keys `<<`), values an explicit tag does not fit,
+    text that is not Unicode, aliases that contain themselves, and nesting deeper than
+    MAX_DEPTH; the data keeps the last of duplicate keys and leaves the others out.
+    Raises TooLarge when aliases expand the document past MAX_NODES values or MAX_TEXT_BYTES.
     """
 
     def __init__(self, path: Path, root: yaml.Node) -> None:
         self.path = path
         self.problems: list[SpecProblem] = []
         self._nodes = 0
+        self._text_bytes = 0
         self.data = self._data(root, "", ())
 
     def problem(self, node: yaml.Node | None, where: str, message: str) -> None:
@@ -60,11 +65,17 @@ class YamlData:
     def _data(self, node: yaml.Node, where: str, within: tuple[int, ...]) -> Any:
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise TooLarge(node)
+            raise TooLarge(node, f"more than {MAX_NODES} values")
         if id(node) in within:
             self.problem(node, where, "a YAML alias contains itself")
             return None
+        if len(within) >= MAX_DEPTH:
+            self.problem(node, where, f"nested more than {MAX_DEPTH} levels deep")
+            return None
         within = (*within, id(node))
+        if node.tag not in PLAIN_TAGS:
+            self.problem(node, where, unread_tag(node.tag))
+            return None
         if isinstance(node, yaml.SequenceNode):
             return [
                 self._data(item, field_path(where, i), within) for i, item in enumerate(node.value)
@@ -73,7 +84,10 @@ class YamlData:
             mapping: dict[str, Any] = {}
             lines: dict[str, int] = {}
             for key_node, value_node in node.value:
-                key = scalar_value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if key_node.tag not in PLAIN_TAGS:
+                    self.problem(key_node, where, unread_tag(key_node.tag))
+                    continue
+                key = self._data(key_node, where, within)
                 if not isinstance(key, str):
                     self.problem(key_node, where, f"keys must be text, got {describe(key_node)}")
                     continue
@@ -83,23 +97,62 @@ class YamlData:
                 lines.setdefault(key, line_of(key_node))
                 mapping[key] = self._data(value_node, field_path(where, key), within)
             return mapping
-        return scalar_value(node)
+        return self._scalar(node, where)
+
+    def _scalar(self, node: yaml.Node, where: str) -> Any:
+        self._text_bytes += len(node.value)
+        if self._text_bytes > MAX_TEXT_BYTES:
+            raise TooLarge(node, f"more than {MAX_TEXT_BYTES // (1024 * 1024)} MiB of text")
+        try:
+            value = _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError) as e:
+            # An explicit tag the text does not fit (`!!float x`), or a number longer than
+            # Python converts (4,300 digits).
+            kind = node.tag.rpartition(":")[2]
+            self.problem(node, where, f"not a valid {kind}: {node.value[:40]!r} ({e})")
+            return None
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                self.problem(node, where, "not valid text: it holds a lone surrogate (\\ud800...)")
+                return None
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)  # 10.0 is 10, as JSON Schema's integer takes it; floats take ints
+        return value if isinstance(value, JSON_SCALARS) else node.value
+
+
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
+)
+"""The YAML types a spec is written in; a timestamp (`2024-01-01`) is read as its text."""
+MAX_DEPTH = 64
+MAX_TEXT_BYTES = 16 * 1024 * 1024
+
+
+def unread_tag(tag: str) -> str:
+    if tag == "tag:yaml.org,2002:merge":
+        return "YAML merge keys (<<) are not read in a spec: write the keys out"
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    return f"the YAML tag {shown} is not read in a spec: write the value without it"
 
 
 class TooLarge(Exception):
-    """The document expands past MAX_NODES (raised by YamlData; the loader names it)."""
+    """The document expands past MAX_NODES or MAX_TEXT_BYTES (raised by YamlData)."""
 
-    def __init__(self, node: yaml.Node) -> None:
-        super().__init__(f"more than {MAX_NODES} values")
+    def __init__(self, node: yaml.Node, what: str) -> None:
+        super().__init__(what)
         self.node = node
 
 
 def scalar_value(node: yaml.Node) -> Any:
-    """A scalar node's value as JSON can hold it: a date or !!binary stays the text written."""
+    """A scalar node's value as JSON can hold it (a date stays the text written); None when
+    it cannot be read."""
     try:
         value = _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
-    except yaml.YAMLError:
-        return node.value
+    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError):
+        return None
     return value if isinstance(value, JSON_SCALARS) else node.value
 
 
@@ -121,7 +174,22 @@ class Located:
     found: bool
 
 
-def locate(root: yaml.Node, model: type[BaseModel], loc: tuple[int | str, ...]) -> Located:
+KeyIndex = dict[int, dict[str, tuple[yaml.Node, yaml.Node]]]
+"""Each mapping node's entries by key (the last of duplicates), made as locate needs them."""
+
+
+def entries(node: yaml.MappingNode, keys: KeyIndex) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if id(node) not in keys:
+        keys[id(node)] = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    return keys[id(node)]
+
+
+def locate(
+    root: yaml.Node,
+    model: type[BaseModel],
+    loc: tuple[int | str, ...],
+    keys: KeyIndex | None = None,
+) -> Located:
     """Walks `loc` through the node tree and the model's field types together.
 
     A part that names nothing in the mapping is a union member's tag (skipped) unless it is
@@ -144,14 +212,7 @@ def locate(root: yaml.Node, model: type[BaseModel], loc: tuple[int | str, ...]) 
                 node, key_node, where = node.value[part], None, field_path(where, part)
             continue
         if isinstance(part, str) and isinstance(node, yaml.MappingNode):
-            entry = next(
-                (
-                    (k, v)
-                    for k, v in node.value
-                    if isinstance(k, yaml.ScalarNode) and k.value == part
-                ),
-                None,
-            )
+            entry = entries(node, keys if keys is not None else {}).get(part)
             if entry is not None:
                 key_node, node = entry
                 where = field_path(where, part)
@@ -215,13 +276,14 @@ def problems_from(
     """
     found: dict[str, SpecProblem] = {}
     misspelt: set[str] = set()
+    keys: KeyIndex = {}
     for detail in error.errors(include_url=False):
         loc = tuple(detail["loc"])
         kind = detail["type"]
         if kind == "union_tag_not_found":
             loc = (*loc, "kind")
             kind = "missing"
-        at = locate(root, model, loc)
+        at = locate(root, model, loc, keys)
         if kind == "missing":
             name = str(loc[-1])
             known = set(fields_of(plain_type(at.parent_type))) or {name}
@@ -248,7 +310,7 @@ def problems_from(
         node = at.node
         where = at.where
         if kind == "union_tag_invalid":
-            kind_entry = locate(root, model, (*loc, "kind"))
+            kind_entry = locate(root, model, (*loc, "kind"), keys)
             node, where = kind_entry.node, kind_entry.where
             if not isinstance(node, yaml.ScalarNode) or not isinstance(scalar_value(node), str):
                 shown = describe(node) if not isinstance(node, yaml.ScalarNode) else node.value

@@ -29,6 +29,9 @@ from grader.spec.convert import (
 from grader.spec.document import hidden_checks_document, lab_document, one_check
 from grader.spec.model import CheckSpec, LabSpec
 
+PROBLEMS_SHOWN = 50
+"""A file with more problems is named with its first ones: fixing those is the start."""
+
 
 def load_spec(path: Path, hidden_checks: Path | None = None) -> LabSpec:
     """The lab of the spec.yaml at `path`, with the checks of `hidden_checks` added.
@@ -75,6 +78,10 @@ class SpecFile:
     def raise_problems(self) -> None:
         if self.problems:
             ordered = sorted(self.problems, key=lambda p: (p.line or 0, p.field))
+            if len(ordered) > PROBLEMS_SHOWN:
+                more = len(ordered) - PROBLEMS_SHOWN
+                last = SpecProblem(self.path, None, "", f"and {more} more problems")
+                ordered = [*ordered[:PROBLEMS_SHOWN], last]
             raise SpecError.of(ordered)
 
     def lab(self) -> LabSpec:
@@ -250,6 +257,8 @@ def yaml_root(path: Path, what: str) -> yaml.Node:
         raise SpecError(path, line, "", yaml_problem(e)) from e
     except yaml.YAMLError as e:
         raise SpecError(path, None, "", f"not valid YAML: {e}") from e
+    except RecursionError as e:
+        raise SpecError(path, None, "", f"the {what} is nested too deeply to read") from e
     if root is None:
         raise SpecError(path, 1, "", f"the {what} is empty")
     return root

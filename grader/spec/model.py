@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal, TypeVar, dataclass_transform
 import pydantic
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-SPEC_CONFIG = ConfigDict(strict=True, extra="forbid")
-"""Spec values are taken as written: no text read as a number, no number read as true."""
+SPEC_CONFIG = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+"""Spec values are taken as written: no text read as a number, no number read as true, and
+no infinite or NaN number (.inf, .nan) anywhere."""
 
 T = TypeVar("T")
 
