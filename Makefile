@@ -6,8 +6,13 @@ BIN := $(VENV)/bin
 .PHONY: setup test lint unit docker-tests bench clean
 
 # A CI runner may start its engine beside the job: setup waits for it rather than fail.
+# tcpdump lets the tests run the local backend's packet checks too (root only; else skipped).
 setup: $(BIN)/socketlab
 	$(BIN)/socketlab image build --install-tools --wait-for-engine 120
+	@if ! command -v tcpdump >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends tcpdump >/dev/null \
+		|| echo "note: tcpdump did not install: the local packet-check tests will be skipped"; \
+	fi
 
 $(BIN)/socketlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,9 +1,10 @@
 """Grades many submissions at once: a pool of worker processes, one submission each at a time.
 
-Each worker is `python -m grader.batch SPEC`, grading with the same grade_submission as
-`socketlab check`. A submission is graded in one worker from start to end, on its own lab
-network, so workers never share a container; each worker has its own Docker SDK client
-(whose connection pool, 10 connections, is far more than one grading uses at a time).
+Each worker is `python -m grader.batch SPEC [--backend NAME] [--hidden-checks FILE]`,
+grading with the same grade_submission as `socketlab check`. A submission is graded in one
+worker from start to end, on its own lab network, so workers never share a container; each
+worker has its own Docker SDK client (whose connection pool, 10 connections, is far more
+than one grading uses at a time).
 
 Protocol, one JSON object per line: the pool writes `{"submission": DIR, "target": DIR}` to
 a worker's stdin; the worker grades it, writes junit.xml, grade.json and the results.json to
@@ -21,6 +22,7 @@ its containers and network and answers `interrupted`.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import json
@@ -139,9 +141,10 @@ class WorkerPool:
     still grading and waits until they have removed their resources.
     """
 
-    def __init__(self, lab: LabSpec, size: int) -> None:
+    def __init__(self, lab: LabSpec, size: int, backend: str = "docker") -> None:
         self.lab = lab
         self.size = size
+        self.backend = backend
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._finished: queue.Queue[Finished | None] = queue.Queue()
         self._taking = threading.Event()
@@ -229,7 +232,13 @@ class WorkerPool:
                 "-m",
                 "grader.batch",
                 str(self.lab.path),
-                *([str(self.lab.hidden_checks_path)] if self.lab.hidden_checks_path else []),
+                "--backend",
+                self.backend,
+                *(
+                    ["--hidden-checks", str(self.lab.hidden_checks_path)]
+                    if self.lab.hidden_checks_path
+                    else []
+                ),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -305,7 +314,9 @@ def _error(answer: dict[str, Any]) -> InfrastructureError:
     return kind(str(answer.get("message", "")))
 
 
-def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
+def grade_into(
+    lab: LabSpec, submission: Path, target: Path, backend: str = "docker"
+) -> dict[str, Any]:
     """Grades one submission and writes its reports into `target`; returns the worker's answer.
 
     Raises KeyboardInterrupt when interrupted (its containers and network are removed first).
@@ -323,6 +334,7 @@ def grade_into(lab: LabSpec, submission: Path, target: Path) -> dict[str, Any]:
         skip_hidden=False,
         junit_xml=target / "junit.xml",
         captures=target / "captures",
+        backend=backend,
     )
     if outcome.result is None:
         failure = outcome.infrastructure_failure or GraderBugError("the grader did not finish")
@@ -375,7 +387,7 @@ def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
         os._exit(130)
 
 
-def worker_main(spec: Path, hidden_checks: Path | None = None) -> int:
+def worker_main(spec: Path, hidden_checks: Path | None = None, backend: str = "docker") -> int:
     """A batch worker: grades each request read from stdin (see the module docstring).
 
     SIGTERM (from the batch) and SIGINT (Ctrl-C reaches the whole process group) interrupt
@@ -398,7 +410,9 @@ def worker_main(spec: Path, hidden_checks: Path | None = None) -> int:
                     return 0
                 request = json.loads(line)
                 try:
-                    answer = grade_into(lab, Path(request["submission"]), Path(request["target"]))
+                    answer = grade_into(
+                        lab, Path(request["submission"]), Path(request["target"]), backend
+                    )
                 except KeyboardInterrupt:
                     _answer(channel, {"status": "interrupted"})
                     return 130
@@ -409,5 +423,15 @@ def worker_main(spec: Path, hidden_checks: Path | None = None) -> int:
             return 130
 
 
+def worker_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """`SPEC [--backend NAME] [--hidden-checks FILE]`: a worker's command line."""
+    parser = argparse.ArgumentParser(prog="python -m grader.batch")
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("--backend", choices=("docker", "local"), default="docker")
+    parser.add_argument("--hidden-checks", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(worker_main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))
+    worker = worker_arguments(sys.argv[1:])
+    sys.exit(worker_main(worker.spec, worker.hidden_checks, worker.backend))

@@ -9,6 +9,7 @@ import hashlib
 import os
 import signal
 import sys
+import time
 import traceback
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from rich.text import Text
 
 from grader import __version__, batch, interrupts
 from grader.errors import (
+    DockerUnavailableError,
     GraderBugError,
     InfrastructureError,
     LabNotFoundError,
@@ -44,7 +46,7 @@ from grader.reporting.record import other_labs
 from grader.reporting.roster import Student, match_roster, read_roster, write_canvas
 from grader.reporting.terminal import MARKS, counts, print_report
 from grader.results import CheckResult, SubmissionResult
-from grader.sandbox import engine, image, labels, scratch
+from grader.sandbox import engine, image, labels, local, scratch
 from grader.spec.loader import load_spec
 from grader.spec.model import LabSpec
 
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where to keep packet captures (default: ./socketlab-captures/LAB)",
     )
+    _add_backend(check, "auto")
 
     ci = commands.add_parser(
         "ci", help="grade one submission in GitHub Actions / Classroom (autograding workflows)"
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory with server.py and client.py (default: the current directory)",
     )
     _add_hidden_checks(ci)
+    _add_backend(ci, "docker")
     ci.add_argument(
         "--fail-under",
         type=float,
@@ -127,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         " at most one per 2 GiB of available memory, at most 8)",
     )
     _add_hidden_checks(grade)
+    _add_backend(grade, "docker")
     grade.add_argument(
         "--roster",
         type=Path,
@@ -140,6 +145,41 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the submissions whose results are already complete in --out",
     )
+
+    autograde = commands.add_parser(
+        "autograde",
+        help="grade one submission inside Gradescope's or PrairieLearn's autograder (the"
+        " scripts `socketlab gradescope` and `socketlab prairielearn` write run it)",
+    )
+    autograde.add_argument("lab", metavar="LAB", help="lab id or lab directory")
+    autograde.add_argument("--submission", type=Path, required=True, metavar="DIR")
+    autograde.add_argument(
+        "--results", type=Path, required=True, metavar="FILE", help="the results.json to write"
+    )
+    autograde.add_argument("--format", choices=("gradescope", "prairielearn"), required=True)
+    _add_hidden_checks(autograde)
+    _add_backend(autograde, "local")
+
+    for platform, what in (
+        ("gradescope", "Gradescope's autograder.zip (setup.sh, run_autograder, the wheels)"),
+        ("prairielearn", "a PrairieLearn question's tests/ folder (run.sh, the wheels)"),
+    ):
+        bundle = commands.add_parser(platform, help=f"write {what} for a lab")
+        bundle.add_argument("lab", metavar="LAB", help="lab id or lab directory")
+        bundle.add_argument(
+            "--out",
+            type=Path,
+            required=True,
+            metavar="ZIP" if platform == "gradescope" else "DIR",
+            help="the zip file to write" if platform == "gradescope" else "the question folder",
+        )
+        _add_hidden_checks(bundle)
+        bundle.add_argument(
+            "--python-version",
+            default=f"{sys.version_info.major}.{sys.version_info.minor}",
+            metavar="X.Y",
+            help="the Python of the platform's image, for the wheels (default: this one's)",
+        )
 
     commands.add_parser("labs", help="list the labs a LAB id can name, with their titles")
     commands.add_parser(
@@ -170,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="also remove those of runs that are still going"
     )
     return parser
+
+
+def _add_backend(command: argparse.ArgumentParser, default: str) -> None:
+    choices = ("auto", "docker", "local") if default == "auto" else ("docker", "local")
+    auto = " (auto: docker when an engine answers, else local)" if default == "auto" else ""
+    command.add_argument(
+        "--backend",
+        choices=choices,
+        default=default,
+        help=f"where the programs run: Docker containers or local processes on loopback,"
+        f" without container isolation (default: {default}){auto}",
+    )
 
 
 def _add_hidden_checks(command: argparse.ArgumentParser) -> None:
@@ -228,6 +280,7 @@ def _run(
                     arguments.submission,
                     arguments.verbose,
                     arguments.captures,
+                    arguments.backend,
                 )
             case "ci":
                 return ci(
@@ -236,6 +289,7 @@ def _run(
                     arguments.submission,
                     arguments.fail_under,
                     arguments.hidden_checks,
+                    arguments.backend,
                 )
             case "grade":
                 submissions = list(arguments.submissions)
@@ -254,7 +308,28 @@ def _run(
                     resume=arguments.resume,
                     roster=arguments.roster,
                     hidden_checks=arguments.hidden_checks,
+                    backend=arguments.backend,
                 )
+            case "autograde":
+                return autograde(
+                    console,
+                    arguments.lab,
+                    arguments.submission,
+                    arguments.results,
+                    arguments.format,
+                    arguments.hidden_checks,
+                    arguments.backend,
+                )
+            case "gradescope" | "prairielearn":
+                from grader import bundles
+
+                lab = load_spec(find_lab(arguments.lab), arguments.hidden_checks)
+                if arguments.command == "gradescope":
+                    bundles.write_gradescope_zip(lab, arguments.out, arguments.python_version)
+                else:
+                    bundles.write_prairielearn_folder(lab, arguments.out, arguments.python_version)
+                console.print(f"wrote {printable(str(arguments.out))}")
+                return EXIT_ALL_PASSED
             case "labs":
                 return list_labs(console)
             case "schema":
@@ -315,14 +390,26 @@ def check(
     submission: Path | None,
     verbose: bool,
     captures: Path | None,
+    backend: str = "auto",
 ) -> int:
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
-    intro = f"checking {lab.id} — this starts your programs in Docker containers…"
-    result = _graded_live(console, lab, submission, intro, skip_hidden=True, captures=captures)
+    backend = _chosen_backend(console, backend)
+    where = "in Docker containers" if backend == "docker" else "as local processes"
+    intro = f"checking {lab.id} — this starts your programs {where}…"
+    result = _graded_live(
+        console,
+        lab,
+        submission,
+        intro,
+        skip_hidden=True,
+        captures=captures,
+        backend=backend,
+        without_capture="not-checked",
+    )
     hidden = sum(1 for check in lab.checks if check.hidden)
     print_report(console, result, hidden_skipped=hidden, verbose=verbose)
     if any(captures.glob("*.pcap")):
@@ -338,20 +425,90 @@ def _graded_live(
     *,
     skip_hidden: bool,
     captures: Path | None = None,
+    backend: str = "docker",
+    without_capture: str = "error",
 ) -> SubmissionResult:
     """One submission graded in this process, with `check`'s live line on `console`.
 
-    Raises InfrastructureError when the engine does not answer or the grading could not end.
+    Raises InfrastructureError when the engine does not answer (backend "docker"), the local
+    backend cannot run here (backend "local"), or the grading could not end.
     """
-    engine.connect()
+    if backend == "docker":
+        engine.connect()
+    else:
+        local.require_local()
     console.print(intro)
     with interrupts.deferred(), _CheckProgress(console, lab) as progress:
         outcome = grade_submission(
-            lab, submission, skip_hidden=skip_hidden, captures=captures, on_check=progress.tell
+            lab,
+            submission,
+            skip_hidden=skip_hidden,
+            captures=captures,
+            on_check=progress.tell,
+            backend=backend,
+            without_capture=without_capture,
         )
     _raise_on_infrastructure(outcome)
     assert outcome.result is not None
     return outcome.result
+
+
+def autograde(
+    console: Console,
+    lab_name: str,
+    submission: Path,
+    results: Path,
+    platform: str,
+    hidden_checks: Path | None = None,
+    backend: str = "local",
+) -> int:
+    """Grades `submission` with every check and writes the platform's results.json to
+    `results` (grader.reporting.gradescope or .prairielearn), printing the report too.
+
+    Whatever goes wrong (a spec error, an infrastructure failure, a bug in socketlab), a
+    results.json is written that says the submission was not graded and why: never a bare
+    zero. Returns 0 once a results.json is written, 2 when even that failed.
+    """
+    from grader.reporting import gradescope, prairielearn
+
+    try:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        lab = load_spec(find_lab(lab_name), hidden_checks)
+        submission = submission.resolve()
+        _require_directory(submission)
+        started = time.monotonic()
+        intro = f"grading {lab.id} ({backend} backend)…"
+        result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
+    except Exception as e:  # a results.json in every case: the reason in place of a score
+        reason = f"{type(e).__name__}: {e}" if not isinstance(e, SocketlabError) else str(e)
+        errors = Console(stderr=True, highlight=False)
+        errors.print(Text(f"not graded: {reason}", style="bold red"))
+        if platform == "gradescope":
+            gradescope.write_not_graded(reason, results)
+        else:
+            prairielearn.write_not_graded(reason, results)
+        return EXIT_ALL_PASSED
+    print_report(console, result)
+    if platform == "gradescope":
+        gradescope.write_results_json(result, results, time.monotonic() - started)
+    else:
+        prairielearn.write_results_json(result, results)
+    return EXIT_ALL_PASSED
+
+
+def _chosen_backend(console: Console, backend: str) -> str:
+    """`backend`, with "auto" made "docker" when an engine answers, else "local" (said so)."""
+    if backend != "auto":
+        return backend
+    try:
+        engine.connect()
+    except DockerUnavailableError:
+        console.print(
+            "note: no Docker engine answers; your programs run as local processes instead"
+            " (--backend local)"
+        )
+        return "local"
+    return "docker"
 
 
 def ci(
@@ -360,6 +517,7 @@ def ci(
     submission: Path,
     fail_under: float | None,
     hidden_checks: Path | None = None,
+    backend: str = "docker",
 ) -> int:
     """Grades `submission` with every check, as in a batch, for a GitHub Actions job.
 
@@ -373,8 +531,9 @@ def ci(
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
-    intro = f"grading {lab.id} — this starts the programs in Docker containers…"
-    result = _graded_live(console, lab, submission, intro, skip_hidden=False)
+    where = "in Docker containers" if backend == "docker" else "as local processes"
+    intro = f"grading {lab.id} — this starts the programs {where}…"
+    result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
     print_report(console, result)
     if os.environ.get("GITHUB_OUTPUT"):
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
@@ -446,6 +605,7 @@ def grade(
     resume: bool = False,
     roster: Path | None = None,
     hidden_checks: Path | None = None,
+    backend: str = "docker",
 ) -> int:
     """Grades the submissions, `jobs` at a time, keeping each one's results as it finishes.
 
@@ -458,7 +618,8 @@ def grade(
     A Docker failure stops the batch: every submission not graded is written
     `not graded: <reason>` (exit 2). A grader bug costs one submission, and the batch goes on.
     With `roster` (grader.reporting.roster), canvas.csv is written beside the gradebook;
-    `hidden_checks` adds a private file's hidden checks (spec.loader.load_spec).
+    `hidden_checks` adds a private file's hidden checks (spec.loader.load_spec). `backend`
+    "local" runs the programs as local processes (grader.sandbox.local), with a warning.
     """
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path, hidden_checks)
@@ -468,11 +629,39 @@ def grade(
     if not submissions:
         raise SocketlabError("no submissions to grade")
     _refuse_other_labs(out, lab)  # before the lock, which would make `out`
-    image.require_image(engine.connect())
+    if backend == "docker":
+        image.require_image(engine.connect())
+    else:
+        local.require_local()
+        warnings = Console(file=sys.stderr, highlight=False)
+        warnings.print(
+            Text(
+                "warning: --backend local runs the submissions' programs without container"
+                " isolation"
+                + ("" if local.is_root() else ", as your own user, able to read your files"),
+                "yellow",
+            )
+        )
+        if hidden_checks is not None and hidden_checks.stat().st_mode & 0o004:
+            warnings.print(
+                Text(
+                    f"warning: {printable(str(hidden_checks))} is readable by every user, the"
+                    " programs' too: chmod o-r it to keep the hidden checks from them",
+                    "yellow",
+                )
+            )
     with _only_batch_in(out):
         _refuse_other_labs(out, lab)  # and again: a batch of another lab may have ended since
         return _grade(
-            console, lab, submissions, out, jobs or batch.default_jobs(), resume, students, roster
+            console,
+            lab,
+            submissions,
+            out,
+            jobs or batch.default_jobs(),
+            resume,
+            students,
+            roster,
+            backend,
         )
 
 
@@ -516,6 +705,7 @@ def _grade(
     resume: bool,
     students: list[Student] | None,
     roster: Path | None = None,
+    backend: str = "docker",
 ) -> int:
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     names = _unique_names(submissions)
@@ -567,7 +757,7 @@ def _grade(
         with (
             interrupts.deferred(),
             _BatchProgress(console, len(todo)) as progress,
-            batch.WorkerPool(lab, jobs) as pool,
+            batch.WorkerPool(lab, jobs, backend) as pool,
         ):
             for finished in pool.run(todo):
                 job = finished.job
@@ -601,8 +791,9 @@ def _grade(
     finally:
         # The workers have ended; anything an interrupted one could not remove is the
         # batch's (they carry its pid), and goes now.
-        with contextlib.suppress(Exception):
-            labels.sweep(engine.connect(), owner_pid=labels.owner_pid(), stale_only=False)
+        if backend == "docker":
+            with contextlib.suppress(Exception):
+                labels.sweep(engine.connect(), owner_pid=labels.owner_pid(), stale_only=False)
     if stopped is not None:
         write_rows(f"the batch stopped: {_first_line(stopped)}")
     else:

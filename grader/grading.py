@@ -67,8 +67,14 @@ def grade_submission(
     junit_xml: Path | None = None,
     captures: Path | None = None,
     on_check: CheckProgress | None = None,
+    backend: str = "docker",
+    without_capture: str = "error",
 ) -> GradingOutcome:
     """Runs the lab's checks on `submission` in this process and returns what they concluded.
+
+    `backend` is where the programs run: "docker" or "local" (grader.sandbox.local).
+    `without_capture` is what a packet check does where the local backend cannot capture:
+    "error" (an infrastructure failure, for grading) or "not-checked" (`socketlab check`).
 
     `on_check`, if given, is told as each check starts and ends (see CheckProgress).
 
@@ -77,7 +83,9 @@ def grade_submission(
     could not finish writes none.
     """
     started = time.monotonic()
-    outcome = _run_pytest(lab, submission, skip_hidden, captures, on_check)
+    outcome = _run_pytest(
+        lab, submission, skip_hidden, captures, on_check, backend, without_capture
+    )
     if junit_xml is not None and outcome.result is not None:
         write_junit(outcome.result, junit_xml, time.monotonic() - started)
     return outcome
@@ -89,6 +97,8 @@ def _run_pytest(
     skip_hidden: bool,
     captures: Path | None,
     on_check: CheckProgress | None = None,
+    backend: str = "docker",
+    without_capture: str = "error",
 ) -> GradingOutcome:
     arguments = [
         str(lab.path),
@@ -107,6 +117,14 @@ def _run_pytest(
         "--capture=sys",
         # A conftest.py beside a spec or above it would run in the grader: no lab needs one.
         "--noconftest",
+        # The plugin is passed in (below), also where no package metadata names its entry
+        # point (an autograder bundle): the entry point's copy would be a second one.
+        "-p",
+        "no:socketlab",
+        "--backend",
+        backend,
+        "--without-capture",
+        without_capture,
     ]
     if skip_hidden:
         arguments.append("--skip-hidden")
@@ -117,7 +135,7 @@ def _run_pytest(
     collector = _ResultCollector(on_check)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        exit_code = pytest.main(arguments, plugins=[collector])
+        exit_code = pytest.main(arguments, plugins=[plugin, collector])
     output = captured.getvalue()
     # pytest caught Ctrl-C (or SIGTERM) and already removed the run's resources; or a signal
     # came where nothing could act on it (see grader.interrupts): the grading is not whole.

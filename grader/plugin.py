@@ -43,6 +43,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="The student's submission to grade (default: the lab directory itself).",
     )
     group.addoption(
+        "--backend",
+        choices=("docker", "local"),
+        default="docker",
+        help="where the programs run: in Docker containers (docker, the default) or as local"
+        " processes on loopback (local: no isolation unless run as root)",
+    )
+    group.addoption(
+        "--without-capture",
+        choices=("error", "not-checked"),
+        default="error",
+        help="with --backend local where packets cannot be captured (not root, or no tcpdump):"
+        " an infrastructure error (error, for grading) or checks marked not checked (for a"
+        " student's own check)",
+    )
+    group.addoption(
         "--captures",
         metavar="DIR",
         default=None,
@@ -140,7 +155,12 @@ class CheckItem(pytest.Item):
         runs = self.config.stash[RUNS]
         key = self.lab.path.resolve()
         if key not in runs:
-            runs[key] = SubmissionRun(self.lab, self.submission(), captured_scenarios(self.lab))
+            run_class = SubmissionRun
+            if self.config.getoption("--backend") == "local":
+                from grader.scenarios.local_runner import LocalSubmissionRun
+
+                run_class = LocalSubmissionRun
+            runs[key] = run_class(self.lab, self.submission(), captured_scenarios(self.lab))
         return runs[key]
 
     def keep_capture(self, observation: object) -> None:
@@ -158,6 +178,9 @@ class CheckItem(pytest.Item):
             self.record("error", None, error=str(failure))
             raise failure
         kind = check_kinds()[self.check.kind]
+        if kind.judges_packets and not self.can_capture():
+            self.not_capturable()
+            return
         observation = self.observe(kind.scenario(self.check.params))
         try:
             verdict = kind.verdict(self.check.params, observation, self.lab)
@@ -179,6 +202,27 @@ class CheckItem(pytest.Item):
         result = self.record("passed" if verdict.passed else "failed", verdict)
         if not verdict.passed:
             raise CheckFailed(result)
+
+    def can_capture(self) -> bool:
+        if self.config.getoption("--backend") != "local":
+            return True
+        from grader.sandbox.local import can_capture
+
+        return can_capture()
+
+    def not_capturable(self) -> None:
+        """For a check that needs packets where the local backend cannot capture them: marked
+        not checked, or, when grading, an infrastructure error (nothing is graded)."""
+        reason = "this check reads the packets, and capturing them needs root and tcpdump"
+        if self.config.getoption("--without-capture") == "not-checked":
+            self.record("not-checked", None, error=reason)
+            pytest.skip(f"not checked here: {reason}")
+        error = InfrastructureError(
+            f"{self.check.id}: {reason}; grade as root with tcpdump installed, or with Docker"
+        )
+        self.config.stash[INFRASTRUCTURE_FAILURE] = error
+        self.record("error", None, error=str(error))
+        raise error
 
     def observe(self, scenario: Scenario) -> Observation:
         """What the submission did in `scenario` (run once per submission, then reused).

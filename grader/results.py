@@ -8,7 +8,9 @@ from typing import Literal
 
 from grader.checks.base import Verdict
 
-Status = Literal["passed", "failed", "error"]
+Status = Literal["passed", "failed", "error", "not-checked"]
+"""`not-checked`: the check could not run here (the local backend without packet capture,
+in `socketlab check` only); it counts neither as passed nor as failed, nor in max_score."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,12 @@ class SubmissionResult:
 
     @property
     def max_score(self) -> float:
-        return sum(check.max_points for check in self.checks)
+        return sum(check.max_points for check in self.checks if check.status != "not-checked")
+
+    @property
+    def not_checked(self) -> tuple[CheckResult, ...]:
+        """The checks that could not run here (see Status)."""
+        return tuple(check for check in self.checks if check.status == "not-checked")
 
     @property
     def visible(self) -> tuple[CheckResult, ...]:
@@ -69,4 +76,4 @@ class SubmissionResult:
 
     @property
     def all_passed(self) -> bool:
-        return all(check.status == "passed" for check in self.checks)
+        return all(check.status in ("passed", "not-checked") for check in self.checks)

@@ -131,18 +131,19 @@ def grade_batch(
     broken: tuple[Broken, ...],
     *,
     with_references: bool = True,
+    backend: str = "docker",
 ) -> GradedBatch:
     """The lab's solution, starter and broken submissions, graded by one `socketlab grade`.
 
     In the output the solution is `solutions__<lab>` and the starter `labs__<lab>` (the same
     folder name, so each is named after its path); `with_references=False` grades the broken
-    submissions alone.
+    submissions alone. `backend` is grade's --backend.
     """
     submissions = factory.mktemp(f"{lab}-submissions")
     directories = [b.materialize(submissions) for b in broken]
     out = factory.mktemp(f"{lab}-out")
     references = [f"solutions/{lab}", f"labs/{lab}"] if with_references else []
-    arguments = ["grade", lab, *references, *map(str, directories)]
+    arguments = ["grade", lab, *references, *map(str, directories), "--backend", backend]
     process, pid = socketlab_with_pid(*arguments, "--out", str(out))
     return GradedBatch(out, process, pid)
 

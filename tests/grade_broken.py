@@ -1,6 +1,7 @@
 """Grades some broken submissions of one lab and says how each compares with its entry.
 
     python -m tests.grade_broken 02-tcp-echo server-floods-echo client-prints-text [--solution]
+    python -m tests.grade_broken 03-udp-ping --all --backend local
 
 For working on one kind of mistake without grading a whole lab's batch (tests/test_labNN_*
 grade them all). Prints, for each submission, the checks it failed that its entry does not
@@ -25,11 +26,15 @@ CATALOGUE = {"01-tcp-hello": LAB01, "02-tcp-echo": LAB02, "03-udp-ping": LAB03}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lab", choices=sorted(CATALOGUE))
-    parser.add_argument("names", nargs="+", help="entries of tests/submissions.py")
+    parser.add_argument("names", nargs="*", help="entries of tests/submissions.py")
+    parser.add_argument("--all", action="store_true", help="every entry of the lab")
+    parser.add_argument("--backend", choices=("docker", "local"), default="docker")
     parser.add_argument("--solution", action="store_true", help="also grade the solution")
     parser.add_argument("--keep", type=Path, help="grade into this directory and keep it")
     arguments = parser.parse_args()
     entries = {broken.name: broken for broken in CATALOGUE[arguments.lab]}
+    if arguments.all:
+        arguments.names = list(entries)
     unknown = [name for name in arguments.names if name not in entries]
     if unknown:
         parser.error(f"not in tests/submissions.py for {arguments.lab}: {', '.join(unknown)}")
@@ -41,6 +46,7 @@ def main() -> int:
             directories.insert(0, REPOSITORY / "solutions" / arguments.lab)
         out = arguments.keep or Path(scratch) / "out"
         command = [sys.executable, "-m", "grader.cli", "grade", arguments.lab]
+        command += ["--backend", arguments.backend]
         process = subprocess.run(
             [*command, *map(str, directories), "--out", str(out)], cwd=REPOSITORY, check=False
         )

@@ -40,8 +40,10 @@ def test_grade_without_docker_exits_2_and_writes_no_score(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_without_docker_exits_2() -> None:
-    done = socketlab("check", "01-tcp-hello", env=NO_DOCKER)
+def test_check_on_docker_without_docker_exits_2() -> None:
+    """Asked for Docker (--backend docker); without it, `check` runs locally instead
+    (tests/test_local_backend.py)."""
+    done = socketlab("check", "01-tcp-hello", "--backend", "docker", env=NO_DOCKER)
     assert done.returncode == 2
     assert "Hint:" in done.stderr
 

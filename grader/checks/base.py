@@ -48,6 +48,9 @@ class CheckKind(Generic[P]):
     """Which services ("server", "client") the spec must declare for this kind."""
     captures: bool | Callable[[P], bool] = False
     """Whether it looks at a packet capture of its scenario (then the capture is kept)."""
+    judges_packets: bool = False
+    """Its verdict is read from the capture (not only explained by it): where no packets can
+    be captured (the local backend without root) it cannot judge at all."""
     server_protocol: str | Callable[[P], str | None] | None = None
     """The protocol ("tcp", "udp") the spec's server must use for this kind; None: either."""
 

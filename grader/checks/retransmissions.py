@@ -64,5 +64,6 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    judges_packets=True,
     server_protocol="udp",
 )

@@ -340,5 +340,6 @@ KIND = CheckKind(
     judge=judge,
     needs=lambda params: (params.program,),
     captures=True,
+    judges_packets=True,
     server_protocol=lambda params: "tcp" if params.program == "server" else None,
 )

@@ -416,5 +416,6 @@ KIND = CheckKind(
     judge=judge,
     needs=("server",),
     captures=True,
+    judges_packets=True,
     server_protocol="udp",
 )

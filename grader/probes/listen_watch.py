@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 import struct
 import sys
@@ -107,8 +108,36 @@ def diag_message(body: bytes) -> tuple[int, bool]:
     return inode, v6only
 
 
-def listeners(protocol: str) -> list[tuple[str, int, bool]]:
-    """(address, port, ipv6_only) of each listening TCP or bound, unconnected UDP socket."""
+def session_socket_inodes(session: int) -> set[int]:
+    """The inodes of the sockets that the processes of `session` hold open.
+
+    For a namespace shared with other programs (the local backend): a process of the session
+    is one whose session id (field 6 of /proc/PID/stat) is `session`. A process that left
+    the session, or whose descriptors this process may not read, is not seen.
+    """
+    inodes: set[int] = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+            if int(fields[3]) != session:
+                continue
+            for fd in os.listdir(f"/proc/{name}/fd"):
+                target = os.readlink(f"/proc/{name}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return inodes
+
+
+def listeners(
+    protocol: str, inodes: set[int] | None = None, uid: int | None = None
+) -> list[tuple[str, int, bool]]:
+    """(address, port, ipv6_only) of each listening TCP or bound, unconnected UDP socket;
+    with `inodes`, of those sockets only; with `uid`, of the sockets that uid owns."""
     state_wanted = TCP_LISTEN if protocol == "tcp" else UDP_UNCONNECTED
     found = []
     ipv6_only: set[int] | None = None
@@ -120,8 +149,10 @@ def listeners(protocol: str) -> list[tuple[str, int, bool]]:
             continue
         for row in rows:
             fields = row.split()
-            local, state, inode = fields[1], fields[3], int(fields[9])
-            if state != state_wanted:
+            local, state, owner, inode = fields[1], fields[3], int(fields[7]), int(fields[9])
+            if state != state_wanted or (inodes is not None and inode not in inodes):
+                continue
+            if uid is not None and owner != uid:
                 continue
             hex_address, hex_port = local.split(":")
             address = decode_address(hex_address)

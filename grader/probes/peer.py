@@ -1,8 +1,10 @@
 """The grader's instrumented peers: a reference client and a reference server, TCP and UDP.
 
-Runs in a grader-owned container on the lab network. Takes one JSON argument, does what it
-says, and prints one line `REPORT {json}` with what it observed. The servers print `READY`
-once they listen.
+Runs in a grader-owned container on the lab network, or as a process of the local backend.
+Takes one JSON argument, does what it says, and prints one line `REPORT {json}` with what it
+observed. The servers print `READY` once they listen: on `bind` (default 0.0.0.0), and they
+note the SYNs that arrive on `interface` (default eth0; to `bind` only, when it is given).
+The clients connect from `source` when it is given (else the address the kernel picks).
 
 Whatever the student's program does, this script stays bounded and always reports:
 - it keeps counts and a sha256 of everything it receives, but only the first part of the
@@ -196,8 +198,10 @@ class SynSniffer(threading.Thread):
     `frames` counts the frames it read.
     """
 
-    def __init__(self, interface: str = "eth0") -> None:
+    def __init__(self, interface: str = "eth0", address: str | None = None) -> None:
+        """`address`: only SYNs to this IPv4 address count (an interface shared by others)."""
         super().__init__(daemon=True)
+        self.address = socket.inet_aton(address) if address and address != "0.0.0.0" else None
         self.ports: list[int] = []
         self.available = True
         self.filtered = False
@@ -228,6 +232,8 @@ class SynSniffer(threading.Thread):
             if len(frame) < tcp + 14:
                 continue
             flags = frame[tcp + 13]
+            if self.address is not None and frame[30:34] != self.address:
+                continue
             if flags & TCP_SYN and not flags & TCP_ACK:
                 port = int.from_bytes(frame[tcp + 2 : tcp + 4], "big")
                 if port not in self.ports:
@@ -263,7 +269,9 @@ def one_connection(
     try:
         connect_s = min(options["connect_timeout_s"], max(0.1, clock.remaining_s()))
         try:
-            sock, reset_at_once = connect(options["host"], options["port"], connect_s)
+            sock, reset_at_once = connect(
+                options["host"], options["port"], connect_s, options.get("source")
+            )
         except OSError as e:
             observed["connect_error"] = f"{type(e).__name__}: {e}"
             return
@@ -311,20 +319,25 @@ def one_connection(
         observed["idle_s"] = round(time.monotonic() - (last if last else started), 3)
 
 
-def connect(host: str, port: int, timeout_s: float) -> tuple[socket.socket, bool]:
+def connect(
+    host: str, port: int, timeout_s: float, source: str | None = None
+) -> tuple[socket.socket, bool]:
     """A connected socket, and whether the server had already reset the connection.
 
     Like socket.create_connection, except for a reset: connect() waits for the handshake and
     then asks the socket for its error, so on a busy machine a server that accepts, sends and
     resets (SO_LINGER 0) at once makes connect() itself raise ConnectionResetError. Only an
     established connection can be reset, so that is a connection, with the server's bytes
-    still readable before the reset. Raises OSError when no connection was made.
+    still readable before the reset. `source`: the local address to connect from. Raises
+    OSError when no connection was made.
     """
     error: OSError | None = None
     for family, kind, protocol, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
         sock = socket.socket(family, kind, protocol)
         sock.settimeout(timeout_s)
         try:
+            if source and family == socket.AF_INET:
+                sock.bind((source, 0))
             sock.connect(address)
             return sock, False
         except ConnectionResetError:
@@ -466,7 +479,13 @@ def run_udp_client(options: dict[str, Any], report: Report) -> None:
         # That is the program's doing, seen in its record, not a fault of this client.
         report.stop(f"no server: {options['host']} did not resolve ({e})")
         return
+    # On loopback (the local backend) a server bound to 0.0.0.0 answers from 127.0.0.1,
+    # whatever address the request went to: its port tells it.
+    loopback_replies = bool(options.get("loopback_replies"))
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(options["clients"])]
+    if options.get("source"):
+        for sock in sockets:
+            sock.bind((options["source"], 0))
     per_client = [0] * len(sockets)
     totals = {"replies_total": 0, "reply_bytes_total": 0, "kept_bytes": 0}
     digest = hashlib.sha256()
@@ -514,7 +533,7 @@ def run_udp_client(options: dict[str, Any], report: Report) -> None:
                     data, source = sock.recvfrom(65535)
                 except OSError:  # ICMP port unreachable surfaces as ConnectionRefusedError
                     continue
-                if source == address:
+                if source == address or (loopback_replies and from_loopback(source, address)):
                     note(index, data)
             if totals["replies_total"] >= flood_at:
                 report.stop("flood")
@@ -526,12 +545,19 @@ def run_udp_client(options: dict[str, Any], report: Report) -> None:
             sock.close()
 
 
+def from_loopback(source: tuple[str, int], address: tuple[str, int]) -> bool:
+    """A reply from the server's port on a loopback address, for a server on loopback."""
+    return (
+        source[1] == address[1] and source[0].startswith("127.") and address[0].startswith("127.")
+    )
+
+
 def run_udp_echo(options: dict[str, Any], report: Report) -> None:
     """A model UDP echo server: each datagram goes back to its sender, until SIGTERM."""
     clock = report.clock
     report.observed["echoed"] = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("0.0.0.0", options["port"]))
+        sock.bind((options.get("bind", "0.0.0.0"), options["port"]))
         print("READY", flush=True)
         while (remaining := clock.remaining_s()) > 0:
             readable, _, _ = select.select([sock], [], [], remaining)
@@ -642,14 +668,14 @@ def run_server(options: dict[str, Any], report: Report, *, listen: bool) -> None
         # than as an exception raised inside a lock's wait. Blocked before the sniffer starts,
         # so that no thread of this process takes the signal in its place.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    sniffer = SynSniffer()
+    sniffer = SynSniffer(options.get("interface", "eth0"), options.get("bind"))
     sniffer.start()
     report.observed.update(accepted=False, syn_ports=sniffer.ports)
     record_server_streams(report.observed, Received(), Received())
     if listen:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("0.0.0.0", options["port"]))
+            listener.bind((options.get("bind", "0.0.0.0"), options["port"]))
             listener.listen(1)
             print("READY", flush=True)
             serve_one(listener, options, report)

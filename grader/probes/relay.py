@@ -5,11 +5,11 @@ real peer through a separate upstream socket per client address, and applies the
 impairment.py in each direction. The real peer is `upstream_host`:`upstream_port`, or, with
 `echo_upstream: true`, a model UDP echo server inside the relay, on a loopback port.
 
-Prints READY once bound; on SIGTERM, at its deadline (`deadline_s` in its options) or on an
-error of its own it prints one line `REPORT {json}`: what it did to each datagram (the
-first LOG_KEPT of them; `left_out` counts the rest), counts per direction and action, why
-it stopped and how long it ran. Each logged datagram carries `at_ms`, when the relay received
-it (milliseconds since the relay started).
+Prints READY once bound (on `bind`, default 0.0.0.0); on SIGTERM, at its deadline
+(`deadline_s` in its options) or on an error of its own it prints one line `REPORT {json}`:
+what it did to each datagram (the first LOG_KEPT of them; `left_out` counts the rest),
+counts per direction and action, why it stopped and how long it ran. Each logged datagram
+carries `at_ms`, when the relay received it (milliseconds since the relay started).
 
 A program that floods the relay never makes it unbounded: the log is capped, at most
 MAX_CLIENTS client addresses get an upstream socket, and at most MAX_QUEUED datagrams
@@ -67,7 +67,7 @@ class Relay:
             host = socket.gethostbyname(options["upstream_host"])
             self.upstream = (host, options["upstream_port"])
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("0.0.0.0", options["port"]))
+        self.front.bind((options.get("bind", "0.0.0.0"), options["port"]))
         self.upstreams: dict[tuple[str, int], socket.socket] = {}
         self.clients: dict[socket.socket, tuple[str, int]] = {}
         self.counts: dict[tuple[tuple[str, int], str], int] = {}

@@ -37,14 +37,23 @@ Options (one JSON argument):
                              carries the grader's commands, a line each: SIGTERM or SIGINT
                              (passed on as those signals are), SIGUSR2 (time is up); stdin's
                              end (the grader is gone) is SIGUSR2 too
-    listen: {protocol, timeout_s}, optional   watch the network namespace (listen_watch.py,
-                             beside this file) from the program's start until a TCP socket
+    cgroup: bool, optional   read the container's cgroup counters (default true); false where
+                             this wrapper runs in no container of its own (the local
+                             backend): then process_limit_hits, oom_kills and
+                             peak_processes are None
+    rlimits: {name: n}, opt. resource limits set on the program before it starts, by the
+                             names of Python's resource module (RLIMIT_AS, RLIMIT_NPROC, ...)
+    listen: {protocol, timeout_s, owned, uid}, optional   watch the network namespace
+                             (listen_watch.py, beside this file) from the program's
+                             start until a TCP socket
                              listens or an unconnected UDP socket is bound ("tcp" or "udp"),
                              the program exits, or timeout_s passes, then print one line
                              `LISTEN {"listeners": [[address, port, ipv6_only], ...],
                              "waited_s": seconds, "program_exited": bool}` (empty
                              listeners: none came; program_exited: printed because the
-                             program had exited). No helper
+                             program had exited). With `owned` true, only the program's
+                             sockets count (the namespace is shared): those of `uid` when
+                             given, else those its session holds. No helper
                              container and no connection: the program's first client is
                              the grader's.
 
@@ -110,8 +119,14 @@ PIDS_EVENTS = ("/sys/fs/cgroup/pids/pids.events", "/sys/fs/cgroup/pids.events")
 PIDS_CURRENT = ("/sys/fs/cgroup/pids/pids.current", "/sys/fs/cgroup/pids.current")
 
 
+CGROUP_COUNTERS = [True]
+"""Whether the cgroup counters are the program's (the `cgroup` option)."""
+
+
 def processes_now() -> int | None:
     """The container's processes and threads right now (pids.current), or None if unknown."""
+    if not CGROUP_COUNTERS[0]:
+        return None
     for path in PIDS_CURRENT:
         try:
             with open(path) as current:
@@ -123,6 +138,8 @@ def processes_now() -> int | None:
 
 def process_limit_refusals() -> int | None:
     """How many forks the container's pids limit has refused so far, or None if unknown."""
+    if not CGROUP_COUNTERS[0]:
+        return None
     for path in PIDS_EVENTS:
         try:
             with open(path) as events:
@@ -147,6 +164,8 @@ COMMANDS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGUSR2": signa
 
 def oom_kills() -> int | None:
     """How many processes the OOM killer has killed in the container so far, or None."""
+    if not CGROUP_COUNTERS[0]:
+        return None
     for path in OOM_EVENTS:
         try:
             with open(path) as events:
@@ -326,12 +345,31 @@ class Stream:
 
 def main() -> None:
     options = json.loads(sys.argv[1])
+    CGROUP_COUNTERS[0] = bool(options.get("cgroup", True))
     stdin_path = options.get("stdin")
     with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as stdin:
         run(options, stdin)
 
 
-def as_user(uid: int, gid: int, cwd: str | None) -> Callable[[], None]:
+def with_limits(rlimits: dict[str, int]) -> Callable[[], None]:
+    """What the child does before exec when it keeps this wrapper's user: set `rlimits`."""
+
+    def limit() -> None:
+        set_rlimits(rlimits)
+
+    return limit
+
+
+def set_rlimits(rlimits: dict[str, int]) -> None:
+    import resource
+
+    for name, value in rlimits.items():
+        resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+
+
+def as_user(
+    uid: int, gid: int, cwd: str | None, rlimits: dict[str, int] | None = None
+) -> Callable[[], None]:
     """What the child does before exec: yield to this wrapper, become `uid`, enter `cwd`.
 
     Runs in the forked child, still as root: /proc/self/oom_score_adj is writable by root only
@@ -350,6 +388,8 @@ def as_user(uid: int, gid: int, cwd: str | None) -> Callable[[], None]:
         os.nice(19)
         os.setgroups([])
         os.setgid(gid)
+        if rlimits:  # before the uid changes: RLIMIT_NPROC then holds for the new user too
+            set_rlimits(rlimits)
         os.setuid(uid)  # from uid 0 this also clears the permitted and effective capabilities
         if cwd is not None:
             os.chdir(cwd)
@@ -365,6 +405,14 @@ class ListenWatch:
         import listen_watch  # type: ignore[import-not-found]
 
         self.listeners = listen_watch.listeners
+        self.session_inodes = listen_watch.session_socket_inodes
+        self.owned = bool(options.get("owned"))
+        self.uid = options.get("uid")
+        """With `owned`: the sockets of this uid are the program's (a uid of its own), read
+        from /proc/net itself; else those its session holds, read from /proc/PID/fd, which
+        a root without CAP_SYS_PTRACE (a container's) cannot read for another user."""
+        self.session: int | None = None
+        """The program's session id (its pid), once started: whose sockets count when owned."""
         self.protocol = str(options["protocol"])
         self.started = started
         self.deadline = started + float(options["timeout_s"])
@@ -378,7 +426,11 @@ class ListenWatch:
         if not self.open or (now - self.last < self.interval_s and not program_exited):
             return
         self.last = now
-        found = self.listeners(self.protocol)
+        if self.owned and self.uid is not None:
+            found = self.listeners(self.protocol, None, int(self.uid))
+        else:
+            inodes = self.session_inodes(self.session) if self.owned and self.session else None
+            found = self.listeners(self.protocol, inodes)
         if found or program_exited or now >= self.deadline:
             self.open = False
             report = {
@@ -686,13 +738,19 @@ def run(options: dict[str, Any], stdin: Any) -> None:
             # its children too, and never this wrapper.
             start_new_session=True,
             cwd=None if user else options.get("cwd"),
-            preexec_fn=as_user(int(user[0]), int(user[1]), options.get("cwd")) if user else None,
+            preexec_fn=(
+                as_user(int(user[0]), int(user[1]), options.get("cwd"), options.get("rlimits"))
+                if user
+                else with_limits(options.get("rlimits") or {})
+            ),
         )
     except OSError as e:
         error = {"error": f"{type(e).__name__}: {e}", "argv": options["argv"]}
         sys.stdout.write("WRAPPER-ERROR " + json.dumps(error) + "\n")
         sys.stdout.flush()
         sys.exit(70)
+    if watch is not None:
+        watch.session = child.pid  # start_new_session: the program leads its own session
     ended_by: str | None = None
 
     def kill_program() -> None:

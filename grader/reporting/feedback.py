@@ -59,6 +59,8 @@ def feedback_lines(result: CheckResult, *, verbose: bool = False) -> list[str]:
 def _all_lines(result: CheckResult, *, verbose: bool) -> list[str]:
     if result.status == "error":
         return [f"not graded: {result.error}"]
+    if result.status == "not-checked":
+        return [f"not checked here: {result.error}"]
     verdict = result.verdict
     if verdict is None:
         return []

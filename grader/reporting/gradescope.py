@@ -100,3 +100,25 @@ def write_results_json(
 ) -> None:
     """Writes results.json so that `path` is either absent or complete, never half-written."""
     write_atomically(path, json.dumps(results_json(result, elapsed_s), indent=2) + "\n")
+
+
+def not_graded_json(reason: str) -> dict[str, Any]:
+    """results.json for a submission the autograder could not grade (an infrastructure
+    failure): no test, and a top-level output that says so, never a bare zero."""
+    return {
+        "score": 0.0,
+        "output": (
+            "**Not graded.** The autograder could not run the checks, which is not your"
+            " program's fault; your instructor can regrade once it is fixed.\n\n"
+            + code_block(bounded_text(reason))
+        ),
+        "output_format": "md",
+        "visibility": "visible",
+        "tests": [],
+        "extra_data": {"socketlab_not_graded": True},
+    }
+
+
+def write_not_graded(reason: str, path: Path) -> None:
+    """Writes not_graded_json(reason) to `path`, atomically."""
+    write_atomically(path, json.dumps(not_graded_json(reason), indent=2) + "\n")

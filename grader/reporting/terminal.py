@@ -12,7 +12,12 @@ from grader.reporting.feedback import code_block, feedback_lines
 from grader.reporting.names import printable
 from grader.results import SubmissionResult
 
-MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "error": ("!", "yellow")}
+MARKS = {
+    "passed": ("✔", "green"),
+    "failed": ("✘", "red"),
+    "error": ("!", "yellow"),
+    "not-checked": ("○", "dim"),
+}
 HIDDEN_MARK = "•"
 
 
@@ -34,7 +39,10 @@ def print_report(
         line = Text()
         line.append(f" {mark} ", style=f"bold {colour}")
         line.append(f"{check.title}", style="bold" if check.status != "passed" else "")
-        line.append(f"  [{check.points:g}/{check.max_points:g}]", style="dim")
+        if check.status == "not-checked":
+            line.append(f"  [not counted: {check.max_points:g}]", style="dim")
+        else:
+            line.append(f"  [{check.points:g}/{check.max_points:g}]", style="dim")
         line.append(f"  {check.check_id}", style="dim")
         console.print(line)
         if check.status != "passed" or verbose:
@@ -52,6 +60,11 @@ def print_report(
         f"[{total_style}]Total: {result.score:g} / {result.max_score:g}[/]"
         + (f"  ({hidden_skipped} hidden checks run only when graded)" if hidden_skipped else "")
     )
+    if result.not_checked:
+        console.print(
+            f"[dim]{len(result.not_checked)} check(s) need packet capture, which this machine"
+            " does not allow (root and tcpdump, or Docker): they are not in the total.[/]"
+        )
     if result.errors:
         console.print(
             f"[yellow]{len(result.errors)} check(s) could not be judged because of a grader"
@@ -74,8 +87,12 @@ def feedback_markdown(result: SubmissionResult) -> str:
     Hidden checks show as their points only (as `socketlab ci` prints them). The report is
     in a code block, so its columns stay and nothing a program printed becomes markdown.
     """
+    title = f"# {result.lab_id}: {result.score:g} / {result.max_score:g} points"
+    return f"{title}\n\n{code_block(report_text(result))}\n"
+
+
+def report_text(result: SubmissionResult) -> str:
+    """The report `socketlab check` prints, as plain text (hidden checks as their points)."""
     console = Console(record=True, width=100, file=io.StringIO(), color_system=None, soft_wrap=True)
     print_report(console, result)
-    text = console.export_text(styles=False).rstrip("\n")
-    title = f"# {result.lab_id}: {result.score:g} / {result.max_score:g} points"
-    return f"{title}\n\n{code_block(text)}\n"
+    return console.export_text(styles=False).rstrip("\n")

@@ -20,7 +20,7 @@ from grader.packets.conversation import conversation
 from grader.packets.pcap import read_packets
 from grader.sandbox import engine, image, labels, network, scratch, staging
 from grader.sandbox.capture import PacketCapture, capture
-from grader.sandbox.containers import LabContext, Running
+from grader.sandbox.containers import LabContext
 from grader.sandbox.peer_host import PeerHost, ServerPeerHost
 from grader.sandbox.student_host import StudentHost
 from grader.sandbox.volumes import RunVolumes
@@ -272,9 +272,10 @@ class SubmissionRun:
 
     @contextmanager
     def _maybe_capture(
-        self, context: LabContext, scenario: Scenario, observed: Running
+        self, context: LabContext, scenario: Scenario, observed: Any
     ) -> Iterator[PacketCapture | None]:
-        """Captures in `observed`'s namespace when a check needs this scenario's packets."""
+        """Captures in `observed`'s namespace (a containers.Running here) when a check needs
+        this scenario's packets."""
         if scenario not in self.captured:
             yield None
             return
@@ -285,8 +286,7 @@ class SubmissionRun:
         with capture(context, observed, self._captures_dir, name, host) as running:
             yield running  # None when the program exited before the capture attached
 
-    @staticmethod
-    def _finished(running: PacketCapture | None) -> Capture | None:
+    def _finished(self, running: PacketCapture | None) -> Capture | None:
         if running is None:
             return None
         pcap = running.stop()

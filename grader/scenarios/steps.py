@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from grader.errors import InfrastructureError
 from grader.probes.run_bounded import QUIET_MAX_S
-from grader.sandbox.containers import PAYLOAD_MOUNT, LabContext, Running
+from grader.sandbox.backend import Program, Sandbox
+from grader.sandbox.containers import PAYLOAD_MOUNT
 from grader.sandbox.peer_host import LONGEST_RUN_S, PeerHost, ServerPeerHost
 from grader.sandbox.staging import found_instead, left_out_reason
 from grader.sandbox.waiting import Poll
@@ -56,7 +57,7 @@ def after_stop_signal_s(lab: LabSpec) -> float:
     return QUIET_MAX_S + lab.timeouts.exit_s + 1.0
 
 
-def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
+def finish_program(program: Program, file: str, timeout_s: float) -> ProgramRun:
     """Waits up to `timeout_s` for the program to exit, stopping it if it does not.
 
     What it returns comes from run_bounded.py's record, which the program cannot reach (see
@@ -98,7 +99,7 @@ def finish_program(program: Running, file: str, timeout_s: float) -> ProgramRun:
     )
 
 
-def _run_record(program: Running) -> dict[str, Any] | None:
+def _run_record(program: Program) -> dict[str, Any] | None:
     """run_bounded.py's record (its module docstring gives the fields), or None if it died.
 
     Only the wrapper writes to the container's log (the program's output reaches it inside
@@ -124,7 +125,7 @@ def _stream(kept: dict[str, Any]) -> tuple[bytes, bool]:
 
 
 def wait_for_listen(
-    server: Running, port: int, protocol: str, timeout_s: float
+    server: Program, port: int, protocol: str, timeout_s: float
 ) -> ListenObservation:
     """What the server's wrapper saw listen: its `LISTEN` line, once printed.
 
@@ -167,7 +168,7 @@ def wait_for_listen(
 
 
 def run_reference_client(
-    context: LabContext, port: int, client: ReferenceClient, host: PeerHost | None = None
+    context: Sandbox, port: int, client: ReferenceClient, host: PeerHost | None = None
 ) -> ClientPeerReport:
     """Runs the grader's client; it sends client.send, which it reads from a file.
 
@@ -232,7 +233,7 @@ def _connection(raw: dict[str, Any]) -> Connection:
 
 
 def run_reference_udp_client(
-    context: LabContext, port: int, client: ReferenceUdpClient, host: PeerHost | None = None
+    context: Sandbox, port: int, client: ReferenceUdpClient, host: PeerHost | None = None
 ) -> UdpPeerReport:
     """Runs the grader's UDP client; it stops at its deadline or at a flood of replies.
 
@@ -268,7 +269,7 @@ class ReferenceServer:
 
     def __init__(
         self,
-        context: LabContext,
+        context: Sandbox,
         port: int,
         pieces: tuple[bytes, ...],
         pause_ms: int,
@@ -293,7 +294,7 @@ class ReferenceServer:
         self.context = context
         self.start_timeout_s = start_timeout_s
         self._helper: Any = None
-        self._peer: Running | None = None
+        self._peer: Program | None = None
 
     def __enter__(self) -> ReferenceServer:
         if self.host is not None:
@@ -320,7 +321,7 @@ class ReferenceServer:
         return self
 
     @property
-    def running(self) -> Running:
+    def running(self) -> Program:
         assert self._peer is not None, "use ReferenceServer as a context manager"
         return self._peer
 
@@ -348,14 +349,14 @@ class ReferenceServer:
 
 @contextmanager
 def ready_helper(
-    context: LabContext,
+    context: Sandbox,
     script: str,
     options: dict[str, Any],
     role: str,
     alias: str,
     timeout_s: float,
     host: ServerPeerHost | None = None,
-) -> Iterator[Running]:
+) -> Iterator[Program]:
     """A grader helper on the lab network, once it has printed READY.
 
     In `host` (the run's ServerPeerHost, named `alias`) when given, else in a container.
@@ -381,7 +382,7 @@ def ready_helper(
         yield helper
 
 
-def stop_and_report(helper: Running) -> dict[str, Any]:
+def stop_and_report(helper: Program) -> dict[str, Any]:
     """Asks a helper to stop (SIGTERM) and returns the report it prints on the way out."""
     helper.signal("SIGTERM")
     if helper.wait_exit(HELPER_MARGIN_S) is None:
@@ -389,7 +390,7 @@ def stop_and_report(helper: Running) -> dict[str, Any]:
     return _peer_report(helper)
 
 
-def _peer_report(peer: Running) -> dict[str, Any]:
+def _peer_report(peer: Program) -> dict[str, Any]:
     """The last REPORT line a grader peer printed; its absence is the grader's fault.
 
     A peer reports whatever the student's program does (its REPORT line is bounded far
@@ -415,7 +416,7 @@ def _report_in(stdout: bytes, stderr: Callable[[], bytes]) -> dict[str, Any]:
 
 
 def _client_report(
-    context: LabContext,
+    context: Sandbox,
     host: PeerHost | None,
     options: dict[str, Any],
     role: str,
@@ -446,7 +447,7 @@ def _client_report(
         return _peer_report(peer)
 
 
-def _last_json_line(output: bytes, what: str, helper: Running) -> dict[str, Any]:
+def _last_json_line(output: bytes, what: str, helper: Program) -> dict[str, Any]:
     lines = output.decode("utf-8", "replace").strip().splitlines()
     try:
         return dict(json.loads(lines[-1]))

@@ -1,0 +1,552 @@
+"""The local backend: a submission's programs and the grader's peers as processes on loopback.
+
+For machines without a Docker engine (a student's laptop; Gradescope's and PrairieLearn's
+autograder containers). The scenarios and checks are the Docker backend's; only where the
+programs run differs:
+
+- The lab's address is LAB_ADDRESS (127.0.0.2), not 127.0.0.1: the student's client gets it
+  as SERVER_HOST, the grader's peers bind it, and a server bound to `localhost` only is
+  still caught. Runs side by side (a batch's workers) take addresses of their own
+  (127.0.N.2) and ports of their own (the spec's grading port when it is free), so neither
+  their packets nor their servers meet: see `reserved_lab`.
+- Student programs run under run_bounded.py as on Docker, which finds the listening socket
+  in /proc/net among the sockets of the program's own session (the namespace is shared).
+- Run as root (an autograder's container), each run's programs run as a user of their own
+  (RUN_UIDS: a uid no process has), with resource limits (address space, processes, CPU
+  time, file size, open files); at the end of each program every process of that uid is
+  killed, also those that left its session. The submission is a copy they can read but not
+  change; the run's other files are in a folder only root reads.
+- Not root (a student's own machine), programs run as the user who runs socketlab, with the
+  same resource limits but for processes (the limit would count the user's own). That is
+  no isolation: a student grades their own code there.
+
+Packet captures run tcpdump on the loopback interface where it may (root, and tcpdump
+installed): see `can_capture`.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import interrupts
+from grader.errors import InfrastructureError
+from grader.sandbox.containers import PAYLOAD_MOUNT, ExitState, container_lifetime_s
+from grader.spec.model import GRADING_PORT_MAX, Input, Limits
+
+LAB_ADDRESS = "127.0.0.2"
+"""Where the lab's server is, for the student's client and the grader's peers alike."""
+LAB_NAME = "server"
+"""The name the Docker backend gives the lab's server (steps.SERVER_ALIAS); a local helper's
+options that name it are given LAB_ADDRESS instead."""
+LOOPBACK_INTERFACE = "lo"
+PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+RUN_UIDS = range(61000, 65000)
+"""The uids a run's programs may get when socketlab runs as root: no account needs them."""
+PORTS = range(20000, GRADING_PORT_MAX + 1)
+LOCKS = "socketlab-local-locks"
+"""The folder (in the temporary directory) of the lock files that hold runs' addresses and
+ports."""
+"""Where a run's port is found when the spec's is taken: below the ephemeral ports."""
+OPEN_FILES = 256
+ADDRESS_SPACE_PER_MB = 4
+"""A program's address space may be this many times the spec's memory_mb."""
+FILE_SIZE_BYTES = 16 * 1024 * 1024
+"""As on Docker: the largest file a program may write."""
+STOP_WAIT_S = 5.0
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+NO_CAPTURE_ENV = "SOCKETLAB_NO_CAPTURE"
+"""Set to 1, the local backend captures no packets even where it could (as on a student's
+machine without root): for tests, and where tcpdump misbehaves."""
+
+
+def can_capture() -> bool:
+    """Whether packet checks can run here: tcpdump installed and the right to capture (root).
+
+    Without it, the checks that judge packets are "not checked here" (socketlab check), or
+    stop a grading as an infrastructure error.
+    """
+    if os.environ.get(NO_CAPTURE_ENV) == "1":
+        return False
+    return is_root() and shutil.which("tcpdump") is not None
+
+
+PYTHON_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3")
+
+
+def python3() -> str:
+    """The Python that runs student programs and the grader's probes: the system's python3
+    when another user may run it (programs run as a uid of their own under root), else the
+    first `python3` on PATH, else the one running socketlab.
+
+    Raises InfrastructureError when socketlab runs as root and no Python is usable by others.
+    """
+    found = [*PYTHON_CANDIDATES, shutil.which("python3"), sys.executable]
+    candidates = [path for path in found if path and os.access(path, os.X_OK)]
+    if not is_root():
+        return candidates[0] if candidates else sys.executable
+    for path in candidates:
+        if usable_by_others(path):
+            return os.path.realpath(path)
+    raise InfrastructureError(
+        "no python3 that another user may run: the student's programs run as a user of their"
+        " own; install python3 system-wide (apt-get install python3)"
+    )
+
+
+def usable_by_others(path: str) -> bool:
+    """Whether a user other than the owner may run `path`: the file is executable by others
+    and every folder above it may be entered by them."""
+    real = Path(os.path.realpath(path))
+    if not real.stat().st_mode & 0o001:
+        return False
+    return all(parent.stat().st_mode & 0o001 for parent in real.parents)
+
+
+def loopback_works() -> bool:
+    """Whether LAB_ADDRESS can be bound here (Linux routes all of 127/8 to loopback; macOS
+    only 127.0.0.1 unless an alias is added)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LAB_ADDRESS, 0))
+        except OSError:
+            return False
+    return True
+
+
+def require_local() -> None:
+    """Raises InfrastructureError, saying what is missing, when the local backend cannot run
+    here: it needs Linux's /proc (the listening socket is found there) and LAB_ADDRESS."""
+    if not Path("/proc/net/tcp").exists():
+        raise InfrastructureError(
+            "the local backend needs Linux (/proc/net); on macOS or Windows use Docker"
+            " (--backend docker)"
+        )
+    if not loopback_works():
+        raise InfrastructureError(
+            f"the local backend needs the loopback address {LAB_ADDRESS}, which cannot be"
+            " bound here"
+        )
+
+
+def port_is_free(port: int) -> bool:
+    """Whether `port` can be bound on every address (as a server binds 0.0.0.0), for both
+    TCP and UDP, right now."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Where one run's server is: its loopback address and its port."""
+
+    address: str
+    port: int
+
+    @property
+    def client_address(self) -> str:
+        """Where the grader's clients connect from: 127.0.N.3 beside the lab's 127.0.N.2, so
+        that whatever the server sends them, on any socket, is this run's traffic."""
+        return self.address.rpartition(".")[0] + ".3"
+
+
+@contextmanager
+def reserved_lab(preferred_port: int) -> Iterator[Lab]:
+    """An address and a port for one run, held until exit.
+
+    The address is LAB_ADDRESS unless another run holds it, then 127.0.N.2; the port is
+    `preferred_port` (the spec's grading port) when no run holds it and it is free on every
+    address, else such a port in PORTS. Runs hold them with lock files (LOCKS/address-...,
+    LOCKS/port-...), which the kernel releases when the process ends, however it ends.
+    Raises InfrastructureError when none is free.
+    """
+    folder = Path(tempfile.gettempdir()) / LOCKS
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with ExitStack() as stack:
+        addresses = [LAB_ADDRESS, *(f"127.0.{n}.2" for n in range(1, 255))]
+        address = _first_held(stack, folder, "address", addresses, lambda _: True)
+        ports = [preferred_port, *random.sample(PORTS, 200)]
+        port = _first_held(stack, folder, "port", ports, port_is_free)
+        yield Lab(address, int(port))
+
+
+def _first_held(
+    stack: ExitStack,
+    folder: Path,
+    kind: str,
+    candidates: list[Any],
+    usable: Callable[[Any], bool],
+) -> Any:
+    """The first candidate whose lock this process could take and that is `usable`; its lock
+    stays held until `stack` closes. Raises InfrastructureError when there is none."""
+    for candidate in candidates:
+        lock = open(folder / f"{kind}-{candidate}", "a")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if not usable(candidate):
+            lock.close()
+            continue
+        stack.callback(lock.close)
+        return candidate
+    raise InfrastructureError(f"no free loopback {kind} for the local backend")
+
+
+def uids_in_use() -> set[int]:
+    """The real uids of the processes running now (from /proc)."""
+    uids = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with suppress(OSError, ValueError, IndexError), open(f"/proc/{name}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    uids.add(int(line.split()[1]))
+                    break
+    return uids
+
+
+def free_uid() -> int:
+    """A uid in RUN_UIDS that no process has now: the run's programs get it alone."""
+    taken = uids_in_use()
+    for uid in random.sample(RUN_UIDS, len(RUN_UIDS)):
+        if uid not in taken:
+            return uid
+    raise InfrastructureError("no free uid for the student's programs")
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILLs every process of `uid` (as root): a forked child becomes `uid` and kill(-1)s,
+    which reaches exactly the processes of its own uid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(50):  # a process in the middle of fork() may add one more
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+"""Where a program may leave files that outlive it (the copy of its submission is read-only)."""
+
+
+def clear_uid_files(uid: int) -> None:
+    """Removes what `uid` left at the top of SCRATCH_DIRS (as root), so that a later run
+    given the same uid finds nothing of this one."""
+    for folder in SCRATCH_DIRS:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            with suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+
+
+def tasks_of(uid: int) -> int:
+    """How many processes and threads of real uid `uid` run now (from /proc): what Linux's
+    RLIMIT_NPROC counts."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with suppress(OSError, ValueError, IndexError), open(f"/proc/{name}/status") as status:
+            owner = threads = None
+            for line in status:
+                if line.startswith("Uid:"):
+                    owner = int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+            if owner == uid and threads is not None:
+                count += threads
+    return count
+
+
+class LocalRunning:
+    """A started process, in the shape of containers.Running: wait, signal, read its output.
+
+    Its stdout and stderr go to files of the run's private folder; the process leads a
+    session of its own, and the whole session is killed on exit.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], stdout: Path, stderr: Path) -> None:
+        self.process = process
+        self.stdout_path = stdout
+        self.stderr_path = stderr
+
+    @property
+    def id(self) -> str:
+        return str(self.process.pid)
+
+    def wait_exit(self, timeout_s: float) -> ExitState | None:
+        """The exit state once the process exits, or None if it still runs at the timeout."""
+        try:
+            interrupts.wait_for(lambda: self.process.wait(timeout=timeout_s))
+        except subprocess.TimeoutExpired:
+            return None
+        return self.state()
+
+    def state(self) -> ExitState:
+        code = self.process.poll()
+        return ExitState(exit_code=code, oom_killed=code is not None and self.out_of_memory())
+
+    def out_of_memory(self) -> bool:
+        """Whether the program under run_bounded.py ended with a MemoryError: how a Python
+        program meets its address-space limit here, where no cgroup's OOM killer stops it."""
+        for line in reversed(self.output(stdout=True).decode("utf-8", "replace").splitlines()):
+            if line.startswith("RUN "):
+                with suppress(ValueError, KeyError, TypeError):
+                    stderr = json.loads(line.removeprefix("RUN "))["stderr"]
+                    tail = base64.b64decode(stderr["tail"] or stderr["head"])
+                    last = tail.decode("utf-8", "replace").strip().splitlines()[-1:]
+                    return bool(last) and last[0].startswith("MemoryError")
+                return False
+        return False
+
+    def is_running(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, name: str) -> None:
+        with suppress(ProcessLookupError):
+            self.process.send_signal(getattr(signal, name))
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """SIGTERM, then SIGKILL to the whole session after `grace_s`."""
+        self.signal("SIGTERM")
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace_s)
+        self.kill()
+
+    def kill(self) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_WAIT_S)
+
+    def output(self, *, stdout: bool) -> bytes:
+        path = self.stdout_path if stdout else self.stderr_path
+        try:
+            return path.read_bytes()
+        except OSError:
+            return b""
+
+
+@contextmanager
+def started_process(
+    argv: list[str], folder: Path, name: str, *, env: dict[str, str] | None = None
+) -> Iterator[LocalRunning]:
+    """Starts `argv` in a session of its own, its output in folder/name.{out,err}; on exit
+    kills the session. Raises InfrastructureError when it cannot be started."""
+    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                env=env,
+                cwd=folder,
+            )
+        except OSError as e:
+            raise InfrastructureError(f"could not start {argv[0]}: {e}") from e
+    running = LocalRunning(process, stdout, stderr)
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+@dataclass
+class LocalFiles:
+    """The run's inputs as files of its private folder, made once each."""
+
+    folder: Path
+    _made: dict[str, Path] = field(default_factory=dict)
+
+    def input_file(self, data: Input) -> Path:
+        key = data.digest()
+        if key not in self._made:
+            path = self.folder / f"input-{key}"
+            path.write_bytes(data.build())
+            path.chmod(0o600)
+            self._made[key] = path
+        return self._made[key]
+
+    def input_size_bytes(self, data: Input) -> int:
+        return self.input_file(data).stat().st_size
+
+
+@dataclass
+class LocalContext:
+    """What every process of one local run shares (the local counterpart of LabContext)."""
+
+    private: Path
+    """The run's folder only socketlab's user reads: inputs, helpers' output, captures."""
+    limits: Limits
+    lab: Lab
+    """Where this run's server is: SERVER_HOST and SERVER_PORT."""
+    uid: int | None = None
+    """The uid of the run's programs when socketlab runs as root; None: socketlab's own."""
+    files: LocalFiles = field(init=False)
+    _count: int = 0
+
+    def __post_init__(self) -> None:
+        self.files = LocalFiles(self.private)
+
+    def _name(self, role: str) -> str:
+        self._count += 1
+        return f"{self._count:03d}-{role}"
+
+    def rlimits(self, lifetime_s: float) -> dict[str, int]:
+        """The resource limits of one student program (Python's resource names)."""
+        limits = {
+            # Address space, not memory used (no cgroup here): Python reserves more than it
+            # touches, hence four times the spec's memory_mb, and MALLOC_ARENA_MAX keeps each
+            # thread from reserving an arena of its own (64 MiB each).
+            "RLIMIT_AS": self.limits.memory_mb * ADDRESS_SPACE_PER_MB * 1024 * 1024,
+            "RLIMIT_CPU": int(lifetime_s) + 1,
+            "RLIMIT_FSIZE": FILE_SIZE_BYTES,
+            "RLIMIT_NOFILE": OPEN_FILES,
+        }
+        if self.uid is not None:  # counts the uid's processes: a uid of its own
+            limits["RLIMIT_NPROC"] = self.limits.pids
+        else:  # the user's own processes count too: those running now, and the spec's more
+            limits["RLIMIT_NPROC"] = tasks_of(os.getuid()) + self.limits.pids
+        return limits
+
+    @contextmanager
+    def student_program(
+        self,
+        submission: Path,
+        file: str,
+        env: dict[str, str],
+        alias: str | None,
+        role: str,
+        stdin: Input | None = None,
+        *,
+        listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
+    ) -> Iterator[LocalRunning]:
+        """Runs `python3 FILE` in the submission's copy under run_bounded.py, with limits.
+
+        The same contract as LabContext.student_program; `alias` is not used (the server is
+        at the run's address). SERVER_HOST, when given, is that address.
+        """
+        lifetime_s = container_lifetime_s()
+        wrapper: dict[str, Any] = {
+            "argv": [python3(), file],
+            "keep_bytes": self.limits.output_kb * 1024,
+            "lifetime_s": lifetime_s,
+            "cwd": str(submission),
+            "sweep": False,
+            "cgroup": False,
+            "rlimits": self.rlimits(lifetime_s),
+        }
+        if self.uid is not None:
+            wrapper["user"] = [self.uid, self.uid]
+        if stop_grace_s is not None:
+            wrapper["stop_grace_s"] = stop_grace_s
+        if listen is not None:
+            wrapper["listen"] = {
+                "protocol": listen[0],
+                "timeout_s": listen[1],
+                "owned": True,
+                "uid": self.uid,
+            }
+        if stdin is not None:
+            wrapper["stdin"] = str(self.files.input_file(stdin))
+        program_env = {**minimal_env(), **env}
+        if "SERVER_HOST" in program_env:
+            program_env["SERVER_HOST"] = self.lab.address
+        command = [python3(), "-s", str(PROBES_DIR / "run_bounded.py"), json.dumps(wrapper)]
+        with started_process(command, self.private, self._name(role), env=program_env) as run:
+            try:
+                yield run
+            finally:
+                run.kill()
+                if self.uid is not None:
+                    kill_uid(self.uid)
+                    clear_uid_files(self.uid)
+
+    @contextmanager
+    def helper(
+        self,
+        script: str,
+        command: str,
+        role: str,
+        *,
+        alias: str | None = None,
+        payload: Input | None = None,
+        capabilities: tuple[str, ...] = (),
+    ) -> Iterator[LocalRunning]:
+        """Runs a grader probe (`script`, with its JSON `command`) as a process.
+
+        The options name the lab as on Docker; here the server's name is the run's address,
+        the payload's mount is its file, and servers bind that address and watch `lo`.
+        """
+        options = json.loads(command)
+        if options.get("host") == LAB_NAME:
+            options["host"] = self.lab.address
+        if payload is not None and options.get("send_file") == PAYLOAD_MOUNT:
+            options["send_file"] = str(self.files.input_file(payload))
+        options.setdefault("bind", self.lab.address)
+        options.setdefault("source", self.lab.client_address)
+        options.setdefault("loopback_replies", True)
+        options.setdefault("interface", LOOPBACK_INTERFACE)
+        argv = [python3(), "-s", str(PROBES_DIR / script), json.dumps(options)]
+        with ExitStack() as stack:
+            yield stack.enter_context(
+                started_process(argv, self.private, self._name(role), env=minimal_env())
+            )
+
+
+def minimal_env() -> dict[str, str]:
+    """What a program gets of socketlab's environment: a PATH, a locale, and nothing else."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "HOME": "/tmp",
+        "MALLOC_ARENA_MAX": "2",
+    }

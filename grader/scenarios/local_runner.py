@@ -1,0 +1,243 @@
+"""Runs scenarios for one submission with the local backend: processes on loopback, no Docker.
+
+The scenarios are SubmissionRun's own; this class only says where their programs run
+(grader.sandbox.local) and how packets are captured (tcpdump on the loopback interface).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InfrastructureError
+from grader.packets.conversation import conversation
+from grader.packets.model import CapturedPackets
+from grader.packets.pcap import read_packets
+from grader.sandbox import staging
+from grader.sandbox.backend import Sandbox
+from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, READY_TIMEOUT_S
+from grader.sandbox.local import (
+    LOOPBACK_INTERFACE,
+    PROBES_DIR,
+    Lab,
+    LocalContext,
+    LocalRunning,
+    can_capture,
+    free_uid,
+    is_root,
+    python3,
+    require_local,
+    reserved_lab,
+    started_process,
+)
+from grader.sandbox.waiting import Poll
+from grader.scenarios.model import Capture, Scenario
+from grader.scenarios.runner import SubmissionRun
+from grader.spec.model import Input
+
+STOP_TIMEOUT_S = 10.0
+LOOPBACK = "127.0.0.1"
+
+
+class LocalSubmissionRun(SubmissionRun):
+    """SubmissionRun on the local backend (see grader.sandbox.local)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lab: Lab | None = None
+        self._local: LocalContext | None = None
+
+    @property
+    def lab_place(self) -> Lab:
+        """Where this run's server is: see grader.sandbox.local.reserved_lab."""
+        if self._lab is None:
+            self._lab = self._stack.enter_context(reserved_lab(super().port))
+        return self._lab
+
+    @property
+    def port(self) -> int:
+        return self.lab_place.port
+
+    def close(self) -> None:
+        try:
+            self._stack.close()
+        finally:
+            self._local = None
+            self._lab = None
+
+    def _open(self) -> Sandbox:  # type: ignore[override]  # the local Sandbox, not a LabContext
+        if self._local is None:
+            require_local()
+            # 0o711 as root: the run's programs (another uid) may enter the folder to reach
+            # their copy of the submission, but not list it; the rest is 0o700 below it.
+            top = Path(tempfile.mkdtemp(prefix=f"socketlab-{os.getpid()}-local-"))
+            self._stack.callback(_remove_tree, top)
+            top.chmod(0o711 if is_root() else 0o700)
+            private = top / "private"
+            private.mkdir(mode=0o700)
+            # A name no other run's programs can guess: they may enter `top` but not list it.
+            copy = top / f"submission-{secrets.token_hex(16)}"
+            self._staged = self._stack.enter_context(
+                staging.staged_submission(self.submission, copy, self._programs())
+            )
+            _read_only(self._staged)
+            self.layout_note = staging.staging_record(self._staged).layout.note
+            self._captures_dir = private / "captures"
+            self._captures_dir.mkdir()
+            self._local = LocalContext(
+                private, self.lab.limits, self.lab_place, free_uid() if is_root() else None
+            )
+        return self._local
+
+    def _student_program(
+        self,
+        context: Any,
+        staged: Path,
+        role: str,
+        env: dict[str, str],
+        stdin: Input | None = None,
+        *,
+        listen: tuple[str, float] | None = None,
+        stop_grace_s: float | None = None,
+    ) -> Any:
+        file = self._service(role).file
+        return context.student_program(
+            staged, file, env, None, role, stdin, listen=listen, stop_grace_s=stop_grace_s
+        )
+
+    def _peer_host(self, context: Any) -> Any:
+        return None
+
+    def _server_peer_host(self, context: Any) -> Any:
+        return None
+
+    def _release(self, role: str) -> None:
+        return None
+
+    def _finished(self, running: Any) -> Capture | None:
+        if running is None:
+            return None
+        pcap = running.stop()
+        packets = as_lab_address(read_packets(pcap), self.lab_place)
+        return Capture(pcap, conversation(packets))
+
+    @contextmanager
+    def _maybe_capture(self, context: Any, scenario: Scenario, observed: Any) -> Iterator[Any]:
+        if scenario not in self.captured or not can_capture():
+            yield None
+            return
+        assert self._captures_dir is not None
+        name = f"scenario-{len(self._seen) + 1}"
+        with loopback_capture(self._captures_dir, name, self.lab_place) as running:
+            yield running
+
+
+def as_lab_address(packets: CapturedPackets, lab: Lab) -> CapturedPackets:
+    """The packets with the server's loopback source address given the lab's address.
+
+    A server bound to 0.0.0.0 on loopback sends from 127.0.0.1, whatever address it was
+    reached at (the kernel picks the source address of a wildcard socket by route, and the
+    route to any 127/8 address is from 127.0.0.1): its UDP replies, and any connection it
+    opens to the grader's client. In a container its one address is both. That is
+    loopback's doing, not the program's, so the checks see the lab's address; the ports
+    stay as they were, so a reply from another socket still shows as such.
+    """
+    moved = tuple(
+        replace(packet, source=(lab.address, packet.source[1]))
+        if packet.source[0] == LOOPBACK and packet.destination[0] == lab.client_address
+        else packet
+        for packet in packets
+    )
+    return CapturedPackets(moved, packets.cut)
+
+
+class LocalPacketCapture:
+    """A running tcpdump on loopback; `stop()` ends it and returns the finished pcap."""
+
+    def __init__(self, helper: LocalRunning, pcap: Path) -> None:
+        self.helper = helper
+        self.pcap = pcap
+        self.stopped = False
+
+    def stop(self) -> Path:
+        """Stops tcpdump (it flushes the file) and returns the pcap; InfrastructureError when
+        it does not stop."""
+        if not self.stopped:
+            self.stopped = True
+            self.helper.signal("SIGINT")
+            if self.helper.wait_exit(STOP_TIMEOUT_S) is None:
+                raise InfrastructureError("tcpdump did not stop; the capture may be incomplete")
+        return self.pcap
+
+
+@contextmanager
+def loopback_capture(directory: Path, name: str, lab: Lab) -> Iterator[LocalPacketCapture]:
+    """Captures the lab's traffic (its address and port) on loopback into directory/name.pcap,
+    bounded as on Docker (capture_bounded.py). Raises InfrastructureError when tcpdump does
+    not start listening."""
+    tcpdump = [
+        "tcpdump",
+        "-i",
+        LOOPBACK_INTERFACE,
+        "-n",
+        "-U",
+        "--immediate-mode",
+        "-s",
+        "0",
+        "-Z",
+        "root",
+        "-w",
+        "-",
+        # The lab's two addresses, and what a server bound to 0.0.0.0 sends from 127.0.0.1
+        # (see as_lab_address): to the grader's clients, or from the lab's port.
+        f"host {lab.address} or host {lab.client_address} or (host {LOOPBACK} and port {lab.port})",
+    ]
+    pcap = directory / f"{name}.pcap"
+    options = {
+        "pcap": str(pcap),
+        "limit_bytes": CAPTURE_LIMIT_BYTES,
+        "limit_packets": CAPTURE_LIMIT_PACKETS,
+        "tcpdump": tcpdump,
+    }
+    command = [python3(), "-s", str(PROBES_DIR / "capture_bounded.py"), json.dumps(options)]
+    with ExitStack() as stack:
+        helper = stack.enter_context(started_process(command, directory, f"{name}-tcpdump"))
+
+        def started_listening() -> bool | None:
+            if b"listening on" in helper.output(stdout=False):
+                return True
+            return None if helper.is_running() else False
+
+        if not Poll(READY_TIMEOUT_S).until(started_listening):
+            raise InfrastructureError(
+                "tcpdump did not start listening:\n"
+                + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+            )
+        running = LocalPacketCapture(helper, pcap)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def _read_only(folder: Path) -> None:
+    """Makes the submission's copy readable by all and writable by none but its owner."""
+    for root, directories, files in os.walk(folder):
+        for directory in directories:
+            (Path(root) / directory).chmod(0o755)
+        for file in files:
+            (Path(root) / file).chmod(0o644)
+    folder.chmod(0o755)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
