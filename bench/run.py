@@ -4,7 +4,10 @@
     .venv/bin/python bench/run.py --quick        (without the 50-submission batch)
     .venv/bin/python bench/run.py --with-make-test   (adds `make test` on a fresh clone, ~25 min)
 
-What it measures, in this order: the bare `docker run` floor; one grading of each lab's
+What it measures, in this order: the bare `docker run` floor; the local backend (one grading
+of each lab's solution, as a ratio to the bare run and against LOCAL_TARGET_S for lab 01, and
+50-submission batches with --jobs 1, 2, 4: lab 01's mixed batch below and 50 solutions);
+one grading of each lab's
 solution and starter (with bench/breakdown.py's per-grading breakdown) and its ratio to the
 bare run; a batch of 50 lab 01 submissions graded by `socketlab grade` with --jobs 1, 2, 4
 (--jobs N>1 is reported "not available" when the CLI lacks the option); the grader process's
@@ -52,6 +55,8 @@ BATCH_SIZE = 50
 BATCH_SOLUTIONS = 10
 BATCH_STARTERS = 10
 BATCH_JOBS = (1, 2, 4)
+LOCAL_TARGET_S = {"01-tcp-hello": 2.0}
+LOCAL_BATCH_TARGET_PER_S = 5.0
 # Submissions that flood what the grader reads back: stderr through Docker's log (lab 01) and
 # bytes at the grader's reference client (lab 02).
 FLOODERS = (("01-tcp-hello", "client-floods-stderr"), ("02-tcp-echo", "server-floods-echo"))
@@ -204,10 +209,12 @@ def batch_submissions(parent: Path) -> list[Path]:
     return directories
 
 
-def graded_batch(submissions: list[Path], out: Path, jobs: int | None) -> tuple[float, int]:
+def graded_batch(
+    submissions: list[Path], out: Path, jobs: int | None, backend: str = "docker"
+) -> tuple[float, int]:
     """Seconds `socketlab grade 01-tcp-hello ... --out OUT [--jobs N]` took, and its exit code."""
     command = [*socketlab_command(), "grade", "01-tcp-hello", *map(str, submissions)]
-    command += ["--out", str(out)]
+    command += ["--out", str(out), "--backend", backend]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
     started = time.perf_counter()
@@ -241,6 +248,79 @@ def batch_throughput(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
             "" if exit_code == 0 else f" exit {exit_code}"
         )
         rows.append(Row(name, value, f">= {BATCH_TARGET_PER_S} /s", per_s >= BATCH_TARGET_PER_S))
+    return report, rows
+
+
+def local_gradings(repeat: int, bare_s: float) -> tuple[dict[str, Any], list[Row]]:
+    """Each lab's solution graded `repeat` times on the local backend, in this process."""
+    from grader.grading import grade_submission
+    from grader.spec.loader import load_spec
+
+    report: dict[str, Any] = {}
+    rows: list[Row] = []
+    for lab_id in LABS:
+        lab = load_spec(REPOSITORY / "labs" / lab_id / "spec.yaml")
+        submission = REPOSITORY / "solutions" / lab_id
+        durations, passed = [], False
+        for _ in range(repeat):
+            started = time.perf_counter()
+            outcome = grade_submission(lab, submission, skip_hidden=False, backend="local")
+            durations.append(time.perf_counter() - started)
+            passed = outcome.result is not None and outcome.result.all_passed
+        median_s = statistics.median(durations)
+        target = LOCAL_TARGET_S.get(lab_id)
+        report[f"{lab_id}/solution"] = {
+            "grading_s": round(median_s, 2),
+            "runs_s": [round(d, 2) for d in durations],
+            "over_bare_run": round(median_s / bare_s, 1),
+            "target_s": target,
+            "all_passed": passed,
+        }
+        value = f"{median_s:.1f} s = {median_s / bare_s:.1f}x bare" + ("" if passed else " FAILED")
+        met = None if target is None else median_s < target and passed
+        rows.append(
+            Row(f"local: {lab_id} solution", value, f"< {target:g} s" if target else "", met)
+        )
+    return report, rows
+
+
+def local_batches(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
+    """The lab 01 batch (as batch_throughput's) and 50 solutions, on the local backend."""
+    mixed = workdir / "local-batch"
+    mixed.mkdir()
+    solutions = workdir / "local-solutions"
+    solutions.mkdir()
+    kinds = {
+        "mixed": batch_submissions(mixed),
+        "solutions": [
+            Path(shutil.copytree(REPOSITORY / "solutions" / "01-tcp-hello", solutions / f"s{i:02}"))
+            for i in range(BATCH_SIZE)
+        ],
+    }
+    report: dict[str, Any] = {}
+    rows = []
+    for kind, submissions in kinds.items():
+        for jobs in BATCH_JOBS:
+            out = workdir / f"local-out-{kind}-{jobs}"
+            seconds, exit_code = graded_batch(submissions, out, jobs, backend="local")
+            per_s = len(submissions) / seconds
+            report[f"{kind}/jobs_{jobs}"] = {
+                "seconds": round(seconds, 1),
+                "submissions_per_s": round(per_s, 3),
+                "exit_code": exit_code,
+            }
+            value = f"{per_s:.2f} /s ({seconds:.0f} s)" + (
+                "" if exit_code in (0, 1) else f" exit {exit_code}"
+            )
+            target = LOCAL_BATCH_TARGET_PER_S
+            rows.append(
+                Row(
+                    f"local: {len(submissions)} lab 01 {kind}, --jobs {jobs}",
+                    value,
+                    f">= {target:g} /s",
+                    per_s >= target,
+                )
+            )
     return report, rows
 
 
@@ -320,6 +400,9 @@ def main() -> None:
     parser.add_argument(
         "--with-make-test", action="store_true", help="also time `make test` on a fresh clone"
     )
+    parser.add_argument(
+        "--local-only", action="store_true", help="only the floor and the local backend"
+    )
     arguments = parser.parse_args()
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -335,18 +418,27 @@ def main() -> None:
     bare_s = bare_run_floor_s(arguments.bare_runs)
     report["bare_docker_run_s"] = round(bare_s, 3)
     rows = [Row("bare docker run (floor)", f"{bare_s:.2f} s")]
-    report["gradings"], grading_rows = lab_gradings(arguments.repeat, bare_s)
-    rows += grading_rows
+    report["local_gradings"], local_rows = local_gradings(arguments.repeat, bare_s)
+    rows += local_rows
+    if not arguments.local_only:
+        report["gradings"], grading_rows = lab_gradings(arguments.repeat, bare_s)
+        rows += grading_rows
     with tempfile.TemporaryDirectory(prefix="socketlab-bench-") as scratch:
         workdir = Path(scratch)
-        if arguments.quick:
+        if not arguments.quick:
+            report["local_batches"], local_batch_rows = local_batches(workdir)
+            rows += local_batch_rows
+        if arguments.local_only:
+            pass
+        elif arguments.quick:
             report["batch"] = "skipped (--quick)"
             rows.append(Row(f"batch of {BATCH_SIZE} lab 01", "skipped (--quick)"))
         else:
             report["batch"], batch_rows = batch_throughput(workdir)
             rows += batch_rows
-        report["memory"], memory_rows = grader_memory(workdir)
-        rows += memory_rows
+        if not arguments.local_only:
+            report["memory"], memory_rows = grader_memory(workdir)
+            rows += memory_rows
         if arguments.with_make_test:
             report["make_test"], make_rows = make_test_on_fresh_clone(workdir)
             rows += make_rows
