@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="grade N submissions at once, each on its own network (default: two per core,"
-        " at most one per 2 GiB of available memory, at most 8)",
+        " at most one per 2 GiB of available memory, at most 8; with --backend local, 1)",
     )
     _add_hidden_checks(grade)
     _add_backend(grade, "docker")
@@ -642,6 +642,14 @@ def grade(
                 "yellow",
             )
         )
+        if jobs is not None and jobs > 1:
+            warnings.print(
+                Text(
+                    f"warning: --jobs {jobs}: submissions graded side by side share this"
+                    " machine's ports and can reach each other's programs",
+                    "yellow",
+                )
+            )
         if hidden_checks is not None and hidden_checks.stat().st_mode & 0o004:
             warnings.print(
                 Text(
@@ -657,7 +665,7 @@ def grade(
             lab,
             submissions,
             out,
-            jobs or batch.default_jobs(),
+            jobs or (batch.default_jobs() if backend == "docker" else 1),
             resume,
             students,
             roster,

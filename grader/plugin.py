@@ -89,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # A Ctrl-C or SIGTERM in the middle of removing containers would leave them behind:
     # it is delivered once they are gone.
+    on_docker = config.getoption("--backend", default="docker") == "docker"
     with interrupts.held():
         for run in config.stash.get(RUNS, {}).values():
             try:
@@ -97,11 +98,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 finally:
                     # Also what a run interrupted while it was still setting up made (a
                     # container created as Ctrl-C arrived): everything with its run id.
-                    labels.sweep(engine.connect(), run_id=run.labels.run_id, stale_only=False)
+                    if on_docker:
+                        labels.sweep(engine.connect(), run_id=run.labels.run_id, stale_only=False)
             except Exception as e:
                 # The checks are judged by now; a cleanup that fails (the engine went away)
                 # must not turn them into a crash. `socketlab clean` removes what is left.
-                problem = engine.classify(e) or e
+                problem = (engine.classify(e) if on_docker else None) or e
                 config.stash[CLEANUP_FAILURE] = f"{type(problem).__name__}: {problem}"
 
 
@@ -238,7 +240,11 @@ class CheckItem(pytest.Item):
                 # Ctrl-C or SIGTERM, then a cleanup step that failed because of it: the
                 # interrupt is what happened (pytest stops, and the run's resources are swept).
                 raise KeyboardInterrupt from e
-            error = engine.classify(e) or GraderBugError(
+            on_docker = self.config.getoption("--backend") == "docker"
+            known = engine.classify(e) if on_docker else None
+            if not on_docker and isinstance(e, InfrastructureError):
+                known = e
+            error = known or GraderBugError(
                 f"the grader failed while running the submission ({type(e).__name__}: {e})"
             )
             self.config.stash[INFRASTRUCTURE_FAILURE] = error

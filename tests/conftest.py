@@ -132,18 +132,22 @@ def grade_batch(
     *,
     with_references: bool = True,
     backend: str = "docker",
+    jobs: int | None = None,
 ) -> GradedBatch:
     """The lab's solution, starter and broken submissions, graded by one `socketlab grade`.
 
     In the output the solution is `solutions__<lab>` and the starter `labs__<lab>` (the same
     folder name, so each is named after its path); `with_references=False` grades the broken
-    submissions alone. `backend` is grade's --backend.
+    submissions alone. `backend` is grade's --backend; `jobs` its --jobs (default:
+    batch_jobs()).
     """
     submissions = factory.mktemp(f"{lab}-submissions")
     directories = [b.materialize(submissions) for b in broken]
     out = factory.mktemp(f"{lab}-out")
     references = [f"solutions/{lab}", f"labs/{lab}"] if with_references else []
     arguments = ["grade", lab, *references, *map(str, directories), "--backend", backend]
+    if jobs is not None:
+        arguments += ["--jobs", str(jobs)]
     process, pid = socketlab_with_pid(*arguments, "--out", str(out))
     return GradedBatch(out, process, pid)
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from grader.sandbox import image, labels
-from tests.conftest import socketlab, starter_name
+from tests.conftest import GradedBatch, socketlab, starter_name
 from tests.submissions import REPOSITORY
 
 pytestmark = pytest.mark.docker
@@ -147,25 +147,13 @@ def test_the_prairielearn_grader_gives_the_solution_full_marks_without_docker(
     )
 
 
-@pytest.mark.parametrize(
-    ("lab", "batch"),
-    [
-        ("01-tcp-hello", "lab01_batch"),
-        ("02-tcp-echo", "lab02_batch"),
-        ("03-udp-ping", "lab03_batch"),
-    ],
-)
-def test_the_gradescope_zip_judges_the_starter_as_docker_does(
-    bundles: dict[str, Path],
-    platform_container: Any,
-    lab: str,
-    batch: str,
-    request: pytest.FixtureRequest,
+def assert_starter_judged_as_on_docker(
+    bundles: dict[str, Path], container: Any, lab: str, on_docker_batch: GradedBatch
 ) -> None:
     """The same verdict on every check, with the same summary line: the same lesson."""
     starter = program_files(REPOSITORY / "labs" / lab)
-    results = gradescope_results(platform_container, bundles[f"gradescope:{lab}"], starter)
-    on_docker = request.getfixturevalue(batch).results(starter_name(lab))
+    results = gradescope_results(container, bundles[f"gradescope:{lab}"], starter)
+    on_docker = on_docker_batch.results(starter_name(lab))
 
     def verdicts(document: dict[str, Any]) -> dict[str, tuple[str, str]]:
         return {
@@ -175,6 +163,24 @@ def test_the_gradescope_zip_judges_the_starter_as_docker_does(
 
     assert verdicts(results) == verdicts(on_docker)
     assert results["score"] == on_docker["score"] < sum(t["max_score"] for t in results["tests"])
+
+
+def test_the_gradescope_zip_judges_lab01s_starter_as_docker_does(
+    bundles: dict[str, Path], platform_container: Any, lab01_batch: GradedBatch
+) -> None:
+    assert_starter_judged_as_on_docker(bundles, platform_container, "01-tcp-hello", lab01_batch)
+
+
+def test_the_gradescope_zip_judges_lab02s_starter_as_docker_does(
+    bundles: dict[str, Path], platform_container: Any, lab02_batch: GradedBatch
+) -> None:
+    assert_starter_judged_as_on_docker(bundles, platform_container, "02-tcp-echo", lab02_batch)
+
+
+def test_the_gradescope_zip_judges_lab03s_starter_as_docker_does(
+    bundles: dict[str, Path], platform_container: Any, lab03_batch: GradedBatch
+) -> None:
+    assert_starter_judged_as_on_docker(bundles, platform_container, "03-udp-ping", lab03_batch)
 
 
 def summary_line(output: str) -> str:

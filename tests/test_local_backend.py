@@ -18,11 +18,21 @@ from grader.sandbox.local import NO_CAPTURE_ENV, can_capture, is_root
 from tests.conftest import GradedBatch, grade_batch, socketlab, solution_name, starter_name
 from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
-LOCAL_DIFFERENCES: dict[str, str] = {
-    "server-binds-host-name-address": "a server bound to its host name's address is reached"
-    " at that address in a container, its only one; on a machine that address is not the"
-    " lab's loopback address, so the grader's clients cannot reach it at all",
+LOCAL_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {
+    "server-binds-host-name-address": (
+        "a server bound to its host name's address is reached at that address in a"
+        " container, its only one; on a machine that address is not the lab's loopback"
+        " address, so the grader's clients cannot reach it at all",
+        None,  # every check that connects
+    ),
+    "client-connects-to-localhost": (
+        "the student's own server, bound to 0.0.0.0 on the same machine, answers on localhost"
+        " too, so end-to-end passes; the checks against the grader's server still fail",
+        frozenset({"end-to-end"}),
+    ),
 }
+"""The broken submissions whose verdicts differ on the local backend: why, and in which
+checks (None: all of them). The README lists them with the Docker-only guarantees."""
 
 needs_capture = pytest.mark.skipif(
     not can_capture(), reason="packet capture needs root and tcpdump (make setup installs it)"
@@ -32,7 +42,9 @@ needs_capture = pytest.mark.skipif(
 def local_batch(
     factory: pytest.TempPathFactory, lab: str, broken: tuple[Broken, ...]
 ) -> GradedBatch:
-    return grade_batch(factory, lab, broken, backend="local")
+    """One at a time: the machine's ports are shared, and two submissions that hard-code the
+    same port (the starter and server-hard-coded-port) would meet (see the README)."""
+    return grade_batch(factory, lab, broken, backend="local", jobs=1)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +63,13 @@ def lab03_local_batch(tmp_path_factory: pytest.TempPathFactory) -> GradedBatch:
 
 
 def assert_as_on_docker(batch: GradedBatch, broken: Broken) -> None:
-    if broken.name in LOCAL_DIFFERENCES:
-        pytest.skip(LOCAL_DIFFERENCES[broken.name])
+    reason, differing = LOCAL_DIFFERENCES.get(broken.name, ("", frozenset()))
+    if differing is None:
+        pytest.skip(reason)
     assert batch.process.returncode == 0, batch.process.stderr
-    assert batch.failed_checks(broken.name) == set(broken.fails)
+    assert batch.failed_checks(broken.name) - differing == set(broken.fails) - differing
+    if differing:
+        return  # the lesson of the differing checks is not the one listed
     feedback = batch.feedback(broken.name)
     for words in broken.mentions:
         assert words in feedback, f"feedback lacks {words!r}:\n{feedback}"
@@ -84,17 +99,32 @@ def test_lab03_mistake_fails_its_checks_on_the_local_backend(
     assert_as_on_docker(lab03_local_batch, broken)
 
 
-@needs_capture
-@pytest.mark.parametrize("batch", ["lab01_local_batch", "lab02_local_batch", "lab03_local_batch"])
-def test_the_solution_gets_full_marks_and_the_starter_less_on_the_local_backend(
-    batch: str, request: pytest.FixtureRequest
-) -> None:
-    graded: GradedBatch = request.getfixturevalue(batch)
-    lab = {"lab01": "01-tcp-hello", "lab02": "02-tcp-echo", "lab03": "03-udp-ping"}[batch[:5]]
+def assert_solution_full_and_starter_less(graded: GradedBatch, lab: str) -> None:
     solution = graded.results(solution_name(lab))
     assert solution["score"] == sum(test["max_score"] for test in solution["tests"])
     starter = graded.results(starter_name(lab))
     assert starter["score"] < solution["score"]
+
+
+@needs_capture
+def test_lab01_solution_gets_full_marks_and_the_starter_less_on_the_local_backend(
+    lab01_local_batch: GradedBatch,
+) -> None:
+    assert_solution_full_and_starter_less(lab01_local_batch, "01-tcp-hello")
+
+
+@needs_capture
+def test_lab02_solution_gets_full_marks_and_the_starter_less_on_the_local_backend(
+    lab02_local_batch: GradedBatch,
+) -> None:
+    assert_solution_full_and_starter_less(lab02_local_batch, "02-tcp-echo")
+
+
+@needs_capture
+def test_lab03_solution_gets_full_marks_and_the_starter_less_on_the_local_backend(
+    lab03_local_batch: GradedBatch,
+) -> None:
+    assert_solution_full_and_starter_less(lab03_local_batch, "03-udp-ping")
 
 
 def test_check_without_packet_capture_leaves_the_packet_checks_out_of_the_total() -> None:

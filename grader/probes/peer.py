@@ -690,7 +690,9 @@ def run_server(options: dict[str, Any], report: Report, *, listen: bool) -> None
 
 def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
-    options = json.loads(sys.argv[1])
+    import probe_options  # type: ignore[import-not-found]  # beside this file
+
+    options = probe_options.read(sys.argv[1])
     report = Report(Clock(float(options.get("deadline_s") or DEFAULT_DEADLINE_S)))
     mode = options["mode"]
     try:

@@ -230,7 +230,9 @@ class Relay:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
-    options = json.loads(sys.argv[1])
+    import probe_options  # type: ignore[import-not-found]  # beside this file
+
+    options = probe_options.read(sys.argv[1])
     relay = Relay(options)
     try:
         if options.get("stop_on_stdin"):  # inside: a stop may come at once (Terminated)

@@ -344,7 +344,9 @@ class Stream:
 
 
 def main() -> None:
-    options = json.loads(sys.argv[1])
+    import probe_options  # type: ignore[import-not-found]  # beside this file
+
+    options = probe_options.read(sys.argv[1])
     CGROUP_COUNTERS[0] = bool(options.get("cgroup", True))
     stdin_path = options.get("stdin")
     with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as stdin:

@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -174,24 +175,34 @@ class Lab:
         return self.address.rpartition(".")[0] + ".3"
 
 
-@contextmanager
-def reserved_lab(preferred_port: int) -> Iterator[Lab]:
-    """An address and a port for one run, held until exit.
-
-    The address is LAB_ADDRESS unless another run holds it, then 127.0.N.2; the port is
-    `preferred_port` (the spec's grading port) when no run holds it and it is free on every
-    address, else such a port in PORTS. Runs hold them with lock files (LOCKS/address-...,
-    LOCKS/port-...), which the kernel releases when the process ends, however it ends.
-    Raises InfrastructureError when none is free.
-    """
-    folder = Path(tempfile.gettempdir()) / LOCKS
+def lock_folder() -> Path:
+    """This user's folder of lock files (LOCKS), made private on first use."""
+    folder = Path(tempfile.gettempdir()) / f"{LOCKS}-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+        raise InfrastructureError(f"{folder} is not this user's own folder: remove it")
+    return folder
+
+
+@contextmanager
+def reserved_address() -> Iterator[str]:
+    """An address for one run, held until exit: LAB_ADDRESS unless another run holds it,
+    then 127.0.N.2. Runs hold addresses (and ports: reserved_port) with lock files, which
+    the kernel releases when the process ends, however it ends. Raises InfrastructureError
+    when none is free."""
     with ExitStack() as stack:
         addresses = [LAB_ADDRESS, *(f"127.0.{n}.2" for n in range(1, 255))]
-        address = _first_held(stack, folder, "address", addresses, lambda _: True)
-        ports = [preferred_port, *random.sample(PORTS, 200)]
-        port = _first_held(stack, folder, "port", ports, port_is_free)
-        yield Lab(address, int(port))
+        yield _first_held(stack, lock_folder(), "address", addresses, lambda _: True)
+
+
+@contextmanager
+def reserved_port(preferred: int) -> Iterator[int]:
+    """A port, held until exit: `preferred` when no run holds it and it can be bound on every
+    address (so no connection of an earlier scenario lingers on it in TIME_WAIT), else such
+    a port in PORTS. Raises InfrastructureError when none is free."""
+    with ExitStack() as stack:
+        ports = [preferred, *random.sample(PORTS, 200)]
+        yield int(_first_held(stack, lock_folder(), "port", ports, port_is_free))
 
 
 def _first_held(
@@ -204,7 +215,12 @@ def _first_held(
     """The first candidate whose lock this process could take and that is `usable`; its lock
     stays held until `stack` closes. Raises InfrastructureError when there is none."""
     for candidate in candidates:
-        lock = open(folder / f"{kind}-{candidate}", "a")  # noqa: SIM115 - held for the run
+        path = folder / f"{kind}-{candidate}"
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue
+        lock = os.fdopen(descriptor, "a")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -241,25 +257,38 @@ def free_uid() -> int:
     raise InfrastructureError("no free uid for the student's programs")
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILLs every process of `uid` (as root): a forked child becomes `uid` and kill(-1)s,
-    which reaches exactly the processes of its own uid."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            for _ in range(50):  # a process in the middle of fork() may add one more
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
+def kill_uid(uid: int, timeout_s: float = 5.0) -> None:
+    """SIGKILLs every process of real uid `uid`, as root, until none is left (`timeout_s` at
+    most): a process that forks meanwhile is found on the next pass, and RLIMIT_NPROC bounds
+    how many there can be. The grader never takes the uid itself, so nothing of the
+    program's can stop or signal the killing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = pids_of(uid)
+        if not found:
+            return
+        for pid in found:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def pids_of(uid: int) -> list[int]:
+    """The processes whose real uid is `uid` (from /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with suppress(OSError, ValueError, IndexError), open(f"/proc/{name}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    if int(line.split()[1]) == uid:
+                        found.append(int(name))
                     break
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    return found
 
 
-SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 """Where a program may leave files that outlive it (the copy of its submission is read-only)."""
 
 
@@ -417,7 +446,7 @@ class LocalFiles:
 
 
 @dataclass
-class LocalContext:
+class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
     """What every process of one local run shares (the local counterpart of LabContext)."""
 
     private: Path
@@ -427,6 +456,8 @@ class LocalContext:
     """Where this run's server is: SERVER_HOST and SERVER_PORT."""
     uid: int | None = None
     """The uid of the run's programs when socketlab runs as root; None: socketlab's own."""
+    home: Path | None = None
+    """HOME for the run's programs (a folder of their own), or None: minimal_env's."""
     files: LocalFiles = field(init=False)
     _count: int = 0
 
@@ -474,7 +505,8 @@ class LocalContext:
         """
         lifetime_s = container_lifetime_s()
         wrapper: dict[str, Any] = {
-            "argv": [python3(), file],
+            # -s: no user site-packages, where another program could have planted code.
+            "argv": [python3(), "-s", file],
             "keep_bytes": self.limits.output_kb * 1024,
             "lifetime_s": lifetime_s,
             "cwd": str(submission),
@@ -498,8 +530,16 @@ class LocalContext:
         program_env = {**minimal_env(), **env}
         if "SERVER_HOST" in program_env:
             program_env["SERVER_HOST"] = self.lab.address
-        command = [python3(), "-s", str(PROBES_DIR / "run_bounded.py"), json.dumps(wrapper)]
-        with started_process(command, self.private, self._name(role), env=program_env) as run:
+        if self.home is not None:
+            program_env["HOME"] = str(self.home)
+        name = self._name(role)
+        command = [
+            python3(),
+            "-s",
+            str(PROBES_DIR / "run_bounded.py"),
+            self.options_file(name, wrapper),
+        ]
+        with started_process(command, self.private, name, env=program_env) as run:
             try:
                 yield run
             finally:
@@ -533,11 +573,19 @@ class LocalContext:
         options.setdefault("source", self.lab.client_address)
         options.setdefault("loopback_replies", True)
         options.setdefault("interface", LOOPBACK_INTERFACE)
-        argv = [python3(), "-s", str(PROBES_DIR / script), json.dumps(options)]
+        name = self._name(role)
+        argv = [python3(), "-s", str(PROBES_DIR / script), self.options_file(name, options)]
         with ExitStack() as stack:
-            yield stack.enter_context(
-                started_process(argv, self.private, self._name(role), env=minimal_env())
-            )
+            yield stack.enter_context(started_process(argv, self.private, name, env=minimal_env()))
+
+    def options_file(self, name: str, options: dict[str, Any]) -> str:
+        """`@PATH` of a file with `options` in the run's private folder: a command line is
+        every user's to read (/proc/PID/cmdline), and options name paths and hidden checks'
+        inputs."""
+        path = self.private / f"{name}.options.json"
+        path.write_text(json.dumps(options))
+        path.chmod(0o600)
+        return f"@{path}"
 
 
 def minimal_env() -> dict[str, str]:

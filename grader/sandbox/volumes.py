@@ -44,6 +44,7 @@ from grader.spec.model import Input
 PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
 RUN_BOUNDED = PROBES_DIR / "run_bounded.py"
 LISTEN_WATCH = PROBES_DIR / "listen_watch.py"
+PROBE_OPTIONS = PROBES_DIR / "probe_options.py"
 """Imported by run_bounded.py for its `listen` option: in the wrapper's volume beside it."""
 INPUT_FILE = "data"
 """The name of the one file in an input volume."""
@@ -73,7 +74,8 @@ def _probe_files() -> _Content:
 
 
 def _wrapper_files() -> _Content:
-    return _Content("wrapper", ((RUN_BOUNDED.name, RUN_BOUNDED), (LISTEN_WATCH.name, LISTEN_WATCH)))
+    files = (RUN_BOUNDED, LISTEN_WATCH, PROBE_OPTIONS)
+    return _Content("wrapper", tuple((path.name, path) for path in files))
 
 
 def _tree_files(staged: Path) -> _Content:
@@ -175,7 +177,8 @@ class RunVolumes:
         return self._filled("probes", _probe_files)
 
     def wrapper(self) -> str:
-        """run_bounded.py and the listen_watch.py it imports, for student containers."""
+        """run_bounded.py and the modules it imports (listen_watch.py, probe_options.py), for
+        student containers."""
         return self._filled("wrapper", _wrapper_files)
 
     def submission(self, staged: Path) -> str:

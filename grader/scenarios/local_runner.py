@@ -32,13 +32,21 @@ from grader.sandbox.local import (
     can_capture,
     free_uid,
     is_root,
+    port_is_free,
     python3,
     require_local,
-    reserved_lab,
+    reserved_address,
+    reserved_port,
     started_process,
 )
 from grader.sandbox.waiting import Poll
-from grader.scenarios.model import Capture, Scenario
+from grader.scenarios.model import (
+    Capture,
+    Observation,
+    Scenario,
+    ServerSession,
+    UdpServerSession,
+)
 from grader.scenarios.runner import SubmissionRun
 from grader.spec.model import Input
 
@@ -51,49 +59,78 @@ class LocalSubmissionRun(SubmissionRun):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._lab: Lab | None = None
+        self._address: str | None = None
+        self._port: int | None = None
+        self._port_lock: ExitStack | None = None
         self._local: LocalContext | None = None
 
     @property
     def lab_place(self) -> Lab:
-        """Where this run's server is: see grader.sandbox.local.reserved_lab."""
-        if self._lab is None:
-            self._lab = self._stack.enter_context(reserved_lab(super().port))
-        return self._lab
+        """Where this run's server is now: the run's address (reserved_address) and the
+        port of the scenario running (see _run)."""
+        if self._address is None:
+            self._address = self._stack.enter_context(reserved_address())
+        if self._port is None:
+            self._new_port()
+        assert self._port is not None
+        return Lab(self._address, self._port)
+
+    def _new_port(self) -> None:
+        """Takes a port no run holds and nothing lingers on; gives the old one back."""
+        if self._port_lock is not None:
+            self._port_lock.close()
+        self._port_lock = ExitStack()
+        self._stack.callback(self._port_lock.close)
+        self._port = self._port_lock.enter_context(reserved_port(super().port))
+        if self._local is not None:
+            self._local.lab = self.lab_place
 
     @property
     def port(self) -> int:
         return self.lab_place.port
+
+    def _run(self, scenario: Scenario) -> Observation:
+        # A connection the student's server closed first stays in TIME_WAIT on its port for
+        # up to a minute, and a program (or the grader's server) that binds that port without
+        # SO_REUSEADDR would fail where a container's fresh network would not: such a port
+        # is given up for a fresh one before the next scenario.
+        if self._port is not None and not port_is_free(self._port):
+            self._new_port()
+        return super()._run(scenario)
 
     def close(self) -> None:
         try:
             self._stack.close()
         finally:
             self._local = None
-            self._lab = None
+            self._address = self._port = None
+            self._port_lock = None
 
     def _open(self) -> Sandbox:  # type: ignore[override]  # the local Sandbox, not a LabContext
         if self._local is None:
             require_local()
+            uid = free_uid() if is_root() else None
             # 0o711 as root: the run's programs (another uid) may enter the folder to reach
             # their copy of the submission, but not list it; the rest is 0o700 below it.
             top = Path(tempfile.mkdtemp(prefix=f"socketlab-{os.getpid()}-local-"))
             self._stack.callback(_remove_tree, top)
-            top.chmod(0o711 if is_root() else 0o700)
+            top.chmod(0o711 if uid is not None else 0o700)
             private = top / "private"
             private.mkdir(mode=0o700)
-            # A name no other run's programs can guess: they may enter `top` but not list it.
             copy = top / f"submission-{secrets.token_hex(16)}"
             self._staged = self._stack.enter_context(
                 staging.staged_submission(self.submission, copy, self._programs())
             )
-            _read_only(self._staged)
+            _read_only(self._staged, uid)
+            home = None
+            if uid is not None:
+                home = top / f"home-{secrets.token_hex(16)}"
+                home.mkdir(mode=0o700)
+                os.chown(home, uid, uid)
             self.layout_note = staging.staging_record(self._staged).layout.note
             self._captures_dir = private / "captures"
             self._captures_dir.mkdir()
-            self._local = LocalContext(
-                private, self.lab.limits, self.lab_place, free_uid() if is_root() else None
-            )
+            self._local = LocalContext(private, self.lab.limits, self.lab_place, uid, home)
         return self._local
 
     def _student_program(
@@ -135,7 +172,13 @@ class LocalSubmissionRun(SubmissionRun):
             return
         assert self._captures_dir is not None
         name = f"scenario-{len(self._seen) + 1}"
-        with loopback_capture(self._captures_dir, name, self.lab_place) as running:
+        # The student's server is judged on its traffic with the grader's clients; the
+        # student's client on its traffic with the lab's address. A connection a program
+        # makes to itself (to forge a clean handshake) is in neither.
+        server_side = isinstance(scenario, ServerSession | UdpServerSession)
+        place = self.lab_place
+        wanted = f"host {place.client_address}" if server_side else f"host {place.address}"
+        with loopback_capture(self._captures_dir, name, wanted) as running:
             yield running
 
 
@@ -178,8 +221,8 @@ class LocalPacketCapture:
 
 
 @contextmanager
-def loopback_capture(directory: Path, name: str, lab: Lab) -> Iterator[LocalPacketCapture]:
-    """Captures the lab's traffic (its address and port) on loopback into directory/name.pcap,
+def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalPacketCapture]:
+    """Captures the loopback traffic tcpdump's filter `wanted` names into directory/name.pcap,
     bounded as on Docker (capture_bounded.py). Raises InfrastructureError when tcpdump does
     not start listening."""
     tcpdump = [
@@ -195,9 +238,7 @@ def loopback_capture(directory: Path, name: str, lab: Lab) -> Iterator[LocalPack
         "root",
         "-w",
         "-",
-        # The lab's two addresses, and what a server bound to 0.0.0.0 sends from 127.0.0.1
-        # (see as_lab_address): to the grader's clients, or from the lab's port.
-        f"host {lab.address} or host {lab.client_address} or (host {LOOPBACK} and port {lab.port})",
+        wanted,
     ]
     pcap = directory / f"{name}.pcap"
     options = {
@@ -227,14 +268,26 @@ def loopback_capture(directory: Path, name: str, lab: Lab) -> Iterator[LocalPack
             running.stop()
 
 
-def _read_only(folder: Path) -> None:
-    """Makes the submission's copy readable by all and writable by none but its owner."""
+def _read_only(folder: Path, uid: int | None) -> None:
+    """Makes the submission's copy readable by the run's programs, writable by none of them.
+
+    As root the copy is root's, with the run's own group (its uid's number: see
+    grader.sandbox.local) allowed to read it and nobody else; else it is the user's own.
+    """
     for root, directories, files in os.walk(folder):
-        for directory in directories:
-            (Path(root) / directory).chmod(0o755)
-        for file in files:
-            (Path(root) / file).chmod(0o644)
-    folder.chmod(0o755)
+        for name in directories:
+            _own(Path(root) / name, 0o750, uid)
+        for name in files:
+            _own(Path(root) / name, 0o640, uid)
+    _own(folder, 0o750, uid)
+
+
+def _own(path: Path, mode: int, group: int | None) -> None:
+    if group is not None:
+        os.chown(path, 0, group, follow_symlinks=False)
+        path.chmod(mode)
+    else:
+        path.chmod(mode | 0o005 if mode & 0o040 else mode)
 
 
 def _remove_tree(path: Path) -> None:
