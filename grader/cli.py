@@ -328,7 +328,12 @@ def _run(
                     bundles.write_gradescope_zip(lab, arguments.out, arguments.python_version)
                 else:
                     bundles.write_prairielearn_folder(lab, arguments.out, arguments.python_version)
-                console.print(f"wrote {printable(str(arguments.out))}")
+                hint = " (Gradescope's Ubuntu 22.04 image has 3.10: --python-version 3.10)"
+                console.print(
+                    f"wrote {printable(str(arguments.out))}, with wheels for Python"
+                    f" {arguments.python_version}: the platform's image must have that one"
+                    + (hint if arguments.command == "gradescope" else "")
+                )
                 return EXIT_ALL_PASSED
             case "labs":
                 return list_labs(console)
