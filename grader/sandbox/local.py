@@ -7,18 +7,21 @@ programs run differs:
 - The lab's address is LAB_ADDRESS (127.0.0.2), not 127.0.0.1: the student's client gets it
   as SERVER_HOST, the grader's peers bind it, and a server bound to `localhost` only is
   still caught. Runs side by side (a batch's workers) take addresses of their own
-  (127.0.N.2) and ports of their own (the spec's grading port when it is free), so neither
-  their packets nor their servers meet: see `reserved_lab`.
+  (127.0.N.2) and ports of their own (the spec's grading port when it is free): see
+  `reserved_address` and `reserved_port`. The grader's clients connect from 127.0.N.3.
 - Student programs run under run_bounded.py as on Docker, which finds the listening socket
-  in /proc/net among the sockets of the program's own session (the namespace is shared).
+  in /proc/net among the program's own sockets (the namespace is shared): those of its uid,
+  or of its session.
 - Run as root (an autograder's container), each run's programs run as a user of their own
-  (RUN_UIDS: a uid no process has), with resource limits (address space, processes, CPU
-  time, file size, open files); at the end of each program every process of that uid is
-  killed, also those that left its session. The submission is a copy they can read but not
-  change; the run's other files are in a folder only root reads.
+  (`reserved_uid`: a uid no process has and no other run holds), with resource limits
+  (address space, processes, CPU time, file size, open files); at the end of each program
+  every process of that uid is killed, also those that left its session, and its files in
+  SCRATCH_DIRS are removed. The submission is a copy only that uid's group reads; the run's
+  other files are in a folder only root reads, and the options of the recorder and the
+  peers are passed in files there, not on command lines.
 - Not root (a student's own machine), programs run as the user who runs socketlab, with the
-  same resource limits but for processes (the limit would count the user's own). That is
-  no isolation: a student grades their own code there.
+  same resource limits and a process limit above the user's own. That is no isolation: a
+  student grades their own code there.
 
 Packet captures run tcpdump on the loopback interface where it may (root, and tcpdump
 installed): see `can_capture`.
@@ -248,13 +251,14 @@ def uids_in_use() -> set[int]:
     return uids
 
 
-def free_uid() -> int:
-    """A uid in RUN_UIDS that no process has now: the run's programs get it alone."""
+@contextmanager
+def reserved_uid() -> Iterator[int]:
+    """A uid in RUN_UIDS for one run's programs, held until exit: no process has it now,
+    and no other run holds its lock. Raises InfrastructureError when none is free."""
     taken = uids_in_use()
-    for uid in random.sample(RUN_UIDS, len(RUN_UIDS)):
-        if uid not in taken:
-            return uid
-    raise InfrastructureError("no free uid for the student's programs")
+    with ExitStack() as stack:
+        candidates = random.sample(RUN_UIDS, len(RUN_UIDS))
+        yield int(_first_held(stack, lock_folder(), "uid", candidates, lambda u: u not in taken))
 
 
 def kill_uid(uid: int, timeout_s: float = 5.0) -> None:

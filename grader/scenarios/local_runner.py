@@ -30,13 +30,13 @@ from grader.sandbox.local import (
     LocalContext,
     LocalRunning,
     can_capture,
-    free_uid,
     is_root,
     port_is_free,
     python3,
     require_local,
     reserved_address,
     reserved_port,
+    reserved_uid,
     started_process,
 )
 from grader.sandbox.waiting import Poll
@@ -109,7 +109,7 @@ class LocalSubmissionRun(SubmissionRun):
     def _open(self) -> Sandbox:  # type: ignore[override]  # the local Sandbox, not a LabContext
         if self._local is None:
             require_local()
-            uid = free_uid() if is_root() else None
+            uid = self._stack.enter_context(reserved_uid()) if is_root() else None
             # 0o711 as root: the run's programs (another uid) may enter the folder to reach
             # their copy of the submission, but not list it; the rest is 0o700 below it.
             top = Path(tempfile.mkdtemp(prefix=f"socketlab-{os.getpid()}-local-"))
