@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,9 +185,11 @@ def test_the_gradescope_zip_judges_lab03s_starter_as_docker_does(
 
 
 def summary_line(output: str) -> str:
-    """A test's first line of feedback (inside its code block): what went wrong."""
+    """A test's first line of feedback (inside its code block): what went wrong, with its
+    numbers masked. A program's output holds SERVER_HOST, `server` on Docker and
+    `127.0.0.2` here, so the byte counts it quotes differ by as much."""
     lines = [line for line in output.splitlines() if line and not line.startswith("```")]
-    return lines[0] if lines else ""
+    return re.sub(r"\d+", "N", lines[0]) if lines else ""
 
 
 def test_a_bundle_that_cannot_grade_writes_a_results_json_that_says_so(
