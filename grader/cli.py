@@ -403,7 +403,7 @@ def check(
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
     backend = _chosen_backend(console, backend)
-    where = "in Docker containers" if backend == "docker" else "as local processes"
+    where = _where(backend)
     intro = f"checking {lab.id} — this starts your programs {where}…"
     result = _graded_live(
         console,
@@ -501,6 +501,11 @@ def autograde(
     return EXIT_ALL_PASSED
 
 
+def _where(backend: str) -> str:
+    """Where `backend` runs the programs, as the intro line says it."""
+    return "in Docker containers" if backend == "docker" else "as local processes"
+
+
 def _chosen_backend(console: Console, backend: str) -> str:
     """`backend`, with "auto" made "docker" when an engine answers, else "local" (said so)."""
     if backend != "auto":
@@ -536,7 +541,7 @@ def ci(
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
-    where = "in Docker containers" if backend == "docker" else "as local processes"
+    where = _where(backend)
     intro = f"grading {lab.id} — this starts the programs {where}…"
     result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
     print_report(console, result)

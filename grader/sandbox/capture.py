@@ -134,6 +134,18 @@ class ObservedHost(ExecHost):
             self._capture.retire()
 
 
+def tcpdump_listening(helper: Any) -> bool:
+    """Waits up to READY_TIMEOUT_S for the capture `helper` (a Running or LocalRunning) to
+    say tcpdump is listening; False when it ended or the time ran out first."""
+
+    def started_listening() -> bool | None:
+        if b"listening on" in helper.output(stdout=False):
+            return True
+        return None if helper.is_running() else False
+
+    return bool(Poll(READY_TIMEOUT_S).until(started_listening))
+
+
 class PacketCapture:
     """A running capture; `stop()` ends it and returns the finished pcap file."""
 
@@ -255,12 +267,7 @@ def capture(
             yield None  # the program already exited (it crashed): there is nothing to capture
             return
 
-        def started_listening() -> bool | None:
-            if b"listening on" in helper.output(stdout=False):
-                return True
-            return None if helper.is_running() else False
-
-        if not Poll(READY_TIMEOUT_S).until(started_listening):
+        if not tcpdump_listening(helper):
             if not observed.is_running():
                 yield None  # its network went away with it before tcpdump could attach
                 return

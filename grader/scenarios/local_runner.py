@@ -22,7 +22,7 @@ from grader.packets.model import CapturedPackets
 from grader.packets.pcap import read_packets
 from grader.sandbox import staging
 from grader.sandbox.backend import Sandbox
-from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, READY_TIMEOUT_S
+from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, tcpdump_listening
 from grader.sandbox.local import (
     LOOPBACK_INTERFACE,
     PROBES_DIR,
@@ -39,7 +39,6 @@ from grader.sandbox.local import (
     reserved_uid,
     started_process,
 )
-from grader.sandbox.waiting import Poll
 from grader.scenarios.model import (
     Capture,
     Observation,
@@ -251,12 +250,7 @@ def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalP
     with ExitStack() as stack:
         helper = stack.enter_context(started_process(command, directory, f"{name}-tcpdump"))
 
-        def started_listening() -> bool | None:
-            if b"listening on" in helper.output(stdout=False):
-                return True
-            return None if helper.is_running() else False
-
-        if not Poll(READY_TIMEOUT_S).until(started_listening):
+        if not tcpdump_listening(helper):
             raise InfrastructureError(
                 "tcpdump did not start listening:\n"
                 + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
