@@ -95,3 +95,15 @@ class GraderBugError(InfrastructureError):
 
     Only that submission is left ungraded: the engine still answers, so a batch goes on.
     """
+
+
+def with_output(message: str, stderr: bytes, limit: int = 2000) -> str:
+    """`message`, then the last `limit` characters of what a grader helper wrote on stderr.
+
+    A helper that wrote nothing gets `(it wrote nothing on stderr)` after the message instead,
+    so an error never ends in a dangling colon (in a gradebook's status, for one).
+    """
+    text = stderr.decode("utf-8", "replace").strip()
+    if not text:
+        return f"{message} (it wrote nothing on stderr)"
+    return f"{message}:\n{text[-limit:]}"

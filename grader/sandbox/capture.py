@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, with_output
 from grader.probes.capture_summary import CaptureSummary, summary_path
 from grader.sandbox.containers import PROBES_MOUNT, LabContext, Running, container_lifetime_s
 from grader.sandbox.exec_host import ExecHost
@@ -272,8 +272,7 @@ def capture(
                 yield None  # its network went away with it before tcpdump could attach
                 return
             raise InfrastructureError(
-                "tcpdump did not start listening:\n"
-                + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                with_output("tcpdump did not start listening", helper.output(stdout=False))
             )
         running = PacketCapture(helper, directory / f"{name}.pcap")
         try:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, with_output
 from grader.probes.run_bounded import QUIET_MAX_S
 from grader.sandbox.backend import Program, Sandbox
 from grader.sandbox.containers import PAYLOAD_MOUNT
@@ -315,8 +315,9 @@ class ReferenceServer:
         if not ready:
             self.__exit__(None, None, None)
             raise InfrastructureError(
-                "the grader's reference server did not start:\n"
-                + peer.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                with_output(
+                    "the grader's reference server did not start", peer.output(stdout=False)
+                )
             )
         return self
 
@@ -376,8 +377,7 @@ def ready_helper(
         )
         if not ready:
             raise InfrastructureError(
-                f"the grader's {role} did not start:\n"
-                + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                with_output(f"the grader's {role} did not start", helper.output(stdout=False))
             )
         yield helper
 
@@ -410,9 +410,7 @@ def _report_in(stdout: bytes, stderr: Callable[[], bytes]) -> dict[str, Any]:
                     + stderr().decode("utf-8", "replace")[-2000:]
                 )
             return report
-    raise InfrastructureError(
-        "the grader's peer printed no report:\n" + stderr().decode("utf-8", "replace")[-2000:]
-    )
+    raise InfrastructureError(with_output("the grader's peer printed no report", stderr()))
 
 
 def _client_report(
@@ -453,8 +451,7 @@ def _last_json_line(output: bytes, what: str, helper: Program) -> dict[str, Any]
         return dict(json.loads(lines[-1]))
     except (IndexError, ValueError) as e:
         raise InfrastructureError(
-            f"the {what} printed no result:\n"
-            + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+            with_output(f"the {what} printed no result", helper.output(stdout=False))
         ) from e
 
 
