@@ -31,6 +31,7 @@ from rich.text import Text
 from grader import __version__, batch, interrupts
 from grader.errors import (
     DockerUnavailableError,
+    EngineLostError,
     GraderBugError,
     InfrastructureError,
     LabNotFoundError,
@@ -359,6 +360,11 @@ def _run(
         return EXIT_INFRASTRUCTURE
     except InfrastructureError as e:
         errors.print(Text("infrastructure error: ", style="bold red") + Text(str(e)))
+        if _no_engine(e) and getattr(arguments, "backend", None) == "docker":
+            errors.print(
+                "Or grade without Docker: `--backend local` runs the programs as local"
+                " processes, without a container's isolation (see the README)."
+            )
         errors.print("Nothing was graded; no score was written.")
         return EXIT_INFRASTRUCTURE
     except SocketlabError as e:
@@ -385,6 +391,11 @@ def list_labs(console: Console) -> int:
     return EXIT_INFRASTRUCTURE if any(entry.error for entry in entries) else EXIT_ALL_PASSED
 
 
+def _no_engine(error: InfrastructureError) -> bool:
+    """Whether `error` is an engine that never answered (not one lost in the middle of a run)."""
+    return isinstance(error, DockerUnavailableError) and not isinstance(error, EngineLostError)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -402,6 +413,10 @@ def check(
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
+    for old in lab.checks:
+        # An earlier check's capture would read as this one's: each check's file is replaced
+        # when it captures again, and removed when it does not.
+        (captures / f"{old.id}.pcap").unlink(missing_ok=True)
     backend = _chosen_backend(console, backend)
     where = _where(backend)
     intro = f"checking {lab.id} — this starts your programs {where}…"

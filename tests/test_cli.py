@@ -37,6 +37,7 @@ def test_grade_without_docker_exits_2_and_writes_no_score(tmp_path: Path) -> Non
     )
     assert done.returncode == 2
     assert "cannot reach the Docker engine" in done.stderr
+    assert "`--backend local`" in done.stderr  # the way to grade without an engine
     assert list(tmp_path.iterdir()) == []
 
 
