@@ -33,6 +33,7 @@ import docker.models.networks  # noqa: E402
 
 from grader import grading  # noqa: E402
 from grader.sandbox import capture, image, labels, network, scratch, staging  # noqa: E402
+from grader.scenarios import run as scenario_run  # noqa: E402
 from grader.scenarios import runner, steps  # noqa: E402
 from grader.spec.loader import load_spec  # noqa: E402
 
@@ -233,7 +234,7 @@ def instrumented(timeline: Timeline) -> Iterator[Timeline]:
         "staged_submission",
         _timed_context(timeline, staging.staged_submission, "staged_submission"),
     )
-    original_run = runner.SubmissionRun._run
+    original_run = scenario_run.SubmissionRun._run
 
     def run(self: Any, scenario: Any) -> Any:
         started = time.perf_counter()
@@ -243,7 +244,7 @@ def instrumented(timeline: Timeline) -> Iterator[Timeline]:
         finally:
             timeline.scenarios_s[type(scenario).__name__].append(time.perf_counter() - started)
 
-    replace(runner.SubmissionRun, "_run", run)
+    replace(scenario_run.SubmissionRun, "_run", run)
     try:
         yield timeline
     finally:

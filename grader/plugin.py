@@ -21,12 +21,12 @@ from grader.reporting.feedback import bounded_text, feedback_text
 from grader.results import CheckResult, Status
 from grader.sandbox import engine, labels
 from grader.scenarios.model import Observation, Scenario
-from grader.scenarios.runner import SubmissionRun
+from grader.scenarios.run import SubmissionRun
 from grader.spec.loader import load_spec
 from grader.spec.model import CheckSpec, LabSpec
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
-RUNS = pytest.StashKey[dict[Path, SubmissionRun]]()
+RUNS = pytest.StashKey[dict[Path, SubmissionRun[Any]]]()
 INFRASTRUCTURE_FAILURE = pytest.StashKey[InfrastructureError]()
 CLEANUP_FAILURE = pytest.StashKey[str]()
 
@@ -98,8 +98,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 finally:
                     # Also what a run interrupted while it was still setting up made (a
                     # container created as Ctrl-C arrived): everything with its run id.
-                    if on_docker:
-                        labels.sweep(engine.connect(), run_id=run.labels.run_id, stale_only=False)
+                    run_labels = getattr(run, "labels", None)  # a DockerSubmissionRun's
+                    if on_docker and run_labels is not None:
+                        labels.sweep(engine.connect(), run_id=run_labels.run_id, stale_only=False)
             except Exception as e:
                 # The checks are judged by now; a cleanup that fails (the engine went away)
                 # must not turn them into a crash. `socketlab clean` removes what is left.
@@ -153,15 +154,19 @@ class CheckItem(pytest.Item):
         option = self.config.getoption("--submission")
         return Path(option).resolve() if option else self.lab.directory.resolve()
 
-    def submission_run(self) -> SubmissionRun:
+    def submission_run(self) -> SubmissionRun[Any]:
         runs = self.config.stash[RUNS]
         key = self.lab.path.resolve()
         if key not in runs:
-            run_class = SubmissionRun
+            run_class: type[SubmissionRun[Any]]
             if self.config.getoption("--backend") == "local":
                 from grader.scenarios.local_runner import LocalSubmissionRun
 
                 run_class = LocalSubmissionRun
+            else:
+                from grader.scenarios.runner import DockerSubmissionRun
+
+                run_class = DockerSubmissionRun
             runs[key] = run_class(self.lab, self.submission(), captured_scenarios(self.lab))
         return runs[key]
 

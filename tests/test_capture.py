@@ -21,7 +21,7 @@ from grader.probes.capture_summary import CaptureSummary, summary_path
 from grader.sandbox.capture import CAPTURE_LIMIT_BYTES
 from grader.sandbox.containers import PROBES_DIR
 from grader.sandbox.waiting import Poll
-from grader.scenarios.runner import SubmissionRun
+from grader.scenarios.runner import DockerSubmissionRun
 from grader.spec.loader import load_spec
 from tests.conftest import socketlab
 from tests.pcaps import first_fragment_of_udp, hello_exchange, udp_datagrams
@@ -189,7 +189,7 @@ def test_a_flooding_udp_server_gets_a_capture_cut_at_the_limit_and_a_verdict_tha
     check = next(c for c in lab.checks if c.kind == "udp_boundaries")
     kind = check_kinds()[check.kind]
     scenario = kind.scenario(check.params)
-    with SubmissionRun(lab, submission, frozenset({scenario})) as run:
+    with DockerSubmissionRun(lab, submission, frozenset({scenario})) as run:
         seen = run.observe(scenario)
         capture = getattr(seen, "capture", None)
         assert capture is not None

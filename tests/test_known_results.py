@@ -47,7 +47,7 @@ from grader.scenarios.model import (
     UdpServerSession,
     UdpServerSessionObservation,
 )
-from grader.scenarios.runner import SubmissionRun
+from grader.scenarios.runner import DockerSubmissionRun
 from grader.spec.loader import load_spec
 from grader.spec.model import (
     DirectionImpairment,
@@ -315,7 +315,7 @@ def grade(
     lab = load_spec(REPOSITORY / "labs" / lab_id / "spec.yaml")
     kinds = check_kinds()
     verdicts = {}
-    run = SubmissionRun(lab, submission, captured_scenarios(lab), reuse_known=reuse_known)
+    run = DockerSubmissionRun(lab, submission, captured_scenarios(lab), reuse_known=reuse_known)
     events = client.events(
         decode=True,
         filters={

@@ -15,7 +15,7 @@ import pytest
 from grader.sandbox import labels, scratch
 from grader.sandbox.waiting import Poll
 from grader.scenarios.model import ServerSession, ServerSessionObservation
-from grader.scenarios.runner import SubmissionRun
+from grader.scenarios.runner import DockerSubmissionRun
 from grader.spec.loader import load_spec
 from tests.submissions import REPOSITORY
 
@@ -77,7 +77,7 @@ def test_programs_read_their_copy_though_the_run_directory_is_private() -> None:
     """A bind mount skips the host's parents: uid 65534 reads the 0o755 copy inside 0o700."""
     lab = load_spec(REPOSITORY / "labs" / "01-tcp-hello" / "spec.yaml")
     scenario = ServerSession()
-    with SubmissionRun(lab, REPOSITORY / "solutions" / "01-tcp-hello") as run:
+    with DockerSubmissionRun(lab, REPOSITORY / "solutions" / "01-tcp-hello") as run:
         seen = run.observe(scenario)
         (directory,) = Path(tempfile.gettempdir()).glob(
             f"socketlab-{os.getpid()}-{run.labels.run_id}-run-*"

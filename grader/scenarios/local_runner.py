@@ -1,7 +1,7 @@
-"""Runs scenarios for one submission with the local backend: processes on loopback, no Docker.
+"""The local backend of a submission's run: processes on loopback, no Docker.
 
-The scenarios are SubmissionRun's own; this class only says where their programs run
-(grader.sandbox.local) and how packets are captured (tcpdump on the loopback interface).
+The scenarios are grader.scenarios.run.SubmissionRun's; this class says where their programs
+run (grader.sandbox.local) and how packets are captured (tcpdump on the loopback interface).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, with_output
 from grader.packets.conversation import conversation
 from grader.packets.model import CapturedPackets
 from grader.packets.pcap import read_packets
 from grader.sandbox import staging
-from grader.sandbox.backend import Sandbox
 from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, tcpdump_listening
 from grader.sandbox.local import (
     LOOPBACK_INTERFACE,
@@ -46,18 +45,19 @@ from grader.scenarios.model import (
     ServerSession,
     UdpServerSession,
 )
-from grader.scenarios.runner import SubmissionRun
+from grader.scenarios.run import SubmissionRun
 from grader.spec.model import Input
 
 STOP_TIMEOUT_S = 10.0
 LOOPBACK = "127.0.0.1"
 
 
-class LocalSubmissionRun(SubmissionRun):
+class LocalSubmissionRun(SubmissionRun[LocalContext]):
     """SubmissionRun on the local backend (see grader.sandbox.local)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._stack = ExitStack()
         self._address: str | None = None
         self._port: int | None = None
         self._port_lock: ExitStack | None = None
@@ -105,7 +105,7 @@ class LocalSubmissionRun(SubmissionRun):
             self._address = self._port = None
             self._port_lock = None
 
-    def _open(self) -> Sandbox:  # type: ignore[override]  # the local Sandbox, not a LabContext
+    def _open(self) -> LocalContext:
         if self._local is None:
             require_local()
             uid = self._stack.enter_context(reserved_uid()) if is_root() else None
@@ -147,15 +147,6 @@ class LocalSubmissionRun(SubmissionRun):
         return context.student_program(
             staged, file, env, None, role, stdin, listen=listen, stop_grace_s=stop_grace_s
         )
-
-    def _peer_host(self, context: Any) -> Any:
-        return None
-
-    def _server_peer_host(self, context: Any) -> Any:
-        return None
-
-    def _release(self, role: str) -> None:
-        return None
 
     def _finished(self, running: Any) -> Capture | None:
         if running is None:
@@ -252,8 +243,7 @@ def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalP
 
         if not tcpdump_listening(helper):
             raise InfrastructureError(
-                "tcpdump did not start listening:\n"
-                + helper.output(stdout=False).decode("utf-8", "replace")[-2000:]
+                with_output("tcpdump did not start listening", helper.output(stdout=False))
             )
         running = LocalPacketCapture(helper, pcap)
         try:
