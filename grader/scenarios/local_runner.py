@@ -62,6 +62,8 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
         self._port: int | None = None
         self._port_lock: ExitStack | None = None
         self._local: LocalContext | None = None
+        self._capturing: LocalPacketCapture | None = None
+        """The running scenario's capture (see _run), if any."""
 
     @property
     def lab_place(self) -> Lab:
@@ -95,7 +97,31 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
         # is given up for a fresh one before the next scenario.
         if self._port is not None and not port_is_free(self._port):
             self._new_port()
-        return super()._run(scenario)
+        with ExitStack() as stack:
+            # tcpdump starts now and is waited for in _maybe_capture: its start (tens of
+            # milliseconds) overlaps the program's, which on Docker needs the program's
+            # namespace first. The filter names only the run's addresses, known by now.
+            if scenario in self.captured and can_capture():
+                self._open()
+                assert self._captures_dir is not None
+                name = f"scenario-{len(self._seen) + 1}"
+                self._capturing = stack.enter_context(
+                    loopback_capture(self._captures_dir, name, self._capture_filter(scenario))
+                )
+            try:
+                return super()._run(scenario)
+            finally:
+                self._capturing = None
+
+    def _capture_filter(self, scenario: Scenario) -> str:
+        """tcpdump's filter for `scenario`: the student's server is judged on its traffic
+        with the grader's clients; the student's client on its traffic with the lab's
+        address. A connection a program makes to itself (to forge a clean handshake) is in
+        neither."""
+        place = self.lab_place
+        if isinstance(scenario, ServerSession | UdpServerSession):
+            return f"host {place.client_address}"
+        return f"host {place.address}"
 
     def close(self) -> None:
         try:
@@ -156,20 +182,15 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
         return Capture(pcap, conversation(packets))
 
     @contextmanager
-    def _maybe_capture(self, context: Any, scenario: Scenario, observed: Any) -> Iterator[Any]:
-        if scenario not in self.captured or not can_capture():
-            yield None
-            return
-        assert self._captures_dir is not None
-        name = f"scenario-{len(self._seen) + 1}"
-        # The student's server is judged on its traffic with the grader's clients; the
-        # student's client on its traffic with the lab's address. A connection a program
-        # makes to itself (to forge a clean handshake) is in neither.
-        server_side = isinstance(scenario, ServerSession | UdpServerSession)
-        place = self.lab_place
-        wanted = f"host {place.client_address}" if server_side else f"host {place.address}"
-        with loopback_capture(self._captures_dir, name, wanted) as running:
-            yield running
+    def _maybe_capture(
+        self, context: LocalContext, scenario: Scenario, observed: Any
+    ) -> Iterator[LocalPacketCapture | None]:
+        """The capture _run started for `scenario`, once tcpdump listens; None when no check
+        reads its packets or nothing can capture here."""
+        running = self._capturing
+        if running is not None:
+            running.wait_listening()
+        yield running
 
 
 def as_lab_address(packets: CapturedPackets, lab: Lab) -> CapturedPackets:
@@ -199,6 +220,13 @@ class LocalPacketCapture:
         self.pcap = pcap
         self.stopped = False
 
+    def wait_listening(self) -> None:
+        """Returns once tcpdump listens; InfrastructureError when it does not."""
+        if not tcpdump_listening(self.helper):
+            raise InfrastructureError(
+                with_output("tcpdump did not start listening", self.helper.output(stdout=False))
+            )
+
     def stop(self) -> Path:
         """Stops tcpdump (it flushes the file) and returns the pcap; InfrastructureError when
         it does not stop."""
@@ -212,9 +240,9 @@ class LocalPacketCapture:
 
 @contextmanager
 def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalPacketCapture]:
-    """Captures the loopback traffic tcpdump's filter `wanted` names into directory/name.pcap,
-    bounded as on Docker (capture_bounded.py). Raises InfrastructureError when tcpdump does
-    not start listening."""
+    """Starts capturing the loopback traffic tcpdump's filter `wanted` names into
+    directory/name.pcap, bounded as on Docker (capture_bounded.py); stopped on exit. Packets
+    are caught only once `wait_listening()` returned."""
     tcpdump = [
         "tcpdump",
         "-i",
@@ -241,10 +269,6 @@ def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalP
     with ExitStack() as stack:
         helper = stack.enter_context(started_process(command, directory, f"{name}-tcpdump"))
 
-        if not tcpdump_listening(helper):
-            raise InfrastructureError(
-                with_output("tcpdump did not start listening", helper.output(stdout=False))
-            )
         running = LocalPacketCapture(helper, pcap)
         try:
             yield running
