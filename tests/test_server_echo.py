@@ -162,3 +162,26 @@ def test_sigterm_check_fails_a_server_that_had_already_exited() -> None:
     verdict = judge(2, "sigterm-exit", seen)
     assert not verdict.passed
     assert "had already exited (status 0) before the grader's SIGTERM reached it" in verdict.summary
+
+
+def test_a_server_that_ended_after_one_client_is_judged_alike_whether_refused_or_reset() -> None:
+    """The next client is refused, or reset when it came while the listening socket was still
+    open: a race of the server's last moments. Both get one summary, so the feedback does
+    not depend on the timing (nor on the backend)."""
+    served = connection(end="fin", sent_bytes=13, received=b"next, please\n", received_bytes=13)
+    served = Connection(**{**served.__dict__, "received_sha256": served.sent_sha256})
+    refused = connection(connected=False, connect_error="[Errno 111] Connection refused",
+                         end="none", sent_bytes=0)  # fmt: skip
+    reset = connection(end="rst", sent_bytes=13, received_bytes=0)
+    summaries = set()
+    for second in (refused, reset):
+        seen = ServerSessionObservation(
+            server=ProgramRun(file="server.py", exit_code=0, ended_before_sigterm=True),
+            listen=ListenObservation(50433, (Listener("0.0.0.0", 50433),), 0.1),
+            peer=ClientPeerReport(connections=(served, second, second)),
+        )
+        verdict = judge(2, "three-clients", seen)
+        assert not verdict.passed
+        assert verdict.cause is not None and "loop around accept()" in verdict.cause
+        summaries.add(verdict.summary)
+    assert summaries == {"client 2 of 3 was not served: the server had ended"}

@@ -208,6 +208,9 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
         problem = connection_problem(connection, number, total, params, expected)
         if problem is not None:
             reset_first = seen.peer.reset_connection is not None
+            after_another = number > 1 or reset_first
+            if after_another and unserved(connection) and ended_on_its_own(seen.server):
+                problem = not_served(connection, number, total, expected)
             return after_reset(problem, connection, reset_first, seen.server)
     if seen.peer.skipped:
         return Verdict(
@@ -222,6 +225,40 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
     return Verdict(passed=True, summary=f"{size} bytes echoed exactly{clients}")
 
 
+def unserved(connection: Connection) -> bool:
+    """Nothing of the server's reached the connection: refused, or reset before any byte."""
+    return not connection.connected or (connection.end == "rst" and connection.received_bytes == 0)
+
+
+def ended_on_its_own(server: ProgramRun) -> bool:
+    """The server program ended before the grader stopped it."""
+    return server.ended_before_sigterm or (
+        server.exit_code is not None and not server.stopped_by_signal and not server.timed_out
+    )
+
+
+def not_served(connection: Connection, number: int, of: int, expected: bytes) -> Verdict:
+    """A client after the first found a server that had ended.
+
+    Whether it was refused or reset depends on how soon it came after the server's last
+    moments: a connection made while the exiting server still had its listening socket is
+    completed by the kernel, then reset when that socket closes. Both are this one lesson,
+    said the same way whichever came first.
+    """
+    which = f"client {number} of {of}" if of > 1 else "the client"
+    return Verdict(
+        passed=False,
+        summary=f"{which} was not served: the server had ended",
+        expected=f"{size_text(len(expected))} back, then an orderly close",
+        received=(
+            f"no connection ({connection.connect_error})"
+            if not connection.connected
+            else "a reset (RST) before any data: the server's listening socket closed"
+        ),
+        cause="After one client the server must accept() the next: loop around accept().",
+    )
+
+
 def after_reset(
     problem: Verdict, connection: Connection, reset_first: bool, server: ProgramRun
 ) -> Verdict:
@@ -233,7 +270,7 @@ def after_reset(
     if not reset_first:
         return problem
     problem = replace(problem, summary=f"after a client reset its connection, {problem.summary}")
-    if connection.connected:
+    if not unserved(connection):
         return problem
     stopped = server.stopped_by_signal  # ran until the grader's SIGTERM: it did not end here
     ended_with_error = died_of_crash(server) is not None or (
