@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,27 +42,107 @@ needs_capture = pytest.mark.skipif(
 )
 
 
+SERVER_PORT_READ = re.compile(r"""environ(?:\.get\(|\[)\s*["']SERVER_PORT["']""")
+
+
+def binds_a_port_of_its_own(broken: Broken) -> bool:
+    """Whether the submission has a server that binds a port of its choosing, not the
+    SERVER_PORT it is given: two of those graded at once on one machine would meet."""
+    with tempfile.TemporaryDirectory() as parent:
+        folder = broken.materialize(Path(parent))
+        return any(
+            SERVER_PORT_READ.search(server.read_text(errors="replace")) is None
+            for server in folder.rglob("server.py")
+        )
+
+
+def split(broken: tuple[Broken, ...]) -> tuple[tuple[Broken, ...], tuple[Broken, ...]]:
+    """The lab's entries whose server binds a port of its own, and the others."""
+    own = tuple(entry for entry in broken if binds_a_port_of_its_own(entry))
+    others = tuple(entry for entry in broken if entry not in own)
+    return own, others
+
+
+LAB01_OWN_PORT, LAB01_SHARED = split(LAB01)
+LAB02_OWN_PORT, LAB02_SHARED = split(LAB02)
+LAB03_OWN_PORT, LAB03_SHARED = split(LAB03)
+
+
+def halves(entries: tuple[Broken, ...]) -> tuple[tuple[Broken, ...], tuple[Broken, ...]]:
+    """`entries` in two batches, so that two test workers share a lab's table."""
+    return entries[::2], entries[1::2]
+
+
+def in_halves(entries: tuple[Broken, ...]) -> list[Any]:
+    """(half, entry) parameters for the tests of a table graded in halves."""
+    return [
+        pytest.param(number, entry, id=entry.name)
+        for number, half in enumerate(halves(entries))
+        for entry in half
+    ]
+
+
 def local_batch(
-    factory: pytest.TempPathFactory, lab: str, broken: tuple[Broken, ...]
+    factory: pytest.TempPathFactory, lab: str, broken: tuple[Broken, ...], *, alone: bool
 ) -> GradedBatch:
-    """One at a time: the machine's ports are shared, and two submissions that hard-code the
-    same port (the starter and server-hard-coded-port) would meet (see the README)."""
-    return grade_batch(factory, lab, broken, backend="local", jobs=1)
+    """The entries graded by one `grade --backend local`.
+
+    `alone`: with the solution and the starter, one at a time, because a server that binds a
+    port of its own (the starter, server-hard-coded-port) would meet another such server on
+    the machine's shared ports (see the README). The others get ports of their own and are
+    graded two at a time, as the Docker tables are (in two halves: see halves()).
+    """
+    if alone:
+        return grade_batch(factory, lab, broken, backend="local", jobs=1)
+    return grade_batch(factory, lab, broken, with_references=False, backend="local")
 
 
 @pytest.fixture(scope="session")
 def lab01_local_batch(tmp_path_factory: pytest.TempPathFactory) -> GradedBatch:
-    return local_batch(tmp_path_factory, "01-tcp-hello", LAB01)
+    return local_batch(tmp_path_factory, "01-tcp-hello", LAB01_OWN_PORT, alone=True)
 
 
 @pytest.fixture(scope="session")
 def lab02_local_batch(tmp_path_factory: pytest.TempPathFactory) -> GradedBatch:
-    return local_batch(tmp_path_factory, "02-tcp-echo", LAB02)
+    return local_batch(tmp_path_factory, "02-tcp-echo", LAB02_OWN_PORT, alone=True)
 
 
 @pytest.fixture(scope="session")
 def lab03_local_batch(tmp_path_factory: pytest.TempPathFactory) -> GradedBatch:
-    return local_batch(tmp_path_factory, "03-udp-ping", LAB03)
+    return local_batch(tmp_path_factory, "03-udp-ping", LAB03_OWN_PORT, alone=True)
+
+
+@pytest.fixture(scope="session")
+def lab01_local_shared_batch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> GradedBatch:
+    return local_batch(
+        tmp_path_factory, "01-tcp-hello", halves(LAB01_SHARED)[request.param], alone=False
+    )
+
+
+@pytest.fixture(scope="session")
+def lab02_local_shared_batch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> GradedBatch:
+    return local_batch(
+        tmp_path_factory, "02-tcp-echo", halves(LAB02_SHARED)[request.param], alone=False
+    )
+
+
+@pytest.fixture(scope="session")
+def lab03_local_shared_batch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> GradedBatch:
+    return local_batch(
+        tmp_path_factory, "03-udp-ping", halves(LAB03_SHARED)[request.param], alone=False
+    )
+
+
+def test_a_server_that_binds_a_port_of_its_own_is_graded_alone() -> None:
+    """The split above finds such a server by what it reads, not by its entry's name."""
+    assert [entry.name for entry in LAB01_OWN_PORT] == ["server-hard-coded-port"]
+    assert not binds_a_port_of_its_own(next(e for e in LAB01 if e.name == "server-binds-localhost"))
 
 
 def assert_as_on_docker(batch: GradedBatch, broken: Broken) -> None:
@@ -76,27 +159,66 @@ def assert_as_on_docker(batch: GradedBatch, broken: Broken) -> None:
 
 
 @needs_capture
-@pytest.mark.parametrize("broken", LAB01, ids=lambda b: b.name)
-def test_lab01_mistake_fails_its_checks_on_the_local_backend(
+@pytest.mark.parametrize("broken", LAB01_OWN_PORT, ids=lambda b: b.name)
+def test_lab01_mistake_with_a_port_of_its_own_fails_its_checks_on_the_local_backend(
     lab01_local_batch: GradedBatch, broken: Broken
 ) -> None:
     assert_as_on_docker(lab01_local_batch, broken)
 
 
 @needs_capture
-@pytest.mark.parametrize("broken", LAB02, ids=lambda b: b.name)
-def test_lab02_mistake_fails_its_checks_on_the_local_backend(
+@pytest.mark.parametrize(
+    ("lab01_local_shared_batch", "broken"),
+    in_halves(LAB01_SHARED),
+    indirect=["lab01_local_shared_batch"],
+    scope="session",
+)
+def test_lab01_mistake_fails_its_checks_on_the_local_backend(
+    lab01_local_shared_batch: GradedBatch, broken: Broken
+) -> None:
+    assert_as_on_docker(lab01_local_shared_batch, broken)
+
+
+@needs_capture
+@pytest.mark.parametrize("broken", LAB02_OWN_PORT, ids=lambda b: b.name)
+def test_lab02_mistake_with_a_port_of_its_own_fails_its_checks_on_the_local_backend(
     lab02_local_batch: GradedBatch, broken: Broken
 ) -> None:
     assert_as_on_docker(lab02_local_batch, broken)
 
 
 @needs_capture
-@pytest.mark.parametrize("broken", LAB03, ids=lambda b: b.name)
-def test_lab03_mistake_fails_its_checks_on_the_local_backend(
+@pytest.mark.parametrize(
+    ("lab02_local_shared_batch", "broken"),
+    in_halves(LAB02_SHARED),
+    indirect=["lab02_local_shared_batch"],
+    scope="session",
+)
+def test_lab02_mistake_fails_its_checks_on_the_local_backend(
+    lab02_local_shared_batch: GradedBatch, broken: Broken
+) -> None:
+    assert_as_on_docker(lab02_local_shared_batch, broken)
+
+
+@needs_capture
+@pytest.mark.parametrize("broken", LAB03_OWN_PORT, ids=lambda b: b.name)
+def test_lab03_mistake_with_a_port_of_its_own_fails_its_checks_on_the_local_backend(
     lab03_local_batch: GradedBatch, broken: Broken
 ) -> None:
     assert_as_on_docker(lab03_local_batch, broken)
+
+
+@needs_capture
+@pytest.mark.parametrize(
+    ("lab03_local_shared_batch", "broken"),
+    in_halves(LAB03_SHARED),
+    indirect=["lab03_local_shared_batch"],
+    scope="session",
+)
+def test_lab03_mistake_fails_its_checks_on_the_local_backend(
+    lab03_local_shared_batch: GradedBatch, broken: Broken
+) -> None:
+    assert_as_on_docker(lab03_local_shared_batch, broken)
 
 
 def assert_solution_full_and_starter_less(graded: GradedBatch, lab: str) -> None:
@@ -127,7 +249,11 @@ def test_lab03_solution_gets_full_marks_and_the_starter_less_on_the_local_backen
     assert_solution_full_and_starter_less(lab03_local_batch, "03-udp-ping")
 
 
-def test_check_without_packet_capture_leaves_the_packet_checks_out_of_the_total() -> None:
+def test_check_without_packet_capture_leaves_the_packet_checks_out_of_the_total(
+    tmp_path: Path,
+) -> None:
+    earlier = tmp_path / "server-handshake.pcap"  # an earlier check's, captured elsewhere
+    earlier.write_bytes(b"old")
     done = socketlab(
         "check",
         "01-tcp-hello",
@@ -135,11 +261,16 @@ def test_check_without_packet_capture_leaves_the_packet_checks_out_of_the_total(
         str(REPOSITORY / "solutions" / "01-tcp-hello"),
         "--backend",
         "local",
+        "--captures",
+        str(tmp_path),
         env={NO_CAPTURE_ENV: "1"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Total: 13 / 13" in done.stdout
     assert done.stdout.count("not checked here: this check reads the packets") == 2
+    # Nothing was captured: no earlier capture is passed off as this check's.
+    assert not earlier.exists()
+    assert "packet captures" not in done.stdout
 
 
 def test_grading_without_packet_capture_is_an_infrastructure_error(
