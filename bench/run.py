@@ -251,6 +251,14 @@ def batch_throughput(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
     return report, rows
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, seconds) of this process and of the children it has reaped:
+    a grading's programs, recorders, peers and tcpdump, all waited for by the grader."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def local_gradings(repeat: int, bare_s: float) -> tuple[dict[str, Any], list[Row]]:
     """Each lab's solution graded `repeat` times on the local backend, in this process."""
     from grader.grading import grade_submission
@@ -261,22 +269,29 @@ def local_gradings(repeat: int, bare_s: float) -> tuple[dict[str, Any], list[Row
     for lab_id in LABS:
         lab = load_spec(REPOSITORY / "labs" / lab_id / "spec.yaml")
         submission = REPOSITORY / "solutions" / lab_id
-        durations, passed = [], False
+        durations, cpus, passed = [], [], False
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), cpu_seconds()
             outcome = grade_submission(lab, submission, skip_hidden=False, backend="local")
             durations.append(time.perf_counter() - started)
+            cpus.append(cpu_seconds() - cpu_before)
             passed = outcome.result is not None and outcome.result.all_passed
         median_s = statistics.median(durations)
+        cpu_s = statistics.median(cpus)
         target = LOCAL_TARGET_S.get(lab_id)
         report[f"{lab_id}/solution"] = {
             "grading_s": round(median_s, 2),
             "runs_s": [round(d, 2) for d in durations],
             "over_bare_run": round(median_s / bare_s, 1),
+            "cpu_s": round(cpu_s, 2),
             "target_s": target,
             "all_passed": passed,
         }
-        value = f"{median_s:.1f} s = {median_s / bare_s:.1f}x bare" + ("" if passed else " FAILED")
+        value = (
+            f"{median_s:.1f} s = {median_s / bare_s:.1f}x bare, {cpu_s:.2f} s of CPU"
+            f" (at most {os.cpu_count() or 1:d} / {cpu_s:.2f} = {(os.cpu_count() or 1) / cpu_s:.1f}"
+            " per s on this machine's cores)"
+        ) + ("" if passed else " FAILED")
         met = None if target is None else median_s < target and passed
         rows.append(
             Row(f"local: {lab_id} solution", value, f"< {target:g} s" if target else "", met)
