@@ -270,7 +270,7 @@ def one_connection(
         connect_s = min(options["connect_timeout_s"], max(0.1, clock.remaining_s()))
         try:
             sock, reset_at_once = connect(
-                options["host"], options["port"], connect_s, options.get("source")
+                options["host"], options["port"], connect_s, options.get("source"), observed
             )
         except OSError as e:
             observed["connect_error"] = f"{type(e).__name__}: {e}"
@@ -320,7 +320,11 @@ def one_connection(
 
 
 def connect(
-    host: str, port: int, timeout_s: float, source: str | None = None
+    host: str,
+    port: int,
+    timeout_s: float,
+    source: str | None = None,
+    observed: dict[str, Any] | None = None,
 ) -> tuple[socket.socket, bool]:
     """A connected socket, and whether the server had already reset the connection.
 
@@ -328,7 +332,9 @@ def connect(
     then asks the socket for its error, so on a busy machine a server that accepts, sends and
     resets (SO_LINGER 0) at once makes connect() itself raise ConnectionResetError. Only an
     established connection can be reset, so that is a connection, with the server's bytes
-    still readable before the reset. `source`: the local address to connect from. Raises
+    still readable before the reset. `source`: the local address to connect from; its port,
+    once bound, goes into `observed["local_port"]` (on the local backend every program may
+    use that address, and the grader's connections are told apart by their ports). Raises
     OSError when no connection was made.
     """
     error: OSError | None = None
@@ -338,6 +344,8 @@ def connect(
         try:
             if source and family == socket.AF_INET:
                 sock.bind((source, 0))
+                if observed is not None:
+                    observed["local_port"] = sock.getsockname()[1]
             sock.connect(address)
             return sock, False
         except ConnectionResetError:
@@ -486,6 +494,8 @@ def run_udp_client(options: dict[str, Any], report: Report) -> None:
     if options.get("source"):
         for sock in sockets:
             sock.bind((options["source"], 0))
+        # Which datagrams are the grader's, where every program may use its address.
+        report.observed["local_ports"] = [sock.getsockname()[1] for sock in sockets]
     per_client = [0] * len(sockets)
     totals = {"replies_total": 0, "reply_bytes_total": 0, "kept_bytes": 0}
     digest = hashlib.sha256()

@@ -18,7 +18,7 @@ from typing import Any
 
 from grader.errors import InfrastructureError, with_output
 from grader.packets.conversation import conversation
-from grader.packets.model import CapturedPackets
+from grader.packets.model import CapturedPackets, Packet
 from grader.packets.pcap import read_packets
 from grader.sandbox import staging
 from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, tcpdump_listening
@@ -40,12 +40,15 @@ from grader.sandbox.local import (
 )
 from grader.scenarios.model import (
     Capture,
+    ClientPeerReport,
     Observation,
     Scenario,
+    ServerPeerReport,
     ServerSession,
+    UdpPeerReport,
     UdpServerSession,
 )
-from grader.scenarios.run import SubmissionRun
+from grader.scenarios.run import PeerReport, SubmissionRun
 from grader.spec.model import Input
 
 STOP_TIMEOUT_S = 10.0
@@ -174,12 +177,12 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
             staged, file, env, None, role, stdin, listen=listen, stop_grace_s=stop_grace_s
         )
 
-    def _finished(self, running: Any) -> Capture | None:
+    def _finished(self, running: Any, peer: PeerReport | None = None) -> Capture | None:
         if running is None:
             return None
         pcap = running.stop()
         packets = as_lab_address(read_packets(pcap), self.lab_place)
-        return Capture(pcap, conversation(packets))
+        return Capture(pcap, conversation(graders_traffic(packets, self.lab_place, peer)))
 
     @contextmanager
     def _maybe_capture(
@@ -210,6 +213,40 @@ def as_lab_address(packets: CapturedPackets, lab: Lab) -> CapturedPackets:
         for packet in packets
     )
     return CapturedPackets(moved, packets.cut)
+
+
+def graders_traffic(packets: CapturedPackets, lab: Lab, peer: PeerReport | None) -> CapturedPackets:
+    """Only the packets to or from the sockets of the grader's peer (read after as_lab_address).
+
+    On loopback every program may bind any 127/8 address, the grader's ones included: a
+    program could make a clean connection of its own from the grader's client address, or to
+    a listener of its own on the lab's port number, and have it judged in place of its real
+    one. The grader's sockets are known: its server's (the lab's address and port) and its
+    clients' (their own ports, from the peer's report), which no program can bind while
+    the grader holds them. A student's server is judged on what passed between the lab's
+    address and the grader's clients; a student's client on what passed with the grader's
+    server, from wherever it connected. Without a peer (end-to-end) nothing is left out.
+    """
+    if isinstance(peer, ServerPeerReport):
+        graders = {(lab.address, lab.port)}
+        other: str | None = None
+    elif isinstance(peer, ClientPeerReport):
+        connections = (*peer.connections, *filter(None, (peer.reset_connection,)))
+        graders = {(lab.client_address, c.local_port) for c in connections if c.local_port}
+        other = lab.address
+    elif isinstance(peer, UdpPeerReport):
+        graders = {(lab.client_address, port) for port in peer.local_ports}
+        other = lab.address
+    else:
+        return packets
+
+    def graders_own(packet: Packet) -> bool:
+        for end, far in ((packet.source, packet.destination), (packet.destination, packet.source)):
+            if end in graders and (other is None or far[0] == other):
+                return True
+        return False
+
+    return CapturedPackets(tuple(filter(graders_own, packets)), packets.cut)
 
 
 class LocalPacketCapture:

@@ -214,6 +214,10 @@ class Connection:
     """From connecting to the end."""
     idle_s: float = 0.0
     """How long before the end the last byte came (or since connecting, if none came)."""
+    local_port: int | None = None
+    """The grader's client's own port, when it connected from an address of the grader's
+    choosing (the local backend): every program may use that address, its ports tell the
+    grader's connections apart."""
 
     @property
     def echoed(self) -> bool:
@@ -269,6 +273,9 @@ class UdpPeerReport:
     replies_total: int = 0
     stopped: str = "done"
     """Why it stopped: done, reply timeout, deadline, flood (far more replies than requests)."""
+    local_ports: tuple[int, ...] = ()
+    """The grader's clients' own ports, when bound to an address of the grader's choosing
+    (the local backend; see Connection.local_port)."""
 
     @property
     def flooded(self) -> bool:

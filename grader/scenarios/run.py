@@ -24,6 +24,7 @@ from grader.scenarios.known import Earlier, known_observation
 from grader.scenarios.model import (
     Capture,
     ClientAlone,
+    ClientPeerReport,
     ClientSession,
     ClientSessionObservation,
     EndToEnd,
@@ -34,8 +35,10 @@ from grader.scenarios.model import (
     ProgramRun,
     RelayedDatagram,
     Scenario,
+    ServerPeerReport,
     ServerSession,
     ServerSessionObservation,
+    UdpPeerReport,
     UdpServerSession,
     UdpServerSessionObservation,
 )
@@ -43,6 +46,10 @@ from grader.spec.model import Input, LabSpec, ReferenceServer, ServiceSpec
 
 ContextT = TypeVar("ContextT", bound=Sandbox)
 """The backend's Sandbox: a LabContext on Docker, a LocalContext on the local backend."""
+
+
+PeerReport = ClientPeerReport | UdpPeerReport | ServerPeerReport
+"""What a grader's peer saw of a student's program: its client's, UDP client's or server's."""
 
 
 class SubmissionRun(ABC, Generic[ContextT]):
@@ -117,8 +124,9 @@ class SubmissionRun(ABC, Generic[ContextT]):
         `observed` is the program (or grader peer) whose traffic is captured."""
 
     @abstractmethod
-    def _finished(self, running: Any) -> Capture | None:
-        """The capture `_maybe_capture` gave, stopped and read; None for None."""
+    def _finished(self, running: Any, peer: PeerReport | None = None) -> Capture | None:
+        """The capture `_maybe_capture` gave, stopped and read; None for None. `peer` is the
+        report of the grader's peer the student's program talked to, if there was one."""
 
     def _peer_host(self, context: ContextT) -> PeerHost | None:
         """A long-lived host for the grader's clients, or None: each runs on its own."""
@@ -250,7 +258,7 @@ class SubmissionRun(ABC, Generic[ContextT]):
             run = steps.finish_program(program, server.file, wait_s)
             if gone:
                 run = replace(run, ended_before_sigterm=True)
-            captured = self._finished(packets)
+            captured = self._finished(packets, tcp_peer or udp_peer)
         if udp:
             return UdpServerSessionObservation(run, listen, udp_peer, captured)
         return ServerSessionObservation(run, listen, tcp_peer, captured)
@@ -289,7 +297,7 @@ class SubmissionRun(ABC, Generic[ContextT]):
             with self._student_program(context, staged, "client", env, scenario.stdin) as program:
                 run = steps.finish_program(program, client.file, run_s)
             report = peer.report()
-            captured = self._finished(packets)
+            captured = self._finished(packets, report)
         return ClientSessionObservation(
             client=run, peer=report, server_port=self.port, capture=captured
         )

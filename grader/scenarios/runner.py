@@ -23,7 +23,7 @@ from grader.sandbox.student_host import StudentHost
 from grader.sandbox.volumes import RunVolumes
 from grader.scenarios import steps
 from grader.scenarios.model import Capture, Scenario
-from grader.scenarios.run import SubmissionRun
+from grader.scenarios.run import PeerReport, SubmissionRun
 from grader.spec.model import Input, LabSpec
 
 
@@ -207,7 +207,9 @@ class DockerSubmissionRun(SubmissionRun[LabContext]):
         with capture(context, observed, self._captures_dir, name, host) as running:
             yield running  # None when the program exited before the capture attached
 
-    def _finished(self, running: PacketCapture | None) -> Capture | None:
+    def _finished(
+        self, running: PacketCapture | None, peer: PeerReport | None = None
+    ) -> Capture | None:
         if running is None:
             return None
         pcap = running.stop()

@@ -229,6 +229,7 @@ def _connection(raw: dict[str, Any]) -> Connection:
         delivered_bytes=int(raw.get("delivered_bytes", 0)),
         elapsed_s=float(raw.get("elapsed_s", 0.0)),
         idle_s=float(raw.get("idle_s", 0.0)),
+        local_port=int(raw["local_port"]) if raw.get("local_port") is not None else None,
     )
 
 
@@ -261,6 +262,7 @@ def run_reference_udp_client(
         replies=tuple(base64.b64decode(d) for d in report["replies"]),
         replies_total=int(report["replies_total"]),
         stopped=str(report["stopped"]),
+        local_ports=tuple(int(port) for port in report.get("local_ports", ())),
     )
 
 
