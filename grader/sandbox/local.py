@@ -50,6 +50,7 @@ from typing import Any
 from grader import interrupts
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import PAYLOAD_MOUNT, ExitState, container_lifetime_s
+from grader.sandbox.waiting import Poll
 from grader.spec.model import GRADING_PORT_MAX, Input, Limits
 
 LAB_ADDRESS = "127.0.0.2"
@@ -198,14 +199,37 @@ def reserved_address() -> Iterator[str]:
         yield _first_held(stack, lock_folder(), "address", addresses, lambda _: True)
 
 
+PORT_WAIT_S = 70.0
+"""How long a run waits for a free port: a connection's TIME_WAIT lasts 60 s on Linux."""
+
+
 @contextmanager
 def reserved_port(preferred: int) -> Iterator[int]:
     """A port, held until exit: `preferred` when no run holds it and it can be bound on every
     address (so no connection of an earlier scenario lingers on it in TIME_WAIT), else such
-    a port in PORTS. Raises InfrastructureError when none is free."""
+    a port in PORTS.
+
+    A program can leave thousands of ports in TIME_WAIT (connections it closed first, from
+    ports it chose): then the next scenario, or the next submission, waits for them to
+    expire (PORT_WAIT_S at most) rather than be refused. Raises InfrastructureError when no
+    port is free after that: something else holds them.
+    """
     with ExitStack() as stack:
-        ports = [preferred, *random.sample(PORTS, 200)]
-        yield int(_first_held(stack, lock_folder(), "port", ports, port_is_free))
+
+        def attempt() -> int | None:
+            ports = [preferred, *random.sample(PORTS, 200)]
+            try:
+                return int(_first_held(stack, lock_folder(), "port", ports, port_is_free))
+            except InfrastructureError:
+                return None
+
+        port = Poll(PORT_WAIT_S, interval_s=1.0).until(attempt)
+        if port is None:
+            raise InfrastructureError(
+                f"no free loopback port for the local backend in {PORT_WAIT_S:g} s: other"
+                " processes of this machine hold them"
+            )
+        yield port
 
 
 def _first_held(
