@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.text import Text
 
 from grader import __version__, batch, interrupts
+from grader.checks import check_kinds
 from grader.errors import (
     DockerUnavailableError,
     EngineLostError,
@@ -296,6 +297,14 @@ def _run(
                 submissions = list(arguments.submissions)
                 if arguments.submissions_from is not None:
                     submissions += _subdirectories(arguments.submissions_from, arguments.out)
+                    for archive in _archives_in(arguments.submissions_from):
+                        errors.print(
+                            Text(
+                                f"warning: {printable(archive.name)} is an archive, not a"
+                                " folder: it is not graded (unpack it into a folder first)",
+                                "yellow",
+                            )
+                        )
                 if not submissions:
                     parser.error("give SUBMISSION_DIR arguments or --submissions-from DIR")
                 if arguments.out.exists() and not arguments.out.is_dir():
@@ -413,10 +422,7 @@ def check(
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()
-    for old in lab.checks:
-        # An earlier check's capture would read as this one's: each check's file is replaced
-        # when it captures again, and removed when it does not.
-        (captures / f"{old.id}.pcap").unlink(missing_ok=True)
+    _clear_captures(captures, lab)
     backend = _chosen_backend(console, backend)
     where = _where(backend)
     intro = f"checking {lab.id} — this starts your programs {where}…"
@@ -435,6 +441,31 @@ def check(
     if any(captures.glob("*.pcap")):
         console.print(f"packet captures (open them in Wireshark): {captures}")
     return EXIT_ALL_PASSED if result.all_passed else EXIT_SOME_FAILED
+
+
+def _clear_captures(captures: Path, lab: LabSpec) -> None:
+    """Removes the lab's checks' captures from an earlier `check` in `captures`: one would
+    read as this run's. Each check's file is replaced when it captures again, and removed
+    when it does not. Raises SocketlabError when `captures` is no folder, or holds something
+    other than a file under a capture's name."""
+    where = printable(str(captures))
+    if captures.exists() and not captures.is_dir():
+        raise SocketlabError(f"--captures {where} is a file, not a folder")
+    if captures.is_dir() and not os.access(captures, os.W_OK | os.X_OK):
+        raise SocketlabError(f"cannot write captures in {where}: give --captures another folder")
+    for check in lab.checks:
+        old = captures / f"{check.id}.pcap"
+        if old.exists() and not (old.is_symlink() or old.is_file()):
+            raise SocketlabError(
+                f"{printable(str(old))} is not a packet capture: move it out of --captures"
+            )
+        try:
+            old.unlink(missing_ok=True)
+        except OSError as e:
+            raise SocketlabError(
+                f"cannot replace {printable(str(old))} ({e.strerror}): give --captures another"
+                " folder"
+            ) from e
 
 
 def _graded_live(
@@ -496,12 +527,14 @@ def autograde(
         lab = load_spec(find_lab(lab_name), hidden_checks)
         submission = submission.resolve()
         _require_directory(submission)
+        if backend == "local":
+            _require_capture(lab)
         started = time.monotonic()
         intro = f"grading {lab.id} ({backend} backend)…"
         result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
     except Exception as e:  # a results.json in every case: the reason in place of a score
         reason = f"{type(e).__name__}: {e}" if not isinstance(e, SocketlabError) else str(e)
-        errors = Console(stderr=True, highlight=False)
+        errors = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
         errors.print(Text(f"not graded: {reason}", style="bold red"))
         if platform == "gradescope":
             gradescope.write_not_graded(reason, results)
@@ -514,6 +547,20 @@ def autograde(
     else:
         prairielearn.write_results_json(result, results)
     return EXIT_ALL_PASSED
+
+
+def _require_capture(lab: LabSpec) -> None:
+    """Before any program runs: grading on the local backend needs packet capture when the
+    lab has packet checks (marks for checks not made would be wrong). Raises
+    InfrastructureError naming them when this machine cannot capture."""
+    kinds = check_kinds()
+    packet_checks = [check.id for check in lab.checks if kinds[check.kind].judges_packets]
+    if packet_checks and not local.can_capture():
+        raise InfrastructureError(
+            f"the checks {', '.join(packet_checks)} read the packets, and capturing them on"
+            " the local backend needs root and tcpdump: grade as root with tcpdump installed,"
+            " or with Docker"
+        )
 
 
 def _where(backend: str) -> str:
@@ -556,6 +603,8 @@ def ci(
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
+    if backend == "local":
+        _require_capture(lab)
     where = _where(backend)
     intro = f"grading {lab.id} — this starts the programs {where}…"
     result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
@@ -658,7 +707,8 @@ def grade(
         image.require_image(engine.connect())
     else:
         local.require_local()
-        warnings = Console(file=sys.stderr, highlight=False)
+        _require_capture(lab)
+        warnings = Console(file=sys.stderr, highlight=False, soft_wrap=not sys.stderr.isatty())
         warnings.print(
             Text(
                 "warning: --backend local runs the submissions' programs without container"
@@ -973,6 +1023,22 @@ def _subdirectories(parent: Path, out: Path) -> list[Path]:
             and not child.name.startswith(".")
             and child.resolve() != skip
             and child.resolve() not in around
+        ),
+        key=lambda child: os.fsencode(child.name),
+    )
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar")
+
+
+def _archives_in(parent: Path) -> list[Path]:
+    """The archives among `parent`'s files, in name order: a student's work downloaded and
+    not yet unpacked, which --submissions-from does not grade."""
+    return sorted(
+        (
+            child
+            for child in parent.iterdir()
+            if child.is_file() and child.name.lower().endswith(ARCHIVE_SUFFIXES)
         ),
         key=lambda child: os.fsencode(child.name),
     )

@@ -47,6 +47,7 @@ def test_four_at_a_time_writes_the_gradebook_one_at_a_time_writes(
     tmp_path: Path, docker_ready: Any
 ) -> None:
     submissions = lab01_mix(tmp_path / "submissions")
+    (submissions / "ivan.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # downloaded, not unpacked
     roster = tmp_path / "roster.csv"
     roster.write_text("Student,ID,folder\nSam Starter,7,starter\nNo Show,8,absent\n")
     books, imports = {}, {}
@@ -58,6 +59,7 @@ def test_four_at_a_time_writes_the_gradebook_one_at_a_time_writes(
         books[jobs] = (out / "gradebook.csv").read_text()
         imports[jobs] = (out / "canvas.csv").read_text()
         assert "4 graded submission(s) are on no roster line" in done.stderr
+        assert "ivan.zip is an archive, not a folder: it is not graded" in done.stderr
         # Not a terminal: one line per submission, never wrapped at 80 columns.
         assert f"  {LONG_NAME}: 15 / 15\n" in done.stdout
         assert "passed, of 5 graded submission(s):" in done.stdout

@@ -352,3 +352,17 @@ def test_grade_into_another_labs_out_exits_2_and_keeps_its_results(tmp_path: Pat
         assert "give another --out" in done.stderr
     assert record.read_text() == '{"version": 2, "lab": "01-tcp-hello"}\n'
     assert sorted(path.name for path in tmp_path.iterdir()) == ["alice"]
+
+
+def test_check_with_captures_that_are_no_folder_of_captures_says_so(tmp_path: Path) -> None:
+    """No traceback, and nothing but the lab's own capture files is ever removed."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    done = socketlab("check", "01-tcp-hello", "--captures", str(a_file), env=NO_DOCKER)
+    assert done.returncode == 2
+    assert "is a file, not a folder" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "server-close.pcap").mkdir()
+    done = socketlab("check", "01-tcp-hello", "--captures", str(tmp_path), env=NO_DOCKER)
+    assert done.returncode == 2
+    assert "is not a packet capture" in done.stderr and "Traceback" not in done.stderr
+    assert a_file.read_text() == "mine"
