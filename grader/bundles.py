@@ -53,6 +53,14 @@ GRADESCOPE_RUN = """\
 #!/usr/bin/env bash
 # Grades /autograder/submission; writes /autograder/results/results.json in every case.
 cd /autograder/source
+if [ ! -d lib ]; then  # setup.sh failed, and said why; still, the student sees no bare zero
+    mkdir -p /autograder/results
+    printf '{{"score": 0, "output": "Not graded: the autograder could not be installed, which'\\
+' is not your program'"'"'s fault; your instructor can regrade once it is fixed.",'\\
+' "tests": [], "extra_data": {{"socketlab_not_graded": true}}}}\\n'\\
+        > /autograder/results/results.json
+    exit 0
+fi
 {run}
 """
 
@@ -189,6 +197,7 @@ def write_gradescope_zip(lab: LabSpec, out: Path, python_version: str) -> None:
         lay_out(root, lab, python_version)
         _executable(root / "setup.sh", GRADESCOPE_SETUP.format(lab=lab.id, install=install))
         _executable(root / "run_autograder", GRADESCOPE_RUN.format(run=run))
+        out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(root.rglob("*")):
