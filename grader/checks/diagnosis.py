@@ -639,12 +639,13 @@ def address_problem(listen: ListenObservation) -> Verdict | None:
         )
     if all(lst.loopback_only for lst in listen.listeners):
         sentences.append(
-            "It is bound to 127.0.0.1 (localhost) only, so other containers cannot reach it:"
-            " bind to '0.0.0.0' (all interfaces) instead."
+            "It is bound to 127.0.0.1 (localhost) only, so clients that come from another"
+            " machine or container, as the grader's do, cannot reach it: bind to '0.0.0.0'"
+            " (all interfaces) instead."
         )
     return Verdict(
         passed=False,
-        summary="the server cannot be reached from the lab network on SERVER_PORT",
+        summary="the server cannot be reached at the lab's address on SERVER_PORT",
         expected=f"listening on 0.0.0.0:{port} (all interfaces)",
         received=f"listening on {seen}",
         cause=" ".join(sentences),

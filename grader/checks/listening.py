@@ -36,10 +36,10 @@ def ipv6_only_summary(listen: ListenObservation) -> str:
     if listen.protocol == "udp":
         return (
             f"the server's UDP socket is bound for IPv6 only ({ipv6_where(listen)}), so the"
-            " datagrams of the lab network's clients, sent over IPv4, reach no socket"
+            " datagrams of the grader's clients, sent over IPv4, reach no socket"
         )
     return (
-        f"the server listens on IPv6 only ({ipv6_where(listen)}), so the lab network's clients,"
+        f"the server listens on IPv6 only ({ipv6_where(listen)}), so the grader's clients,"
         " which connect over IPv4, are refused"
     )
 
