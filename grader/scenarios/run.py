@@ -136,6 +136,19 @@ class SubmissionRun(ABC, Generic[ContextT]):
         """A long-lived host for the grader's servers and relays, or None: each on its own."""
         return None
 
+    def _student_server(self, context: ContextT, staged: Path) -> AbstractContextManager[Any]:
+        """The student's server, run as the server scenarios and end-to-end run it: told its
+        port, watched until it listens (start_s) and given exit_s to stop."""
+        server, timeouts = self._service("server"), self.lab.timeouts
+        return self._student_program(
+            context,
+            staged,
+            "server",
+            steps.program_env(self.port, client=False),
+            listen=(server.protocol, timeouts.start_s),
+            stop_grace_s=timeouts.exit_s,
+        )
+
     def _programs(self) -> tuple[str, ...]:
         services = (self.lab.services.server, self.lab.services.client)
         return tuple(service.file for service in services if service is not None)
@@ -220,18 +233,8 @@ class SubmissionRun(ABC, Generic[ContextT]):
             if udp:
                 return UdpServerSessionObservation(server=absent, listen=None, peer=None)
             return ServerSessionObservation(server=absent, listen=None, peer=None)
-        env = steps.program_env(self.port, client=False)
         with ExitStack() as stack:
-            program = stack.enter_context(
-                self._student_program(
-                    context,
-                    staged,
-                    "server",
-                    env,
-                    listen=(server.protocol, timeouts.start_s),
-                    stop_grace_s=timeouts.exit_s,
-                )
-            )
+            program = stack.enter_context(self._student_server(context, staged))
             packets = stack.enter_context(self._maybe_capture(context, scenario, program))
             listen = steps.wait_for_listen(program, self.port, server.protocol, timeouts.start_s)
             tcp_peer, udp_peer = None, None
@@ -382,19 +385,9 @@ class SubmissionRun(ABC, Generic[ContextT]):
         if absent_server is not None:
             return EndToEndObservation(server=absent_server, listen=None, client=None)
         absent_client = steps.missing(staged, client.file)
-        server_env = steps.program_env(self.port, client=False)
         client_env = steps.program_env(self.port, client=True)
         with ExitStack() as stack:
-            server_program = stack.enter_context(
-                self._student_program(
-                    context,
-                    staged,
-                    "server",
-                    server_env,
-                    listen=(server.protocol, timeouts.start_s),
-                    stop_grace_s=timeouts.exit_s,
-                )
-            )
+            server_program = stack.enter_context(self._student_server(context, staged))
             packets = stack.enter_context(self._maybe_capture(context, scenario, server_program))
             listen = steps.wait_for_listen(
                 server_program, self.port, server.protocol, timeouts.start_s
