@@ -488,6 +488,8 @@ def _graded_live(
         engine.connect()
     else:
         local.require_local()
+        if without_capture == "error":
+            _require_capture(lab)
     console.print(intro)
     with interrupts.deferred(), _CheckProgress(console, lab) as progress:
         outcome = grade_submission(
@@ -527,8 +529,6 @@ def autograde(
         lab = load_spec(find_lab(lab_name), hidden_checks)
         submission = submission.resolve()
         _require_directory(submission)
-        if backend == "local":
-            _require_capture(lab)
         started = time.monotonic()
         intro = f"grading {lab.id} ({backend} backend)…"
         result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
@@ -603,8 +603,6 @@ def ci(
     lab = load_spec(spec_path, hidden_checks)
     submission = submission.resolve()
     _require_directory(submission)
-    if backend == "local":
-        _require_capture(lab)
     where = _where(backend)
     intro = f"grading {lab.id} — this starts the programs {where}…"
     result = _graded_live(console, lab, submission, intro, skip_hidden=False, backend=backend)
