@@ -15,6 +15,7 @@ import pytest
 
 from grader.errors import InfrastructureError
 from grader.sandbox import engine, image, labels
+from grader.sandbox.local import can_capture
 from tests.submissions import BY_TOPIC, CORE, REPOSITORY, Broken
 
 
@@ -83,6 +84,12 @@ def socketlab(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         check=False,
     )
+
+
+needs_capture = pytest.mark.skipif(
+    not can_capture(), reason="packet capture needs root and tcpdump (make setup installs it)"
+)
+"""For tests of the local backend's packet checks: they capture with tcpdump, as root."""
 
 
 @dataclass(frozen=True)

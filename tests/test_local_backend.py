@@ -17,8 +17,15 @@ from typing import Any
 
 import pytest
 
-from grader.sandbox.local import NO_CAPTURE_ENV, can_capture, is_root
-from tests.conftest import GradedBatch, grade_batch, socketlab, solution_name, starter_name
+from grader.sandbox.local import NO_CAPTURE_ENV, is_root
+from tests.conftest import (
+    GradedBatch,
+    grade_batch,
+    needs_capture,
+    socketlab,
+    solution_name,
+    starter_name,
+)
 from tests.submissions import LAB01, LAB02, LAB03, REPOSITORY, Broken
 
 LOCAL_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -36,10 +43,6 @@ LOCAL_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {
 }
 """The broken submissions whose verdicts differ on the local backend: why, and in which
 checks (None: all of them). The README lists them with the Docker-only guarantees."""
-
-needs_capture = pytest.mark.skipif(
-    not can_capture(), reason="packet capture needs root and tcpdump (make setup installs it)"
-)
 
 
 SERVER_PORT_READ = re.compile(r"""environ(?:\.get\(|\[)\s*["']SERVER_PORT["']""")

@@ -11,18 +11,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from grader.packets.model import CapturedPackets, Packet
-from grader.sandbox.local import Lab, can_capture
+from grader.sandbox.local import Lab
 from grader.scenarios.local_runner import graders_traffic
 from grader.scenarios.model import ClientPeerReport, Connection, ServerPeerReport, UdpPeerReport
-from tests.conftest import GradedBatch, socketlab_with_pid
+from tests.conftest import GradedBatch, needs_capture, socketlab_with_pid
 from tests.submissions import REPOSITORY
-
-needs_capture = pytest.mark.skipif(
-    not can_capture(), reason="packet capture needs root and tcpdump (make setup installs it)"
-)
 
 # The run's address is 127.0.N.2 and the grader's clients come from 127.0.N.3, with N the
 # run's own: the forgeries try every N a few runs side by side would have.

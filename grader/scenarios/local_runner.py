@@ -117,10 +117,9 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
                 self._capturing = None
 
     def _capture_filter(self, scenario: Scenario) -> str:
-        """tcpdump's filter for `scenario`: the student's server is judged on its traffic
-        with the grader's clients; the student's client on its traffic with the lab's
-        address. A connection a program makes to itself (to forge a clean handshake) is in
-        neither."""
+        """tcpdump's filter for `scenario`: the run's own traffic, with the grader's clients
+        (a server scenario) or with the lab's address (a client scenario). Any program may
+        use those addresses too: graders_traffic keeps only the grader's sockets' packets."""
         place = self.lab_place
         if isinstance(scenario, ServerSession | UdpServerSession):
             return f"host {place.client_address}"
