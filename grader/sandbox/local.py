@@ -50,6 +50,7 @@ from typing import Any
 from grader import interrupts
 from grader.errors import InfrastructureError
 from grader.sandbox.containers import PAYLOAD_MOUNT, ExitState, container_lifetime_s
+from grader.sandbox.launcher import LAUNCHABLE, LaunchedProcess, launcher
 from grader.sandbox.waiting import Poll
 from grader.spec.model import GRADING_PORT_MAX, Input, Limits
 
@@ -364,7 +365,9 @@ class LocalRunning:
     session of its own, and the whole session is killed on exit.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], stdout: Path, stderr: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes] | LaunchedProcess, stdout: Path, stderr: Path
+    ) -> None:
         self.process = process
         self.stdout_path = stdout
         self.stderr_path = stderr
@@ -415,7 +418,9 @@ class LocalRunning:
     def kill(self) -> None:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        with suppress(subprocess.TimeoutExpired):
+        # InfrastructureError: the launcher that forked it ended, which whoever waits for
+        # the process is told (wait_exit); the kill itself has been done.
+        with suppress(subprocess.TimeoutExpired, InfrastructureError):
             self.process.wait(timeout=STOP_WAIT_S)
 
     def output(self, *, stdout: bool) -> bytes:
@@ -446,6 +451,39 @@ def started_process(
             )
         except OSError as e:
             raise InfrastructureError(f"could not start {argv[0]}: {e}") from e
+    running = LocalRunning(process, stdout, stderr)
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+LAUNCHED_ENV = "SOCKETLAB_LAUNCHER"
+"""Set to 0, every probe is started as a program of its own (python3 PROBE), not forked by
+grader/probes/launcher.py: for comparing the two, and where the launcher misbehaves."""
+
+
+@contextmanager
+def started_probe(
+    script: str, args: list[str], folder: Path, name: str, *, env: dict[str, str] | None = None
+) -> Iterator[LocalRunning]:
+    """Runs the grader's probe `script` (in PROBES_DIR) with `args`, as started_process runs
+    a program: forked by this process's launcher (grader.sandbox.launcher) where it can, else
+    as `python3 -s PROBE ARGS`. Raises InfrastructureError when it cannot be started."""
+    if os.environ.get(LAUNCHED_ENV) == "0" or script not in LAUNCHABLE:
+        argv = [python3(), "-s", str(PROBES_DIR / script), *args]
+        with started_process(argv, folder, name, env=env) as running:
+            yield running
+        return
+    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+    with open(os.devnull, "rb") as stdin, open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = launcher(python3(), str(PROBES_DIR)).launch(
+            script,
+            args,
+            str(folder),
+            dict(os.environ) if env is None else env,
+            (stdin.fileno(), out.fileno(), err.fileno()),
+        )
     running = LocalRunning(process, stdout, stderr)
     try:
         yield running
@@ -561,13 +599,8 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         if self.home is not None:
             program_env["HOME"] = str(self.home)
         name = self._name(role)
-        command = [
-            python3(),
-            "-s",
-            str(PROBES_DIR / "run_bounded.py"),
-            self.options_file(name, wrapper),
-        ]
-        with started_process(command, self.private, name, env=program_env) as run:
+        options = self.options_file(name, wrapper)
+        with started_probe("run_bounded.py", [options], self.private, name, env=program_env) as run:
             try:
                 yield run
             finally:
@@ -602,9 +635,9 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         options.setdefault("loopback_replies", True)
         options.setdefault("interface", LOOPBACK_INTERFACE)
         name = self._name(role)
-        argv = [python3(), "-s", str(PROBES_DIR / script), self.options_file(name, options)]
-        with ExitStack() as stack:
-            yield stack.enter_context(started_process(argv, self.private, name, env=minimal_env()))
+        arguments = [self.options_file(name, options)]
+        with started_probe(script, arguments, self.private, name, env=minimal_env()) as running:
+            yield running
 
     def options_file(self, name: str, options: dict[str, Any]) -> str:
         """`@PATH` of a file with `options` in the run's private folder: a command line is

@@ -24,19 +24,17 @@ from grader.sandbox import staging
 from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, tcpdump_listening
 from grader.sandbox.local import (
     LOOPBACK_INTERFACE,
-    PROBES_DIR,
     Lab,
     LocalContext,
     LocalRunning,
     can_capture,
     is_root,
     port_is_free,
-    python3,
     require_local,
     reserved_address,
     reserved_port,
     reserved_uid,
-    started_process,
+    started_probe,
 )
 from grader.scenarios.model import (
     Capture,
@@ -301,9 +299,10 @@ def loopback_capture(directory: Path, name: str, wanted: str) -> Iterator[LocalP
         "limit_packets": CAPTURE_LIMIT_PACKETS,
         "tcpdump": tcpdump,
     }
-    command = [python3(), "-s", str(PROBES_DIR / "capture_bounded.py"), json.dumps(options)]
     with ExitStack() as stack:
-        helper = stack.enter_context(started_process(command, directory, f"{name}-tcpdump"))
+        helper = stack.enter_context(
+            started_probe("capture_bounded.py", [json.dumps(options)], directory, f"{name}-tcpdump")
+        )
 
         running = LocalPacketCapture(helper, pcap)
         try:

@@ -1,0 +1,187 @@
+"""Starts the grader's probes by fork, from one process that has them imported already.
+
+The local backend starts a probe for every program, peer and capture of every scenario
+(about fifteen for one grading of lab 01). A fresh Python spends 30 to 45 ms of CPU starting
+and importing one; a fork of this process, which imported them all once, spends about 1 ms.
+On a batch that is the larger part of what one grading costs (grader.sandbox.launcher).
+
+Started by the grader as `python3 -s -u launcher.py FD`, where FD is its end of a
+SOCK_SEQPACKET socket pair. Requests, one JSON datagram each with three descriptors attached
+(the probe's stdin, stdout and stderr): `{"id": N, "script": NAME, "args": [...], "cwd": DIR,
+"env": {...}}`. Answers: `{"id": N, "pid": PID}` once forked, `{"id": N, "error": TEXT}` when
+not, and `{"exited": PID, "status": WAIT_STATUS}` when a probe has ended (waitpid(2)'s
+status). The probe runs in a session of its own, as a program started by its script would:
+its `__main__` entry (ENTRIES), with sys.argv, the working folder and the environment asked
+for, and nothing of this process's descriptors but the three it was given.
+
+It ends when the grader closes its end; probes still running then go on, as children of a
+grader that died would (each ends by its own deadline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import capture_bounded  # type: ignore[import-not-found]  # the probes beside this file
+import peer  # type: ignore[import-not-found]
+import relay  # type: ignore[import-not-found]
+import run_bounded  # type: ignore[import-not-found]
+
+ENTRIES: dict[str, Callable[[], object]] = {
+    # What each script does as __main__.
+    "capture_bounded.py": lambda: sys.exit(capture_bounded.main(json.loads(sys.argv[1]))),
+    "peer.py": peer.main,
+    "relay.py": relay.main,
+    "run_bounded.py": run_bounded.main,
+}
+MESSAGE_BYTES = 1 << 20
+"""The largest request: options travel in files (`@PATH`), so requests are small."""
+SIGNALS_RESET = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR2, signal.SIGALRM)
+
+
+def start(request: dict[str, object], fds: list[int]) -> int:
+    """Forks the probe `request` names; returns its pid. Raises OSError when fork fails.
+
+    Every signal is held back across the fork: the grader may signal a probe as soon as it
+    has its pid, and until the child has the probe's own handlers, this process's would act
+    for it (Python drops a KeyboardInterrupt raised in its after-fork hooks, so a SIGINT
+    would be lost). The child lets them through once its handlers are the probe's.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_SETMASK, signal.valid_signals())
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return pid
+    code = 70
+    try:
+        code = as_probe(request, fds)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT  # stopped before the probe began, as a new program would be
+    except BaseException:  # the child must reach os._exit, whatever happens
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def as_probe(request: dict[str, object], fds: list[int]) -> int:
+    """In the forked child: becomes the probe and runs it; returns its exit status."""
+    signal.set_wakeup_fd(-1)
+    for signum in SIGNALS_RESET:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A signal that came since the fork acts now, as it would on a program just started.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.chdir(str(request["cwd"]))
+    environment = request["env"]
+    assert isinstance(environment, dict)
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in environment.items()})
+    script = str(request["script"])
+    arguments = request["args"]
+    assert isinstance(arguments, list)
+    sys.argv = [str(Path(__file__).resolve().parent / script), *map(str, arguments)]
+    try:
+        ENTRIES[script]()
+        code = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
+    except BaseException:  # as Python would: the traceback, status 1
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    return code
+
+
+def serve(control: socket.socket) -> None:
+    """Answers the grader's requests until it closes its end."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    os.set_blocking(wake_read, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ)
+    selector.register(wake_read, selectors.EVENT_READ)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj == wake_read:
+                while True:
+                    try:
+                        if not os.read(wake_read, 4096):
+                            break
+                    except BlockingIOError:
+                        break
+                reap(control)
+                continue
+            data, fds, _, _ = socket.recv_fds(control, MESSAGE_BYTES, 3)
+            if not data:
+                return
+            try:
+                request = json.loads(data)
+                answer: dict[str, object] = {"id": request["id"]}
+                if request["script"] not in ENTRIES or len(fds) != 3:
+                    answer["error"] = f"cannot start {request['script']!r} here"
+                else:
+                    try:
+                        answer["pid"] = start(request, fds)
+                    except OSError as e:
+                        answer["error"] = f"fork failed: {e}"
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            control.send(json.dumps(answer).encode())
+        reap(control)
+
+
+def reap(control: socket.socket) -> None:
+    """Reports every child that has ended."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        control.send(json.dumps({"exited": pid, "status": status}).encode())
+
+
+def main() -> None:
+    # The grader may start this from a thread that holds SIGINT and SIGTERM back (while it
+    # cleans up, or waits: grader.interrupts): a mask every fork and exec below would keep,
+    # and a probe would never see the grader's stop.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader's to act on, never this one's
+    control = socket.socket(fileno=int(sys.argv[1]))
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the grader is gone
+        serve(control)
+
+
+if __name__ == "__main__":
+    main()

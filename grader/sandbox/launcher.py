@@ -1,0 +1,215 @@
+"""The local backend's probes, started by fork from a process that imported them once.
+
+A probe started as `python3 probe.py` spends 30 to 45 ms of CPU before it does anything:
+the interpreter's start and the probe's imports. A local grading of lab 01 starts about
+fifteen of them (a run_bounded.py per program, a peer per scenario, a capture_bounded.py
+per capture), most of the CPU a grading costs on a batch. grader/probes/launcher.py imports
+the probes once and forks one per request, at about 1 ms each.
+
+`launched(...)` gives a Popen-like handle (`LaunchedProcess`) of a probe started that way,
+or None where the launcher cannot start it (a script it does not know, or no launcher can
+run here): the caller then starts the probe as a program of its own. One launcher serves
+every run of this process (a batch worker's gradings, one after another); it is started on
+first use, in a session of its own (a Ctrl-C at the terminal is the grader's to act on),
+and ends when this process does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InfrastructureError
+
+LAUNCHABLE = frozenset({"capture_bounded.py", "peer.py", "relay.py", "run_bounded.py"})
+"""The probes grader/probes/launcher.py can start (its ENTRIES)."""
+MESSAGE_BYTES = 1 << 16
+START_TIMEOUT_S = 30.0
+"""How long a fork may take to be answered: a loaded machine answers in milliseconds."""
+
+
+class LaunchedProcess:
+    """A probe the launcher forked: the part of subprocess.Popen that LocalRunning uses.
+
+    `returncode` is Popen's: the exit status, or minus the signal that ended it, once the
+    launcher has reaped it. Raises InfrastructureError from `wait` when the launcher ended
+    before the probe did (its status is lost: a grader fault, not the probe's).
+    """
+
+    def __init__(self, pid: int, args: list[str], launcher: Launcher) -> None:
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+        self._ended = threading.Event()
+        self._launcher = launcher
+
+    def _exited(self, status: int | None) -> None:
+        if status is not None:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        self._ended.set()
+
+    def poll(self) -> int | None:
+        if self._ended.is_set():
+            self._check_known()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        self._check_known()
+        assert self.returncode is not None
+        return self.returncode
+
+    def _check_known(self) -> None:
+        if self.returncode is None:
+            raise InfrastructureError(
+                f"the grader's probe launcher ended while {self.args[0]} ran: its exit status"
+                " is lost (a grader fault)"
+            )
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None and not self._ended.is_set():
+            os.kill(self.pid, signum)
+
+
+class Launcher:
+    """One running grader/probes/launcher.py and the thread that reads its answers."""
+
+    def __init__(self, python: str, probes: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._control = ours
+        try:
+            self._process = subprocess.Popen(
+                [python, "-s", "-u", os.path.join(probes, "launcher.py"), str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+                env=_launcher_env(),
+            )
+        except OSError as e:
+            ours.close()
+            raise InfrastructureError(f"could not start the grader's probe launcher: {e}") from e
+        finally:
+            theirs.close()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._answered = threading.Condition(self._lock)
+        self._running: dict[int, LaunchedProcess] = {}
+        self._early: dict[int, int] = {}
+        """Exits reported before the start's answer was taken (a probe that ended at once)."""
+        self.alive = True
+        self._reader = threading.Thread(target=self._read, name="probe-launcher", daemon=True)
+        self._reader.start()
+
+    def launch(
+        self, script: str, args: list[str], cwd: str, env: dict[str, str], fds: tuple[int, ...]
+    ) -> LaunchedProcess:
+        """Forks `script` with `args`, in `cwd` with exactly `env`, its stdin, stdout and
+        stderr the three `fds`. Raises InfrastructureError when the launcher cannot."""
+        with self._lock:
+            if not self.alive:
+                raise InfrastructureError("the grader's probe launcher has ended")
+            self._next_id += 1
+            ident = self._next_id
+            request = {"id": ident, "script": script, "args": args, "cwd": cwd, "env": env}
+            try:
+                socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
+            except OSError as e:
+                raise InfrastructureError(f"the grader's probe launcher is gone: {e}") from e
+            if not self._answered.wait_for(
+                lambda: ident in self._answers or not self.alive, START_TIMEOUT_S
+            ):
+                raise InfrastructureError(f"the grader's probe launcher did not start {script}")
+            answer = self._answers.pop(ident, None)
+            if answer is None:
+                raise InfrastructureError("the grader's probe launcher has ended")
+            if "error" in answer:
+                raise InfrastructureError(f"could not start {script}: {answer['error']}")
+            process = LaunchedProcess(int(answer["pid"]), [script, *args], self)
+            self._running[process.pid] = process
+            if process.pid in self._early:
+                self._running.pop(process.pid)._exited(self._early.pop(process.pid))
+            return process
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self._control.recv(MESSAGE_BYTES)
+            except OSError:
+                data = b""
+            with self._lock:
+                if not data:
+                    self.alive = False
+                    for process in self._running.values():
+                        process._exited(None)
+                    self._running.clear()
+                    self._answered.notify_all()
+                    return
+                message = json.loads(data)
+                if "exited" in message:
+                    pid, status = int(message["exited"]), int(message["status"])
+                    running = self._running.pop(pid, None)
+                    if running is not None:
+                        running._exited(status)
+                    else:
+                        self._early[pid] = status
+                else:
+                    self._answers[int(message["id"])] = message
+                    self._answered.notify_all()
+
+    def close(self) -> None:
+        """Ends the launcher (probes still running go on, as they would without it)."""
+        with self._lock:
+            self.alive = False
+        self._control.shutdown(socket.SHUT_RDWR)
+        self._control.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def _launcher_env() -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+_launcher: Launcher | None = None
+_owner_pid: int | None = None
+_guard = threading.Lock()
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, seconds) of this process's launcher and of the probes it has
+    reaped, with what they reaped in turn (the programs they ran, tcpdump); 0.0 when no
+    launcher runs. Read from /proc/PID/stat: utime, stime, cutime and cstime (proc(5))."""
+    running = _launcher
+    if running is None or not running.alive:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{running._process.pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def launcher(python: str, probes: str) -> Launcher:
+    """This process's launcher, started on first use (or again, if it ended). Raises
+    InfrastructureError when it cannot be started."""
+    global _launcher, _owner_pid
+    with _guard:
+        if _launcher is None or not _launcher.alive or _owner_pid != os.getpid():
+            _launcher = Launcher(python, probes)
+            _owner_pid = os.getpid()
+        return _launcher

@@ -1,0 +1,180 @@
+"""The local backend's probe launcher: a forked probe behaves as one started on its own.
+
+Each test starts real probes (run_bounded.py running a shell command) through
+grader.sandbox.local.started_probe, with and without the launcher where the two must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from grader.errors import InfrastructureError
+from grader.sandbox import launcher as launcher_module
+from grader.sandbox import local
+from grader.sandbox.waiting import Poll
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux only")
+
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MARK": "from the environment"}
+
+
+def options_file(folder: Path, name: str, command: str) -> str:
+    options = {
+        "argv": ["/bin/sh", "-c", command],
+        "keep_bytes": 4096,
+        "lifetime_s": 60,
+        "cwd": str(folder),
+        "sweep": False,
+        "cgroup": False,
+        "rlimits": {},
+    }
+    path = folder / f"{name}.options.json"
+    path.write_text(json.dumps(options))
+    return f"@{path}"
+
+
+def record(running: local.LocalRunning) -> dict[str, object]:
+    for line in running.output(stdout=True).decode().splitlines():
+        if line.startswith("RUN "):
+            found: dict[str, object] = json.loads(line.removeprefix("RUN "))
+            return found
+    raise AssertionError(f"no record: {running.output(stdout=True)!r}")
+
+
+def program_stdout(found: dict[str, object]) -> bytes:
+    import base64
+
+    stream = found["stdout"]
+    assert isinstance(stream, dict)
+    return base64.b64decode(str(stream["head"]))
+
+
+@pytest.mark.parametrize("launched", ["1", "0"], ids=["launcher", "own-process"])
+def test_a_probe_gets_its_arguments_folder_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, launched: str
+) -> None:
+    monkeypatch.setenv(local.LAUNCHED_ENV, launched)
+    options = options_file(tmp_path, "probe", 'echo "$MARK"; pwd; echo "$HOME"')
+    with local.started_probe("run_bounded.py", [options], tmp_path, "probe", env=ENV) as running:
+        assert running.wait_exit(30) is not None
+        assert running.process.returncode == 0
+        found = record(running)
+    assert found["status"] == 0
+    home = ""  # the probe's environment is exactly the one asked for: no HOME
+    assert program_stdout(found) == f"from the environment\n{tmp_path}\n{home}\n".encode()
+    assert isinstance(running.process, launcher_module.LaunchedProcess) == (launched == "1")
+
+
+def descriptors(pid: int) -> set[str]:
+    folder = Path(f"/proc/{pid}/fd")
+    found = set()
+    for entry in folder.iterdir():
+        try:
+            found.add(os.readlink(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_probe_holds_nothing_of_the_launcher(tmp_path: Path) -> None:
+    options = options_file(tmp_path, "probe", "sleep 60")
+    with local.started_probe("run_bounded.py", [options], tmp_path, "probe", env=ENV) as running:
+        children = Path(f"/proc/{running.process.pid}/task/{running.process.pid}/children")
+        Poll(30).until(lambda: children.read_text().strip() or None)  # the program runs
+        launcher = launcher_module.launcher(local.python3(), str(local.PROBES_DIR))
+        launchers = descriptors(launcher._process.pid)
+        sockets = {link for link in launchers if link.startswith("socket:")}
+        assert sockets, "the launcher holds its end of the control socket"
+        assert not sockets & descriptors(running.process.pid)
+        assert os.getsid(running.process.pid) == running.process.pid, "a session of its own"
+        running.signal("SIGTERM")  # run_bounded passes it on; the shell ends, and so does it
+        assert running.wait_exit(30) is not None
+    assert record(running)["signal"] == signal.SIGTERM
+
+
+def test_a_probe_killed_reports_the_signal(tmp_path: Path) -> None:
+    options = options_file(tmp_path, "probe", "sleep 60")
+    with local.started_probe("run_bounded.py", [options], tmp_path, "probe", env=ENV) as running:
+        running.signal("SIGKILL")
+        assert running.wait_exit(30) is not None
+        assert running.process.returncode == -signal.SIGKILL
+
+
+def test_many_probes_that_end_at_once_are_each_seen_to_end(tmp_path: Path) -> None:
+    # A probe can end before its start is answered: its exit must not be lost.
+    codes: list[int | None] = []
+
+    def one(index: int) -> None:
+        options = options_file(tmp_path, f"p{index}", "true")
+        with local.started_probe(
+            "run_bounded.py", [options], tmp_path, f"p{index}", env=ENV
+        ) as running:
+            running.wait_exit(30)
+            codes.append(running.process.returncode)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [0] * 24
+
+
+def test_a_launcher_that_ended_is_named_and_started_again(tmp_path: Path) -> None:
+    options = options_file(tmp_path, "probe", "sleep 60")
+    with local.started_probe("run_bounded.py", [options], tmp_path, "probe", env=ENV) as running:
+        launcher = launcher_module.launcher(local.python3(), str(local.PROBES_DIR))
+        os.kill(launcher._process.pid, signal.SIGKILL)
+        Poll(30).until(lambda: True if not launcher.alive else None)
+        with pytest.raises(InfrastructureError, match="probe launcher ended"):
+            running.wait_exit(30)
+        os.kill(running.process.pid, signal.SIGKILL)
+    options = options_file(tmp_path, "again", "true")
+    with local.started_probe("run_bounded.py", [options], tmp_path, "again", env=ENV) as running:
+        assert running.wait_exit(30) is not None
+        assert running.process.returncode == 0
+    assert launcher_module.launcher(local.python3(), str(local.PROBES_DIR)) is not launcher
+
+
+def test_a_launcher_started_with_signals_held_back_passes_none_of_that_on(
+    tmp_path: Path,
+) -> None:
+    # The grader holds SIGINT and SIGTERM back while it cleans up and in its waiting threads
+    # (grader.interrupts); a launcher first started there must not hand that mask to probes.
+    running_launcher = launcher_module._launcher
+    if running_launcher is not None:
+        running_launcher.close()
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        options = options_file(tmp_path, "probe", "sleep 60")
+        probe = local.started_probe("run_bounded.py", [options], tmp_path, "probe", env=ENV)
+        running = probe.__enter__()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    try:
+        assert isinstance(running.process, launcher_module.LaunchedProcess)
+        status = Path(f"/proc/{running.process.pid}/status").read_text()
+        blocked = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+        assert int(blocked.split()[1], 16) == 0
+    finally:
+        probe.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_sent_as_soon_as_a_probe_is_started_stops_it(tmp_path: Path, name: str) -> None:
+    # Until the forked child has the probe's handlers, the launcher's own would act for it;
+    # a stop sent at once (a scenario that ends before it began) must not be lost.
+    for index in range(40):
+        options = options_file(tmp_path, f"p{index}", "exec sleep 60")
+        with local.started_probe(
+            "run_bounded.py", [options], tmp_path, f"p{index}", env=ENV
+        ) as running:
+            running.signal(name)
+            assert running.wait_exit(20) is not None, f"attempt {index}: the {name} was lost"
