@@ -252,11 +252,15 @@ def batch_throughput(workdir: Path) -> tuple[dict[str, Any], list[Row]]:
 
 
 def cpu_seconds() -> float:
-    """CPU time (user + system, seconds) of this process and of the children it has reaped:
-    a grading's programs, recorders, peers and tcpdump, all waited for by the grader."""
+    """CPU time (user + system, seconds) of this process, of the children it has reaped, and
+    of its probe launcher with the probes it has reaped: a grading's programs, recorders,
+    peers and tcpdump."""
+    from grader.sandbox import launcher
+
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    reaped = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return reaped + launcher.cpu_seconds()
 
 
 def local_gradings(repeat: int, bare_s: float) -> tuple[dict[str, Any], list[Row]]:
