@@ -63,6 +63,29 @@ def test_wrapper_reports_status_and_both_streams() -> None:
     assert base64.b64decode(stdout["head"]) == b"out\n"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing the program's user needs root")
+def test_a_program_run_as_another_user_can_gain_no_privileges() -> None:
+    # A set-user-ID program (su, mount) must not hand back what the uid change took: the
+    # local backend's programs, as root in an autograder's container, have only this.
+    options = {
+        "argv": ["/bin/sh", "-c", "id -u; grep NoNewPrivs /proc/self/status"],
+        "keep_bytes": 1024,
+        "user": [64999, 64999],
+        "cwd": "/",
+        "sweep": False,
+        "cgroup": False,
+    }
+    done = subprocess.run(
+        [sys.executable, str(RUN_BOUNDED), json.dumps(options)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    record = json.loads(done.stdout.decode().strip().splitlines()[-1].removeprefix("RUN "))
+    output = base64.b64decode(record["stdout"]["head"]).decode()
+    assert output.split() == ["64999", "NoNewPrivs:", "1"]
+
+
 def test_a_host_mode_run_that_could_not_be_swept_gives_up_its_host() -> None:
     """Host mode sweeps only as `docker exec`'s child in the container (sweep_allowed); run
     anywhere else, nothing was swept or cleared, so the run reports it as left over."""

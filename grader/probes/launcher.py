@@ -21,6 +21,7 @@ grader that died would (each ends by its own deadline).
 from __future__ import annotations
 
 import contextlib
+import ctypes  # noqa: F401  # run_bounded.py's, when it changes user: loaded once here
 import json
 import os
 import selectors

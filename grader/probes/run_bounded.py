@@ -381,8 +381,13 @@ def as_user(
     a program that starts dozens of busy processes would otherwise leave this wrapper too
     little time to stop them and print the record when the grader says time is up (other
     containers are not affected: the quota is per container). `cwd` is entered as the new
-    user, who may be the only one allowed in.
+    user, who may be the only one allowed in. No new privileges (prctl(2)): a set-user-ID
+    program (su, mount) cannot give the program back what the uid change took, as Docker's
+    no-new-privileges ensures in a container; the local backend has only this.
     """
+    import ctypes  # before the fork: nothing is imported in the forked child
+
+    libc = ctypes.CDLL(None, use_errno=True)
 
     def become_user() -> None:
         with open("/proc/self/oom_score_adj", "w") as adj:
@@ -392,6 +397,8 @@ def as_user(
         os.setgid(gid)
         if rlimits:  # before the uid changes: RLIMIT_NPROC then holds for the new user too
             set_rlimits(rlimits)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         os.setuid(uid)  # from uid 0 this also clears the permitted and effective capabilities
         if cwd is not None:
             os.chdir(cwd)
@@ -631,6 +638,7 @@ def sweep_allowed(options: dict[str, Any]) -> bool:
 
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def become_subreaper() -> None:
