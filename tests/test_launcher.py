@@ -178,3 +178,29 @@ def test_a_signal_sent_as_soon_as_a_probe_is_started_stops_it(tmp_path: Path, na
         ) as running:
             running.signal(name)
             assert running.wait_exit(20) is not None, f"attempt {index}: the {name} was lost"
+
+
+def test_a_probe_killed_as_soon_as_it_is_started_is_gone(tmp_path: Path) -> None:
+    # The grader kills a probe's whole session (its process group): the pid is answered only
+    # once the group exists, so a kill at once finds it.
+    for index in range(30):
+        options = options_file(tmp_path, f"p{index}", "exec sleep 60")
+        with local.started_probe(
+            "run_bounded.py", [options], tmp_path, f"p{index}", env=ENV
+        ) as running:
+            running.kill()
+            assert running.process.returncode == -signal.SIGKILL, f"attempt {index}"
+
+
+def test_a_probe_that_cannot_be_set_up_is_the_graders_failure(tmp_path: Path) -> None:
+    launcher = launcher_module.launcher(local.python3(), str(local.PROBES_DIR))
+    options = options_file(tmp_path, "probe", "true")
+    with open(os.devnull, "rb") as stdin, open(tmp_path / "out", "wb") as out:
+        fds = (stdin.fileno(), out.fileno(), out.fileno())
+        refused = pytest.raises(
+            InfrastructureError, match=r"could not start run_bounded\.py: .*gone"
+        )
+        with refused:
+            launcher.launch("run_bounded.py", [options], str(tmp_path / "gone"), ENV, fds)
+    assert launcher.alive
+    assert not launcher._early, "a child that never started is never reported"

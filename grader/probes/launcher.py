@@ -8,11 +8,12 @@ On a batch that is the larger part of what one grading costs (grader.sandbox.lau
 Started by the grader as `python3 -s -u launcher.py FD`, where FD is its end of a
 SOCK_SEQPACKET socket pair. Requests, one JSON datagram each with three descriptors attached
 (the probe's stdin, stdout and stderr): `{"id": N, "script": NAME, "args": [...], "cwd": DIR,
-"env": {...}}`. Answers: `{"id": N, "pid": PID}` once forked, `{"id": N, "error": TEXT}` when
-not, and `{"exited": PID, "status": WAIT_STATUS}` when a probe has ended (waitpid(2)'s
-status). The probe runs in a session of its own, as a program started by its script would:
-its `__main__` entry (ENTRIES), with sys.argv, the working folder and the environment asked
-for, and nothing of this process's descriptors but the three it was given.
+"env": {...}}`. Answers: `{"id": N, "pid": PID}` once the child is set up (see `start`),
+`{"id": N, "error": TEXT}` when not, and `{"exited": PID, "status": WAIT_STATUS}` when a
+probe has ended (waitpid(2)'s status). The probe runs in a session of its own, as a
+program started by its script would: its `__main__` entry (ENTRIES), with sys.argv, the
+working folder and the environment asked for, and nothing of this process's descriptors
+but the three it was given.
 
 It ends when the grader closes its end; probes still running then go on, as children of a
 grader that died would (each ends by its own deadline).
@@ -52,25 +53,41 @@ SIGNALS_RESET = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR2, signal.SIGALRM)
 
 
 def start(request: dict[str, object], fds: list[int]) -> int:
-    """Forks the probe `request` names; returns its pid. Raises OSError when fork fails.
+    """Forks the probe `request` names; returns its pid once the child leads a session of
+    its own with its descriptors, folder and environment in place. Raises OSError when fork
+    fails, and ProbeSetupError when the child could not be set up.
 
     Every signal is held back across the fork: the grader may signal a probe as soon as it
     has its pid, and until the child has the probe's own handlers, this process's would act
     for it (Python drops a KeyboardInterrupt raised in its after-fork hooks, so a SIGINT
-    would be lost). The child lets them through once its handlers are the probe's.
+    would be lost). The child lets them through once its handlers are the probe's. The pid
+    is answered only after the child's setsid(), so the grader's kill of its process group
+    cannot come before the group exists.
     """
+    ready_read, ready_write = os.pipe()
     previous = signal.pthread_sigmask(signal.SIG_SETMASK, signal.valid_signals())
     try:
         pid = os.fork()
     except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        os.close(ready_read)
+        os.close(ready_write)
         raise
     if pid != 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        os.close(ready_write)
+        try:
+            problem = read_all(ready_read)
+        finally:
+            os.close(ready_read)
+        if problem:
+            os.waitpid(pid, 0)  # it ends at once; never reported, as it never started
+            raise ProbeSetupError(problem.decode("utf-8", "replace"))
         return pid
     code = 70
     try:
-        code = as_probe(request, fds)
+        os.close(ready_read)
+        code = as_probe(request, fds, ready_write)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT  # stopped before the probe began, as a new program would be
     except BaseException:  # the child must reach os._exit, whatever happens
@@ -79,27 +96,46 @@ def start(request: dict[str, object], fds: list[int]) -> int:
         os._exit(code)
 
 
-def as_probe(request: dict[str, object], fds: list[int]) -> int:
-    """In the forked child: becomes the probe and runs it; returns its exit status."""
+class ProbeSetupError(Exception):
+    """The forked child could not become the probe (its folder, its descriptors)."""
+
+
+def read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
+
+
+def as_probe(request: dict[str, object], fds: list[int], ready: int) -> int:
+    """In the forked child: becomes the probe and runs it; returns its exit status. Says on
+    `ready` why it could not be set up, or closes it (nothing said) once it is."""
+    try:
+        os.setsid()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, ready)
+        os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
+        os.chdir(str(request["cwd"]))
+        environment = request["env"]
+        assert isinstance(environment, dict)
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in environment.items()})
+        script = str(request["script"])
+        arguments = request["args"]
+        assert isinstance(arguments, list)
+        sys.argv = [str(Path(__file__).resolve().parent / script), *map(str, arguments)]
+    except Exception as e:  # told to the grader, which takes it as its own failure
+        os.write(ready, f"{type(e).__name__}: {e}".encode()[:4000])
+        os.close(ready)
+        return 70
+    os.close(ready)
     signal.set_wakeup_fd(-1)
     for signum in SIGNALS_RESET:
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # A signal that came since the fork acts now, as it would on a program just started.
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    os.setsid()
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    os.chdir(str(request["cwd"]))
-    environment = request["env"]
-    assert isinstance(environment, dict)
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in environment.items()})
-    script = str(request["script"])
-    arguments = request["args"]
-    assert isinstance(arguments, list)
-    sys.argv = [str(Path(__file__).resolve().parent / script), *map(str, arguments)]
     try:
         ENTRIES[script]()
         code = 0
@@ -154,6 +190,8 @@ def serve(control: socket.socket) -> None:
                         answer["pid"] = start(request, fds)
                     except OSError as e:
                         answer["error"] = f"fork failed: {e}"
+                    except ProbeSetupError as e:
+                        answer["error"] = str(e)
             finally:
                 for fd in fds:
                     os.close(fd)

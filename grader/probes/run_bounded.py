@@ -754,7 +754,7 @@ def run(options: dict[str, Any], stdin: Any) -> None:
                 else with_limits(options.get("rlimits") or {})
             ),
         )
-    except OSError as e:
+    except (OSError, subprocess.SubprocessError) as e:  # SubprocessError: preexec_fn failed
         error = {"error": f"{type(e).__name__}: {e}", "argv": options["argv"]}
         sys.stdout.write("WRAPPER-ERROR " + json.dumps(error) + "\n")
         sys.stdout.flush()

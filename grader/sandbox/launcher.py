@@ -104,6 +104,10 @@ class Launcher:
         self._running: dict[int, LaunchedProcess] = {}
         self._early: dict[int, int] = {}
         """Exits reported before the start's answer was taken (a probe that ended at once)."""
+        self._abandoned: set[int] = set()
+        """Requests whose answer came too late (START_TIMEOUT_S): their probes are not ours."""
+        self._ignored: set[int] = set()
+        """The pids of those probes, until their exits are reported."""
         self.alive = True
         self._reader = threading.Thread(target=self._read, name="probe-launcher", daemon=True)
         self._reader.start()
@@ -126,6 +130,7 @@ class Launcher:
             if not self._answered.wait_for(
                 lambda: ident in self._answers or not self.alive, START_TIMEOUT_S
             ):
+                self._abandoned.add(ident)
                 raise InfrastructureError(f"the grader's probe launcher did not start {script}")
             answer = self._answers.pop(ident, None)
             if answer is None:
@@ -158,8 +163,14 @@ class Launcher:
                     running = self._running.pop(pid, None)
                     if running is not None:
                         running._exited(status)
+                    elif pid in self._ignored:
+                        self._ignored.discard(pid)
                     else:
                         self._early[pid] = status
+                elif int(message["id"]) in self._abandoned:
+                    self._abandoned.discard(int(message["id"]))
+                    if "pid" in message:
+                        self._ignored.add(int(message["pid"]))
                 else:
                     self._answers[int(message["id"])] = message
                     self._answered.notify_all()
