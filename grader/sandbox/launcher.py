@@ -6,12 +6,12 @@ fifteen of them (a run_bounded.py per program, a peer per scenario, a capture_bo
 per capture), most of the CPU a grading costs on a batch. grader/probes/launcher.py imports
 the probes once and forks one per request, at about 1 ms each.
 
-`launched(...)` gives a Popen-like handle (`LaunchedProcess`) of a probe started that way,
-or None where the launcher cannot start it (a script it does not know, or no launcher can
-run here): the caller then starts the probe as a program of its own. One launcher serves
-every run of this process (a batch worker's gradings, one after another); it is started on
-first use, in a session of its own (a Ctrl-C at the terminal is the grader's to act on),
-and ends when this process does.
+`launcher(...).launch(...)` gives a Popen-like handle (`LaunchedProcess`) of a probe
+started that way; grader.sandbox.local.started_probe uses it for the probes in LAUNCHABLE
+and starts any other as a program of its own. One launcher serves every run of this
+process (a batch worker's gradings, one after another); it is started on first use, in a
+session of its own (a Ctrl-C at the terminal is the grader's to act on), and ends when
+this process does.
 """
 
 from __future__ import annotations
