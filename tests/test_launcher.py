@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -204,3 +206,42 @@ def test_a_probe_that_cannot_be_set_up_is_the_graders_failure(tmp_path: Path) ->
             launcher.launch("run_bounded.py", [options], str(tmp_path / "gone"), ENV, fds)
     assert launcher.alive
     assert not launcher._early, "a child that never started is never reported"
+
+
+SUBREAPER = """
+import ctypes, os, subprocess, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER: orphans come here
+subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        print("none left")
+        break
+    if pid:
+        print("orphan", pid)
+        break
+    time.sleep(0.05)
+"""
+
+GRADER = """
+from pathlib import Path
+from grader.sandbox import local
+folder = Path({folder!r})
+options = folder / "o.json"
+options.write_text('{{"argv": ["true"], "keep_bytes": 64, "cgroup": false}}')
+with local.started_probe("run_bounded.py", ["@" + str(options)], folder, "p", env={{}}) as r:
+    r.wait_exit(30)
+"""
+
+
+def test_the_launcher_is_waited_for_when_the_grader_exits(tmp_path: Path) -> None:
+    # Left to end after the grader, the launcher would be an orphan, and a zombie under a
+    # container's init that reaps nothing.
+    grader = GRADER.format(folder=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", SUBREAPER, grader], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "none left", done.stdout + done.stderr

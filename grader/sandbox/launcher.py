@@ -16,6 +16,8 @@ this process does.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import socket
@@ -176,10 +178,12 @@ class Launcher:
                     self._answered.notify_all()
 
     def close(self) -> None:
-        """Ends the launcher (probes still running go on, as they would without it)."""
+        """Ends the launcher and waits for it (probes still running go on, as they would
+        without it); safe to call more than once."""
         with self._lock:
             self.alive = False
-        self._control.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # closed already
+            self._control.shutdown(socket.SHUT_RDWR)
         self._control.close()
         try:
             self._process.wait(timeout=5)
@@ -223,4 +227,7 @@ def launcher(python: str, probes: str) -> Launcher:
         if _launcher is None or not _launcher.alive or _owner_pid != os.getpid():
             _launcher = Launcher(python, probes)
             _owner_pid = os.getpid()
+            # Ended and waited for here: left to end after this process, it would be an
+            # orphan that a container's init which reaps nothing keeps as a zombie.
+            atexit.register(_launcher.close)
         return _launcher
