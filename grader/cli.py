@@ -380,7 +380,7 @@ def _run(
         errors.print(Text("error: ", style="bold red") + Text(str(e)))
         return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:
-        errors.print("interrupted: containers and networks of this run were removed")
+        errors.print("interrupted: the programs, containers and networks of this run were removed")
         return 130
     raise AssertionError(f"unhandled command {arguments.command}")
 
