@@ -43,7 +43,11 @@ def test_stream_keeps_the_first_and_last_part_only() -> None:
 
 
 def run_wrapped(program: str, keep_bytes: int = 1024) -> dict[str, object]:
-    options = {"argv": [sys.executable, "-c", program], "keep_bytes": keep_bytes}
+    return wrapper_record({"argv": [sys.executable, "-c", program], "keep_bytes": keep_bytes})
+
+
+def wrapper_record(options: dict[str, Any]) -> dict[str, Any]:
+    """The record of run_bounded.py run with `options`, as a plain program."""
     done = subprocess.run(
         [sys.executable, str(RUN_BOUNDED), json.dumps(options)],
         capture_output=True,
@@ -75,13 +79,7 @@ def test_a_program_run_as_another_user_can_gain_no_privileges() -> None:
         "sweep": False,
         "cgroup": False,
     }
-    done = subprocess.run(
-        [sys.executable, str(RUN_BOUNDED), json.dumps(options)],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    record = json.loads(done.stdout.decode().strip().splitlines()[-1].removeprefix("RUN "))
+    record = wrapper_record(options)
     output = base64.b64decode(record["stdout"]["head"]).decode()
     assert output.split() == ["64999", "NoNewPrivs:", "1"]
 
