@@ -437,12 +437,12 @@ def started_process(
 ) -> Iterator[LocalRunning]:
     """Starts `argv` in a session of its own, its output in folder/name.{out,err}; on exit
     kills the session. Raises InfrastructureError when it cannot be started."""
-    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+
+    def start(stdin: int, out: int, err: int) -> subprocess.Popen[bytes]:
         try:
-            process = subprocess.Popen(
+            return subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
@@ -451,6 +451,22 @@ def started_process(
             )
         except OSError as e:
             raise InfrastructureError(f"could not start {argv[0]}: {e}") from e
+
+    with _running(folder, name, start) as running:
+        yield running
+
+
+@contextmanager
+def _running(
+    folder: Path,
+    name: str,
+    start: Callable[[int, int, int], subprocess.Popen[bytes] | LaunchedProcess],
+) -> Iterator[LocalRunning]:
+    """The process `start` starts with stdin, stdout and stderr (descriptors: /dev/null and
+    folder/name.{out,err}), as a LocalRunning; its session is killed on exit."""
+    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+    with open(os.devnull, "rb") as stdin, open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = start(stdin.fileno(), out.fileno(), err.fileno())
     running = LocalRunning(process, stdout, stderr)
     try:
         yield running
@@ -475,20 +491,14 @@ def started_probe(
         with started_process(argv, folder, name, env=env) as running:
             yield running
         return
-    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
-    with open(os.devnull, "rb") as stdin, open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = launcher(python3(), str(PROBES_DIR)).launch(
-            script,
-            args,
-            str(folder),
-            dict(os.environ) if env is None else env,
-            (stdin.fileno(), out.fileno(), err.fileno()),
-        )
-    running = LocalRunning(process, stdout, stderr)
-    try:
+    probes = launcher(python3(), str(PROBES_DIR))
+    environment = dict(os.environ) if env is None else env
+
+    def start(stdin: int, out: int, err: int) -> LaunchedProcess:
+        return probes.launch(script, args, str(folder), environment, (stdin, out, err))
+
+    with _running(folder, name, start) as running:
         yield running
-    finally:
-        running.kill()
 
 
 @dataclass
