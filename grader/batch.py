@@ -1,10 +1,13 @@
 """Grades many submissions at once: a pool of worker processes, one submission each at a time.
 
-Each worker is `python -m grader.batch SPEC [--backend NAME] [--hidden-checks FILE]`,
-grading with the same grade_submission as `socketlab check`. A submission is graded in one
-worker from start to end, on its own lab network, so workers never share a container; each
-worker has its own Docker SDK client (whose connection pool, 10 connections, is far more
-than one grading uses at a time).
+Each worker grades with the same grade_submission as `socketlab check`. The workers are
+forked from one process, `python -m grader.batch SPEC [--backend NAME] [--hidden-checks
+FILE] --fork-server FD`, which has imported the grader and loaded the spec once: a worker of
+its own would spend most of a second of CPU on that, about as much as it then spends grading
+a lab 01 submission (grader/probes/launcher.py's protocol, grader.sandbox.launcher). A
+submission is graded in one worker from start to end, on its own lab network, so workers
+never share a container; each worker has its own Docker SDK client, made after the fork
+(whose connection pool, 10 connections, is far more than one grading uses at a time).
 
 Protocol, one JSON object per line: the pool writes `{"submission": DIR, "target": DIR}` to
 a worker's stdin; the worker grades it, writes junit.xml, grade.json and the results.json to
@@ -15,9 +18,10 @@ The pool builds every gradebook row from grade.json on disk, as `--resume` does,
 batch renames the pending results.json into place once the gradebook has its row (publish).
 
 Workers carry the batch's pid as their resources' owner (labels.OWNER_PID_ENV), so
-`socketlab clean` and other runs treat them as the batch's, and they end with it (Linux
-parent-death signal). SIGINT or SIGTERM in a worker interrupts its grading, which removes
-its containers and network and answers `interrupted`.
+`socketlab clean` and other runs treat them as the batch's, and they end with it: the
+launcher ends when the batch does, and its workers with it (Linux parent-death signal).
+SIGINT or SIGTERM in a worker interrupts its grading, which removes its containers and
+network and answers `interrupted`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from grader.errors import GraderBugError, InfrastructureError
 from grader.reporting.record import RECORD_NAME, read_record, write_record
 from grader.results import SubmissionResult
 from grader.sandbox.labels import OWNER_PID_ENV
+from grader.sandbox.launcher import LaunchedProcess, Launcher
 from grader.spec.model import LabSpec
 
 MEMORY_PER_JOB_BYTES = 2 << 30
@@ -134,6 +139,51 @@ def completed(lab: LabSpec, job: Job) -> tuple[SubmissionResult, float] | None:
     return read_record(lab, job.target / RECORD_NAME, job.submission)
 
 
+class Worker:
+    """A worker forked by the batch's worker launcher, and the batch's ends of its stdin and
+    stdout. `returncode` (Popen's) is None while it runs, and also when its exit status was
+    lost with the launcher (`lost`)."""
+
+    def __init__(self, process: LaunchedProcess, stdin: IO[str], stdout: IO[str]) -> None:
+        self.process = process
+        self.stdin = stdin
+        self.stdout = stdout
+        self.lost = False
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        """None while it runs; its exit code once ended (also None when lost)."""
+        try:
+            return self.process.poll()
+        except InfrastructureError:
+            self.lost = True
+            return None
+
+    def ended(self) -> bool:
+        self.poll()
+        return self.lost or self.returncode is not None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Its exit code, or None when lost. Raises subprocess.TimeoutExpired."""
+        try:
+            return self.process.wait(timeout)
+        except InfrastructureError:
+            self.lost = True
+            return None
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signum)
+
+    def close(self) -> None:
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
 class WorkerPool:
     """Grades jobs in `size` worker processes; results arrive as each submission finishes.
 
@@ -149,9 +199,10 @@ class WorkerPool:
         self._finished: queue.Queue[Finished | None] = queue.Queue()
         self._taking = threading.Event()
         self._taking.set()
-        self._workers: list[subprocess.Popen[str]] = []
+        self._workers: list[Worker] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._launcher: Launcher | None = None
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -211,67 +262,107 @@ class WorkerPool:
         with self._lock:
             workers = list(self._workers)
         for worker in workers:
-            if worker.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    worker.send_signal(signal.SIGTERM)
+            if not worker.ended():
+                worker.signal(signal.SIGTERM)
         deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
         for worker in workers:
-            while worker.poll() is None:
+            while not worker.ended():
                 if time.monotonic() >= deadline or interrupts.count() > signals:
-                    worker.kill()
+                    worker.signal(signal.SIGKILL)
                     worker.wait()
                     break
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     worker.wait(timeout=0.1)
+        with self._lock:
+            launcher, self._launcher = self._launcher, None
+        if launcher is not None:
+            launcher.close()
 
-    def _start_worker(self, log: IO[bytes]) -> subprocess.Popen[str]:
-        """A worker whose stderr goes to `log`: shown only if it ends while grading."""
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "grader.batch",
-                str(self.lab.path),
-                "--backend",
-                self.backend,
-                *(
-                    ["--hidden-checks", str(self.lab.hidden_checks_path)]
-                    if self.lab.hidden_checks_path
-                    else []
-                ),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            encoding="utf-8",
-            env={**os.environ, OWNER_PID_ENV: os.environ.get(OWNER_PID_ENV, str(os.getpid()))},
+    def _worker_launcher(self) -> Launcher:
+        """The process the workers are forked from: started on first use, and again if it
+        ended. Raises InfrastructureError when it cannot be started."""
+        with self._lock:
+            if self._launcher is None or not self._launcher.alive:
+                hidden = self.lab.hidden_checks_path
+                self._launcher = Launcher(
+                    [
+                        sys.executable,
+                        "-m",
+                        "grader.batch",
+                        str(self.lab.path),
+                        "--backend",
+                        self.backend,
+                        *(["--hidden-checks", str(hidden)] if hidden else []),
+                        "--fork-server",
+                    ],
+                    self._worker_env(),
+                    name="worker launcher",
+                    # In the batch's process group: a Ctrl-C at the terminal reaches the
+                    # workers, as it does the batch (the launcher itself ignores it).
+                    new_session=False,
+                )
+            return self._launcher
+
+    def _worker_env(self) -> dict[str, str]:
+        return {**os.environ, OWNER_PID_ENV: os.environ.get(OWNER_PID_ENV, str(os.getpid()))}
+
+    def _start_worker(self, log: IO[bytes]) -> Worker:
+        """A worker whose stderr goes to `log`: shown only if it ends while grading. Raises
+        InfrastructureError when it cannot be started."""
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        try:
+            process = self._worker_launcher().launch(
+                WORKER_ENTRY,
+                [],
+                os.getcwd(),
+                self._worker_env(),
+                (stdin_read, stdout_write, log.fileno()),
+                new_session=False,
+            )
+        except BaseException:
+            os.close(stdin_write)
+            os.close(stdout_read)
+            raise
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        worker = Worker(
+            process,
+            open(stdin_write, "w", encoding="utf-8"),  # noqa: SIM115  # closed in _feed
+            open(stdout_read, encoding="utf-8"),  # noqa: SIM115
         )
         with self._lock:
             self._workers.append(worker)
         return worker
 
     def _feed(self) -> None:
-        worker: subprocess.Popen[str] | None = None
+        worker: Worker | None = None
         try:
             with tempfile.TemporaryFile() as log:
                 while self._taking.is_set():
                     job = self._jobs.get()
                     if job is None or not self._taking.is_set():
                         break
-                    if worker is None or worker.poll() is not None:
+                    if worker is None or worker.ended():
+                        if worker is not None:
+                            worker.close()
                         log.seek(0)
                         log.truncate()
-                        worker = self._start_worker(log)
+                        try:
+                            worker = self._start_worker(log)
+                        except InfrastructureError as e:
+                            worker = None
+                            self._finished.put(Finished(job, None, 0.0, e))
+                            continue
                     self._finished.put(self._grade(worker, job, log))
         finally:
-            if worker is not None and worker.stdin is not None:
+            if worker is not None:
                 with contextlib.suppress(OSError):
                     worker.stdin.close()
             self._finished.put(None)
 
-    def _grade(self, worker: subprocess.Popen[str], job: Job, log: IO[bytes]) -> Finished:
-        assert worker.stdin is not None and worker.stdout is not None
+    def _grade(self, worker: Worker, job: Job, log: IO[bytes]) -> Finished:
         started = time.monotonic()
         request = {"submission": str(job.submission), "target": str(job.target)}
         try:
@@ -285,6 +376,12 @@ class WorkerPool:
             code = worker.wait()
             if code in (-signal.SIGTERM, -signal.SIGINT, 130) or not self._taking.is_set():
                 return Finished(job, None, seconds, interrupted=True)
+            if code is None:
+                failure = GraderBugError(
+                    "the batch's worker launcher ended while a worker graded: the worker's"
+                    " exit status is lost"
+                )
+                return Finished(job, None, seconds, failure)
             log.seek(0, os.SEEK_END)
             log.seek(max(0, log.tell() - WORKER_LOG_TAIL_BYTES))
             tail = log.read().decode("utf-8", "replace")
@@ -295,6 +392,11 @@ class WorkerPool:
             return Finished(job, None, seconds, failure)
         answer = json.loads(line)
         if answer["status"] == "interrupted":
+            launcher = self._launcher
+            if self._taking.is_set() and launcher is not None and not launcher.alive:
+                # Its parent-death signal, not the batch's stop: the grader's fault.
+                failure = GraderBugError("the batch's worker launcher ended while it graded")
+                return Finished(job, None, seconds, failure)
             return Finished(job, None, seconds, interrupted=True)
         if answer["status"] != "graded":
             return Finished(job, None, seconds, _error(answer), answer.get("cleanup"))
@@ -360,17 +462,16 @@ def publish(target: Path) -> None:
 
 
 def _end_with_parent() -> None:
-    """Asks Linux to send this process SIGTERM when the batch that started it dies.
+    """Asks Linux to send this process SIGTERM when its parent, the worker launcher, dies:
+    the launcher ends when the batch does (its control socket closes).
 
-    Strictly, when the batch's thread that started it ends (prctl(2)): a pool thread ends
-    only once its worker has answered and has no more input, so an idle worker then ends with
-    130 instead of 0, which changes nothing.
+    Strictly, when the launcher's thread that forked it ends (prctl(2)): it has one thread.
     """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() == 1:  # the batch died before the request took effect
+        if os.getppid() == 1:  # the launcher died before the request took effect
             raise SystemExit(130)
 
 
@@ -387,8 +488,13 @@ def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
         os._exit(130)
 
 
-def worker_main(spec: Path, hidden_checks: Path | None = None, backend: str = "docker") -> int:
-    """A batch worker: grades each request read from stdin (see the module docstring).
+WORKER_ENTRY = "worker"
+"""What the pool asks the worker launcher to fork: a worker (worker_main)."""
+
+
+def worker_main(lab: LabSpec, backend: str) -> int:
+    """A batch worker: grades each request read from stdin (see the module docstring) and
+    returns its exit status, 0 when stdin ends and 130 when interrupted.
 
     SIGTERM (from the batch) and SIGINT (Ctrl-C reaches the whole process group) interrupt
     the grading as Ctrl-C does in `socketlab check` (grader.interrupts): its containers are
@@ -399,10 +505,7 @@ def worker_main(spec: Path, hidden_checks: Path | None = None, backend: str = "d
     os.dup2(2, 1)  # nothing printed while grading can reach the channel
     with interrupts.deferred():
         _end_with_parent()
-        from grader.spec.loader import load_spec
-
         try:
-            lab = load_spec(spec, hidden_checks)
             while True:
                 with interrupts.interruptible():
                     line = sys.stdin.readline()
@@ -423,15 +526,37 @@ def worker_main(spec: Path, hidden_checks: Path | None = None, backend: str = "d
             return 130
 
 
+def fork_server(spec: Path, hidden_checks: Path | None, backend: str, fd: int) -> None:
+    """The batch's worker launcher: loads the spec and imports what a grading uses, once,
+    then forks a worker (worker_main) for each request on the socket descriptor `fd`
+    (grader/probes/launcher.py's protocol), until the batch closes its end.
+
+    Raises what load_spec raises (SpecError) when the spec cannot be loaded.
+    """
+    import grader.grading  # what grade_into imports, for every fork to share
+    import grader.reporting.atomic
+    import grader.reporting.gradescope
+    import grader.reporting.terminal
+    from grader.probes import launcher as fork_server_module
+    from grader.spec.loader import load_spec
+
+    if backend == "local":
+        import grader.sandbox.local  # noqa: F401
+    lab = load_spec(spec, hidden_checks)
+    fork_server_module.main(fd, {WORKER_ENTRY: lambda: sys.exit(worker_main(lab, backend))})
+
+
 def worker_arguments(argv: Sequence[str]) -> argparse.Namespace:
-    """`SPEC [--backend NAME] [--hidden-checks FILE]`: a worker's command line."""
+    """`SPEC [--backend NAME] [--hidden-checks FILE] --fork-server FD`: the worker
+    launcher's command line."""
     parser = argparse.ArgumentParser(prog="python -m grader.batch")
     parser.add_argument("spec", type=Path)
     parser.add_argument("--backend", choices=("docker", "local"), default="docker")
     parser.add_argument("--hidden-checks", type=Path, default=None)
+    parser.add_argument("--fork-server", type=int, required=True, metavar="FD")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    worker = worker_arguments(sys.argv[1:])
-    sys.exit(worker_main(worker.spec, worker.hidden_checks, worker.backend))
+    arguments = worker_arguments(sys.argv[1:])
+    fork_server(arguments.spec, arguments.hidden_checks, arguments.backend, arguments.fork_server)

@@ -8,21 +8,27 @@ On a batch that is the larger part of what one grading costs (grader.sandbox.lau
 Started by the grader as `python3 -s -u launcher.py FD`, where FD is its end of a
 SOCK_SEQPACKET socket pair. Requests, one JSON datagram each with three descriptors attached
 (the probe's stdin, stdout and stderr): `{"id": N, "script": NAME, "args": [...], "cwd": DIR,
-"env": {...}}`. Answers: `{"id": N, "pid": PID}` once the child is set up (see `start`),
-`{"id": N, "error": TEXT}` when not, and `{"exited": PID, "status": WAIT_STATUS}` when a
-probe has ended (waitpid(2)'s status). The probe runs in a session of its own, as a
-program started by its script would: its `__main__` entry (ENTRIES), with sys.argv, the
+"env": {...}}`, and optionally `"session": false` (see below). Answers: `{"id": N, "pid":
+PID}` once the child is set up (see `start`), `{"id": N, "error": TEXT}` when not, and
+`{"exited": PID, "status": WAIT_STATUS}` when a probe has ended (waitpid(2)'s status). The
+probe runs in a session of its own (with `"session": false`, in this process's), as a
+program started by its script would: its `__main__` entry (`probe_entries`), with sys.argv, the
 working folder and the environment asked for, and nothing of this process's descriptors
 but the three it was given.
 
 It ends when the grader closes its end; probes still running then go on, as children of a
 grader that died would (each ends by its own deadline).
+
+`serve` and `start` take the entries to start, so that a process with other entries serves
+the same protocol: grader.batch forks its workers that way. This file uses nothing but the
+standard library, as the probes do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes  # noqa: F401  # run_bounded.py's, when it changes user: loaded once here
+import gc
 import json
 import os
 import selectors
@@ -33,26 +39,33 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+Entries = dict[str, Callable[[], object]]
+"""What each script a request may name does as __main__, by the script's name."""
+PROBES = Path(__file__).resolve().parent
 
-import capture_bounded  # type: ignore[import-not-found]  # the probes beside this file
-import peer  # type: ignore[import-not-found]
-import relay  # type: ignore[import-not-found]
-import run_bounded  # type: ignore[import-not-found]
 
-ENTRIES: dict[str, Callable[[], object]] = {
-    # What each script does as __main__.
-    "capture_bounded.py": lambda: sys.exit(capture_bounded.main(json.loads(sys.argv[1]))),
-    "peer.py": peer.main,
-    "relay.py": relay.main,
-    "run_bounded.py": run_bounded.main,
-}
+def probe_entries() -> Entries:
+    """The probes beside this file, imported here: every fork then has them already."""
+    sys.path.insert(0, str(PROBES))
+    import capture_bounded  # type: ignore[import-not-found]
+    import peer  # type: ignore[import-not-found]
+    import relay  # type: ignore[import-not-found]
+    import run_bounded  # type: ignore[import-not-found]
+
+    return {
+        "capture_bounded.py": lambda: sys.exit(capture_bounded.main(json.loads(sys.argv[1]))),
+        "peer.py": peer.main,
+        "relay.py": relay.main,
+        "run_bounded.py": run_bounded.main,
+    }
+
+
 MESSAGE_BYTES = 1 << 20
 """The largest request: options travel in files (`@PATH`), so requests are small."""
 SIGNALS_RESET = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR2, signal.SIGALRM)
 
 
-def start(request: dict[str, object], fds: list[int]) -> int:
+def start(request: dict[str, object], fds: list[int], entries: Entries) -> int:
     """Forks the probe `request` names; returns its pid once the child leads a session of
     its own with its descriptors, folder and environment in place. Raises OSError when fork
     fails, and ProbeSetupError when the child could not be set up.
@@ -87,7 +100,7 @@ def start(request: dict[str, object], fds: list[int]) -> int:
     code = 70
     try:
         os.close(ready_read)
-        code = as_probe(request, fds, ready_write)
+        code = as_probe(request, fds, ready_write, entries)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT  # stopped before the probe began, as a new program would be
     except BaseException:  # the child must reach os._exit, whatever happens
@@ -107,11 +120,12 @@ def read_all(fd: int) -> bytes:
     return data
 
 
-def as_probe(request: dict[str, object], fds: list[int], ready: int) -> int:
+def as_probe(request: dict[str, object], fds: list[int], ready: int, entries: Entries) -> int:
     """In the forked child: becomes the probe and runs it; returns its exit status. Says on
     `ready` why it could not be set up, or closes it (nothing said) once it is."""
     try:
-        os.setsid()
+        if request.get("session", True):
+            os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, ready)
@@ -124,7 +138,7 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int) -> int:
         script = str(request["script"])
         arguments = request["args"]
         assert isinstance(arguments, list)
-        sys.argv = [str(Path(__file__).resolve().parent / script), *map(str, arguments)]
+        sys.argv = [str(PROBES / script), *map(str, arguments)]
     except Exception as e:  # told to the grader, which takes it as its own failure
         os.write(ready, f"{type(e).__name__}: {e}".encode()[:4000])
         os.close(ready)
@@ -137,7 +151,7 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int) -> int:
     # A signal that came since the fork acts now, as it would on a program just started.
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     try:
-        ENTRIES[script]()
+        entries[script]()
         code = 0
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
@@ -156,8 +170,8 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int) -> int:
     return code
 
 
-def serve(control: socket.socket) -> None:
-    """Answers the grader's requests until it closes its end."""
+def serve(control: socket.socket, entries: Entries) -> None:
+    """Answers the grader's requests to start one of `entries` until it closes its end."""
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     os.set_blocking(wake_read, False)
@@ -183,11 +197,11 @@ def serve(control: socket.socket) -> None:
             try:
                 request = json.loads(data)
                 answer: dict[str, object] = {"id": request["id"]}
-                if request["script"] not in ENTRIES or len(fds) != 3:
+                if request["script"] not in entries or len(fds) != 3:
                     answer["error"] = f"cannot start {request['script']!r} here"
                 else:
                     try:
-                        answer["pid"] = start(request, fds)
+                        answer["pid"] = start(request, fds, entries)
                     except OSError as e:
                         answer["error"] = f"fork failed: {e}"
                     except ProbeSetupError as e:
@@ -211,16 +225,21 @@ def reap(control: socket.socket) -> None:
         control.send(json.dumps({"exited": pid, "status": status}).encode())
 
 
-def main() -> None:
+def main(fd: int, entries: Entries | None = None) -> None:
+    """Serves `entries` (the probes when None) on the socket descriptor `fd`."""
     # The grader may start this from a thread that holds SIGINT and SIGTERM back (while it
     # cleans up, or waits: grader.interrupts): a mask every fork and exec below would keep,
     # and a probe would never see the grader's stop.
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader's to act on, never this one's
-    control = socket.socket(fileno=int(sys.argv[1]))
+    control = socket.socket(fileno=fd)
+    entries = probe_entries() if entries is None else entries
+    # Everything imported so far is shared with every fork, never to be collected: a
+    # collection in a fork would otherwise touch (and copy) every page that holds it.
+    gc.freeze()
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the grader is gone
-        serve(control)
+        serve(control, entries)
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]))

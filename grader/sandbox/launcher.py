@@ -12,6 +12,9 @@ and starts any other as a program of its own. One launcher serves every run of t
 process (a batch worker's gradings, one after another); it is started on first use, in a
 session of its own (a Ctrl-C at the terminal is the grader's to act on), and ends when
 this process does.
+
+The same fork server starts a batch's workers (grader.batch): `Launcher` takes the command
+that starts it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import atexit
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -70,33 +74,50 @@ class LaunchedProcess:
     def _check_known(self) -> None:
         if self.returncode is None:
             raise InfrastructureError(
-                f"the grader's probe launcher ended while {self.args[0]} ran: its exit status"
-                " is lost (a grader fault)"
+                f"the grader's {self._launcher.name} ended while {self.args[0]} ran: its exit"
+                " status is lost (a grader fault)"
             )
 
     def send_signal(self, signum: int) -> None:
         if self.returncode is None and not self._ended.is_set():
             os.kill(self.pid, signum)
 
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
 
 class Launcher:
-    """One running grader/probes/launcher.py and the thread that reads its answers."""
+    """One running fork server (grader/probes/launcher.py's protocol) and the thread that
+    reads its answers.
 
-    def __init__(self, python: str, probes: str) -> None:
+    `command` starts it, with its end of the control socket's descriptor number appended;
+    `env` is its environment; `new_session` puts it in a session of its own. `name` says
+    what it is in errors. Raises InfrastructureError when it cannot be started.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        *,
+        name: str = "probe launcher",
+        new_session: bool = True,
+    ) -> None:
+        self.name = name
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._control = ours
         try:
             self._process = subprocess.Popen(
-                [python, "-s", "-u", os.path.join(probes, "launcher.py"), str(theirs.fileno())],
+                [*command, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                start_new_session=True,
-                env=_launcher_env(),
+                start_new_session=new_session,
+                env=env,
             )
         except OSError as e:
             ours.close()
-            raise InfrastructureError(f"could not start the grader's probe launcher: {e}") from e
+            raise InfrastructureError(f"could not start the grader's {name}: {e}") from e
         finally:
             theirs.close()
         self._lock = threading.Lock()
@@ -115,28 +136,43 @@ class Launcher:
         self._reader.start()
 
     def launch(
-        self, script: str, args: list[str], cwd: str, env: dict[str, str], fds: tuple[int, ...]
+        self,
+        script: str,
+        args: list[str],
+        cwd: str,
+        env: dict[str, str],
+        fds: tuple[int, ...],
+        *,
+        new_session: bool = True,
     ) -> LaunchedProcess:
         """Forks `script` with `args`, in `cwd` with exactly `env`, its stdin, stdout and
-        stderr the three `fds`. Raises InfrastructureError when the launcher cannot."""
+        stderr the three `fds`; in a session of its own unless `new_session` is False (then
+        in the launcher's). Raises InfrastructureError when the launcher cannot."""
         with self._lock:
             if not self.alive:
-                raise InfrastructureError("the grader's probe launcher has ended")
+                raise InfrastructureError(f"the grader's {self.name} has ended")
             self._next_id += 1
             ident = self._next_id
-            request = {"id": ident, "script": script, "args": args, "cwd": cwd, "env": env}
+            request = {
+                "id": ident,
+                "script": script,
+                "args": args,
+                "cwd": cwd,
+                "env": env,
+                "session": new_session,
+            }
             try:
                 socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
             except OSError as e:
-                raise InfrastructureError(f"the grader's probe launcher is gone: {e}") from e
+                raise InfrastructureError(f"the grader's {self.name} is gone: {e}") from e
             if not self._answered.wait_for(
                 lambda: ident in self._answers or not self.alive, START_TIMEOUT_S
             ):
                 self._abandoned.add(ident)
-                raise InfrastructureError(f"the grader's probe launcher did not start {script}")
+                raise InfrastructureError(f"the grader's {self.name} did not start {script}")
             answer = self._answers.pop(ident, None)
             if answer is None:
-                raise InfrastructureError("the grader's probe launcher has ended")
+                raise InfrastructureError(f"the grader's {self.name} has ended")
             if "error" in answer:
                 raise InfrastructureError(f"could not start {script}: {answer['error']}")
             process = LaunchedProcess(int(answer["pid"]), [script, *args], self)
@@ -225,7 +261,9 @@ def launcher(python: str, probes: str) -> Launcher:
     global _launcher, _owner_pid
     with _guard:
         if _launcher is None or not _launcher.alive or _owner_pid != os.getpid():
-            _launcher = Launcher(python, probes)
+            _launcher = Launcher(
+                [python, "-s", "-u", os.path.join(probes, "launcher.py")], _launcher_env()
+            )
             _owner_pid = os.getpid()
             # Ended and waited for here: left to end after this process, it would be an
             # orphan that a container's init which reaps nothing keeps as a zombie.
