@@ -543,7 +543,23 @@ def fork_server(spec: Path, hidden_checks: Path | None, backend: str, fd: int) -
     if backend == "local":
         import grader.sandbox.local  # noqa: F401
     lab = load_spec(spec, hidden_checks)
-    fork_server_module.main(fd, {WORKER_ENTRY: lambda: sys.exit(worker_main(lab, backend))})
+    fork_server_module.main(fd, {WORKER_ENTRY: lambda: _forked_worker(lab, backend)})
+
+
+def _forked_worker(lab: LabSpec, backend: str) -> None:
+    """A worker in the fork the worker launcher made; exits with worker_main's status.
+
+    A fork ends by os._exit, which runs no atexit function: the worker's own probe launcher
+    (grader.sandbox.launcher) is ended here, else it would outlive the worker as an orphan,
+    a zombie in a container whose init reaps nothing.
+    """
+    from grader.sandbox.launcher import close_launcher
+
+    try:
+        code = worker_main(lab, backend)
+    finally:
+        close_launcher()
+    sys.exit(code)
 
 
 def worker_arguments(argv: Sequence[str]) -> argparse.Namespace:

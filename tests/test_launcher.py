@@ -20,6 +20,8 @@ from grader.errors import InfrastructureError
 from grader.sandbox import launcher as launcher_module
 from grader.sandbox import local
 from grader.sandbox.waiting import Poll
+from tests.conftest import needs_capture
+from tests.submissions import REPOSITORY
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux only")
 
@@ -243,5 +245,21 @@ def test_the_launcher_is_waited_for_when_the_grader_exits(tmp_path: Path) -> Non
     grader = GRADER.format(folder=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "-c", SUBREAPER, grader], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "none left", done.stdout + done.stderr
+
+
+@needs_capture
+def test_a_batch_worker_waits_for_its_launcher_before_it_ends(tmp_path: Path) -> None:
+    # A worker forked by the batch's worker launcher ends by os._exit, which runs no atexit
+    # function: its probe launcher must be ended before, or it is left an orphan.
+    batch = (
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, '-m', 'grader.cli', 'grade', '01-tcp-hello',"
+        f" {str(REPOSITORY / 'solutions' / '01-tcp-hello')!r}, '--out', {str(tmp_path)!r},"
+        " '--backend', 'local', '--jobs', '1'], check=True, stdout=subprocess.DEVNULL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SUBREAPER, batch], capture_output=True, text=True, timeout=300
     )
     assert done.stdout.strip() == "none left", done.stdout + done.stderr

@@ -269,3 +269,12 @@ def launcher(python: str, probes: str) -> Launcher:
             # orphan that a container's init which reaps nothing keeps as a zombie.
             atexit.register(_launcher.close)
         return _launcher
+
+
+def close_launcher() -> None:
+    """Ends and waits for this process's launcher, if it started one: what its exit does
+    (atexit), for a process that ends without running atexit's functions (os._exit: a batch
+    worker, forked by grader.batch's worker launcher)."""
+    with _guard:
+        if _launcher is not None and _owner_pid == os.getpid():
+            _launcher.close()
