@@ -39,12 +39,15 @@ CheckProgress = Callable[[str, CheckResult | None], None]
 class _ResultCollector:
     """A pytest plugin object that keeps the session's results after pytest returns."""
 
-    def __init__(self, on_check: CheckProgress | None = None) -> None:
+    def __init__(self, lab: LabSpec, on_check: CheckProgress | None = None) -> None:
         self.config: pytest.Config | None = None
+        self.lab = lab
         self.on_check = on_check
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.config = config
+        # Loading it again would cost about as much as pytest's own start.
+        config.stash[plugin.LOADED_SPEC] = self.lab
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         if self.on_check is not None:
@@ -126,6 +129,11 @@ def _run_pytest(
         # point (an autograder bundle): the entry point's copy would be a second one.
         "-p",
         "no:socketlab",
+        # Nor any other installed plugin: what a grading runs is the grader's alone, and
+        # finding them is a scan of every installed package's metadata per grading.
+        "--disable-plugin-autoload",
+        # No check is a test module whose asserts need rewriting: no import hook to set up.
+        "--assert=plain",
         "--backend",
         backend,
         "--without-capture",
@@ -137,7 +145,7 @@ def _run_pytest(
         arguments += ["--hidden-checks", str(lab.hidden_checks_path)]
     if captures is not None:
         arguments += ["--captures", str(captures)]
-    collector = _ResultCollector(on_check)
+    collector = _ResultCollector(lab, on_check)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         exit_code = pytest.main(arguments, plugins=[plugin, collector])

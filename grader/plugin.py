@@ -29,6 +29,8 @@ RESULTS = pytest.StashKey[list[CheckResult]]()
 RUNS = pytest.StashKey[dict[Path, SubmissionRun[Any]]]()
 INFRASTRUCTURE_FAILURE = pytest.StashKey[InfrastructureError]()
 CLEANUP_FAILURE = pytest.StashKey[str]()
+LOADED_SPEC = pytest.StashKey[LabSpec]()
+"""The spec the caller loaded already (grader.grading): collected as it is, not read again."""
 
 TRACEBACK_LIMIT_CHARS = 8000
 """A grader error's traceback is kept for the instructor up to this size."""
@@ -116,16 +118,29 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class LabFile(pytest.File):
     def collect(self) -> Iterator[CheckItem]:
-        try:
-            hidden = self.config.getoption("--hidden-checks")
-            lab = load_spec(self.path, Path(hidden) if hidden else None)
-        except SpecError as e:
-            raise self.CollectError(str(e)) from e
+        hidden = self.config.getoption("--hidden-checks")
+        hidden_path = Path(hidden) if hidden else None
+        loaded = self.config.stash.get(LOADED_SPEC, None)
+        if (
+            loaded is not None
+            and loaded.path.resolve() == self.path.resolve()
+            and _resolved(loaded.hidden_checks_path) == _resolved(hidden_path)
+        ):
+            lab = loaded
+        else:
+            try:
+                lab = load_spec(self.path, hidden_path)
+            except SpecError as e:
+                raise self.CollectError(str(e)) from e
         skip_hidden = bool(self.config.getoption("--skip-hidden"))
         for check in lab.checks:
             if check.hidden and skip_hidden:
                 continue
             yield CheckItem.from_parent(self, name=check.id, lab=lab, check=check)
+
+
+def _resolved(path: Path | None) -> Path | None:
+    return path.resolve() if path is not None else None
 
 
 class CheckFailed(Exception):
