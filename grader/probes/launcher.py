@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes  # noqa: F401  # run_bounded.py's, when it changes user: loaded once here
+import fcntl  # noqa: F401  # and the other modules the probes import only as they run
 import gc
 import json
 import os
+import resource  # noqa: F401
 import selectors
 import signal
 import socket
@@ -47,10 +49,16 @@ PROBES = Path(__file__).resolve().parent
 def probe_entries() -> Entries:
     """The probes beside this file, imported here: every fork then has them already."""
     sys.path.insert(0, str(PROBES))
+    # With what the probes import only as they run (listen_watch, probe_options,
+    # stop_on_stdin): else every fork would compile them again, as this process writes no
+    # bytecode.
     import capture_bounded  # type: ignore[import-not-found]
+    import listen_watch  # type: ignore[import-not-found]  # noqa: F401
     import peer  # type: ignore[import-not-found]
+    import probe_options  # type: ignore[import-not-found]  # noqa: F401
     import relay  # type: ignore[import-not-found]
     import run_bounded  # type: ignore[import-not-found]
+    import stop_on_stdin  # type: ignore[import-not-found]  # noqa: F401
 
     return {
         "capture_bounded.py": lambda: sys.exit(capture_bounded.main(json.loads(sys.argv[1]))),
