@@ -7,6 +7,7 @@ from grader.checks.base import Verdict
 from grader.checks.diagnosis import (
     LESSONS,
     Lesson,
+    bytes_text,
     client_problem,
     crash_first,
     crash_lesson,
@@ -15,6 +16,7 @@ from grader.checks.diagnosis import (
     missing_line,
     program_problem,
     python_message,
+    size_text,
     still_running,
     unreachable,
     unrunnable,
@@ -315,3 +317,18 @@ def test_a_crash_on_the_way_out_after_the_graders_stop_is_not_a_checks_cause() -
     assert verdict == seen
     crashed = with_crash_cause(seen, server(on_stop), LAB02)
     assert "listening socket" in cause_of(crashed), "a server's Errno 9 gets the server lesson"
+
+
+def test_byte_counts_are_said_as_a_person_says_them() -> None:
+    assert [bytes_text(n) for n in (0, 1, 2, 1048581)] == [
+        "0 bytes",
+        "1 byte",
+        "2 bytes",
+        "1048581 bytes",
+    ]
+    assert [size_text(n) for n in (1, 600, 2048, 3 << 19)] == [
+        "1 byte",
+        "600 bytes",
+        "2 KiB",
+        "1.5 MiB",
+    ]

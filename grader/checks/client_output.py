@@ -7,7 +7,7 @@ from dataclasses import replace
 from pydantic import Field, model_validator
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import client_problem, missing_line, stdout_lines
+from grader.checks.diagnosis import bytes_text, client_problem, missing_line, stdout_lines
 from grader.checks.packets import diagram, flow_to
 from grader.checks.printed import contains_text, missing_text
 from grader.packets.model import FIN
@@ -83,7 +83,7 @@ def pieces_diagram(seen: ClientSessionObservation) -> tuple[str, ...]:
     client_fin = flow.first(FIN, "to_server")
     if client_fin is not None:
         before = sum(len(p.payload) for p in data if p.number < client_fin.packet.number)
-        marks[client_fin.packet.number] = f"your client closed after {before} bytes of data"
+        marks[client_fin.packet.number] = f"your client closed after {bytes_text(before)} of data"
     return diagram(conversation, flow, marks)
 
 

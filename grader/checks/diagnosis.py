@@ -19,13 +19,18 @@ def shown(data: bytes, limit: int = 200) -> str:
     if len(data) <= limit:
         return repr(data)
     half = limit // 2
-    return f"{data[:half]!r} ... ({len(data) - limit} bytes not shown) ... {data[-half:]!r}"
+    return f"{data[:half]!r} ... ({bytes_text(len(data) - limit)} not shown) ... {data[-half:]!r}"
+
+
+def bytes_text(count: int) -> str:
+    """An exact byte count: "1 byte", "12 bytes", "1048581 bytes"."""
+    return f"{count} byte" + ("" if count == 1 else "s")
 
 
 def size_text(count: int) -> str:
     """A byte count as a person says it: "12 bytes", "600 KiB", "8 MiB", "1.5 MiB"."""
     if count < 1024:
-        return f"{count} byte" + ("" if count == 1 else "s")
+        return bytes_text(count)
     for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
         if count >= scale:
             value = count / scale

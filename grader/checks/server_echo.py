@@ -8,7 +8,14 @@ from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.byte_causes import byte_cause, difference_window
-from grader.checks.diagnosis import died_of_crash, rate_text, shown, size_text, unreachable
+from grader.checks.diagnosis import (
+    bytes_text,
+    died_of_crash,
+    rate_text,
+    shown,
+    size_text,
+    unreachable,
+)
 from grader.scenarios.model import (
     Connection,
     ProgramRun,
@@ -140,7 +147,8 @@ def flood(connection: Connection, which: str) -> Verdict:
     when = "after the echo was complete" if complete else "far past what it received"
     return Verdict(
         passed=False,
-        summary=f"{which}: your server kept sending {when} ({extra} bytes more than it received)",
+        summary=f"{which}: your server kept sending {when}"
+        f" ({bytes_text(extra)} more than it received)",
         expected=f"{size_text(connection.sent_bytes)} back, then an orderly close",
         received=f"{size_text(connection.received_bytes)} and still coming when the grader's"
         f" client stopped reading, after {connection.elapsed_s:.1f} s",

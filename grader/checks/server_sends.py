@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict, passed
-from grader.checks.diagnosis import shown, size_text, unreachable
+from grader.checks.diagnosis import bytes_text, shown, size_text, unreachable
 from grader.checks.listening import refused_cause
 from grader.checks.packets import flow_to
 from grader.scenarios.model import Connection, ServerSession, ServerSessionObservation
@@ -77,7 +77,7 @@ def judge(params: Params, seen: ServerSessionObservation, lab: LabSpec) -> Verdi
         return Verdict(
             passed=False,
             summary=f"your server kept sending: {size_text(first.received_bytes)} and more,"
-            f" where {len(params.expect)} bytes were expected",
+            f" where {bytes_text(len(params.expect))} were expected",
             expected=shown(params.expect),
             received=f"{shown(first.received[:80])} ... still coming when the grader stopped"
             " reading",

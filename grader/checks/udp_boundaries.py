@@ -9,7 +9,7 @@ from pydantic import Field
 
 from grader.checks.base import CheckKind, Verdict
 from grader.checks.byte_causes import first_difference
-from grader.checks.diagnosis import elided, listen_problem, size_text
+from grader.checks.diagnosis import bytes_text, elided, listen_problem, size_text
 from grader.checks.packets import udp_conversation
 from grader.checks.udp_replies import (
     Pairing,
@@ -122,8 +122,8 @@ def merged_across_clients(conversation: Conversation, flows: tuple[UdpFlow, ...]
                         summary=f"the datagrams of {_clients(senders)} came back merged into"
                         f" one reply to client {n}",
                         expected=f"each of the {len(flows)} clients gets its own reply",
-                        received=f"one reply of {reply.size_bytes} bytes to client {n}, holding"
-                        f" {len(joined)} datagrams",
+                        received=f"one reply of {bytes_text(reply.size_bytes)} to client {n},"
+                        f" holding {len(joined)} datagrams",
                         cause="Send one datagram back per datagram received, right away and to"
                         " the address it came from, instead of collecting datagrams and"
                         " answering them together.",
@@ -318,7 +318,7 @@ def _told(pairing: Pairing, requests: tuple[bytes, ...], replies: tuple[bytes, .
                 summary=f"{_datagrams(numbers, sizes)} came back merged into one reply"
                 f" (reply {j + 1}, {size_text(reply_sizes[0])})",
                 expected=f"{len(numbers)} replies, sized {elided([str(n) for n in sizes])} bytes",
-                received=f"one reply of {reply_sizes[0]} bytes",
+                received=f"one reply of {bytes_text(reply_sizes[0])}",
                 cause="Send one datagram back per datagram received, right away, instead of"
                 " collecting data and sending it together.",
             )
@@ -326,7 +326,7 @@ def _told(pairing: Pairing, requests: tuple[bytes, ...], replies: tuple[bytes, .
             return _Told(
                 summary=f"{_datagrams(numbers, sizes)} came back split into"
                 f" {len(reply_sizes)} replies",
-                expected=f"one reply of {sizes[0]} bytes",
+                expected=f"one reply of {bytes_text(sizes[0])}",
                 received=f"{len(reply_sizes)} replies, sized"
                 f" {elided([str(n) for n in reply_sizes])} bytes",
                 cause="Send each reply with one sendto() that holds the whole payload received.",
