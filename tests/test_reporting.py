@@ -323,3 +323,16 @@ def test_feedback_md_keeps_long_lines_whole_and_results_json_names_missing_files
     assert ("word " * 40).strip() in markdown
     lacking = SubmissionResult("01-tcp-hello", Path("x"), (FAILED,), (), ("client.py",))
     assert "Not found in the submission: client.py" in results_json(lacking)["output"]
+
+
+def test_prairielearn_message_is_plain_text() -> None:
+    # PrairieLearn shows the message as it is, in a <pre>: no markdown marks or fences.
+    from grader.reporting.prairielearn import results_json as prairielearn_json
+
+    result = SubmissionResult(
+        "01-tcp-hello", Path("x"), (PASSED, FAILED), notes=("client.py took 3 s to start",)
+    )
+    message = prairielearn_json(result)["message"]
+    assert message.startswith("2 / 4 points: 1 of 2 checks passed.")
+    assert "client.py took 3 s to start" in message
+    assert "**" not in message and "```" not in message

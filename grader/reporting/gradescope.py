@@ -41,12 +41,13 @@ def results_json(result: SubmissionResult, elapsed_s: float | None = None) -> di
     return document
 
 
-def summary(result: SubmissionResult) -> str:
-    """The top-level `output`: the score, how many checks passed, and the notes (markdown)."""
+def summary(result: SubmissionResult, *, markdown: bool = True) -> str:
+    """The top-level `output`: the score, how many checks passed, and the notes; markdown,
+    or plain text (`markdown=False`) for a page that shows it as it is (PrairieLearn's)."""
     passed = sum(1 for check in result.checks if check.status == "passed")
+    score = f"{result.score:g} / {result.max_score:g} points"
     lines = [
-        f"**{result.score:g} / {result.max_score:g} points**: {passed} of"
-        f" {len(result.checks)} checks passed."
+        f"{f'**{score}**' if markdown else score}: {passed} of {len(result.checks)} checks passed."
     ]
     if result.missing_files:
         lines.append(
@@ -59,7 +60,8 @@ def summary(result: SubmissionResult) -> str:
             " (not your program's fault); they count 0 until it is fixed."
         )
     if result.notes:
-        lines += ["", code_block("\n".join(result.notes))]
+        notes = "\n".join(result.notes)
+        lines += ["", code_block(notes) if markdown else notes]
     return "\n".join(lines)
 
 

@@ -48,7 +48,8 @@ def _document(result: SubmissionResult, outputs: list[str]) -> dict[str, Any]:
     return {
         "gradable": True,
         "score": result.score / result.max_score if result.max_score else 0.0,
-        "message": summary(result),
+        # Shown as it is, in a <pre>: plain text, not Gradescope's markdown.
+        "message": summary(result, markdown=False),
         "output": bounded_text(report_text(result)),
         "tests": tests,
     }
