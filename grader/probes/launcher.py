@@ -8,16 +8,19 @@ On a batch that is the larger part of what one grading costs (grader.sandbox.lau
 Started by the grader as `python3 -s -u launcher.py FD`, where FD is its end of a
 SOCK_SEQPACKET socket pair. Requests, one JSON datagram each with three descriptors attached
 (the probe's stdin, stdout and stderr): `{"id": N, "script": NAME, "args": [...], "cwd": DIR,
-"env": {...}}`, and optionally `"session": false` (see below). Answers: `{"id": N, "pid":
-PID}` once the child is set up (see `start`), `{"id": N, "error": TEXT}` when not, and
-`{"exited": PID, "status": WAIT_STATUS}` when a probe has ended (waitpid(2)'s status). The
-probe runs in a session of its own (with `"session": false`, in this process's), as a
-program started by its script would: its `__main__` entry (`probe_entries`), with sys.argv, the
-working folder and the environment asked for, and nothing of this process's descriptors
-but the three it was given.
+"env": {...}}`, and optionally `"session": false` and `"ignore": ["SIGINT", "SIGTERM"]` (see
+below). Answers: `{"id": N, "pid": PID}` once the child is set up (see `start`), `{"id": N,
+"error": TEXT}` when not, and `{"exited": PID, "status": WAIT_STATUS}` when a probe has
+ended (waitpid(2)'s status). The probe runs in a session of its own (with `"session":
+false`, in this process's), as a program started by its script would: its `__main__` entry
+(`probe_entries`), with sys.argv, the working folder (`"cwd": null`: this process's) and
+the environment asked for, the signals in `ignore` ignored as a program started with them
+ignored would have them, and nothing of this process's descriptors but the three it was
+given.
 
-It ends when the grader closes its end; probes still running then go on, as children of a
-grader that died would (each ends by its own deadline).
+It ends when the grader closes its end, which it does at exit, and which happens too when
+it dies. Probes still running then are stopped (`stop_orphans`): nothing else would stop a
+capture, and a recorder's program would run until its lifetime ends.
 
 `serve` and `start` take the entries to start, so that a process with other entries serves
 the same protocol: grader.batch forks its workers that way. This file uses nothing but the
@@ -37,6 +40,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -138,7 +142,8 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int, entries: En
             os.dup2(fd, target)
         os.closerange(3, ready)
         os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
-        os.chdir(str(request["cwd"]))
+        if request.get("cwd") is not None:
+            os.chdir(str(request["cwd"]))
         environment = request["env"]
         assert isinstance(environment, dict)
         os.environ.clear()
@@ -155,7 +160,13 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int, entries: En
     signal.set_wakeup_fd(-1)
     for signum in SIGNALS_RESET:
         signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ignored = request.get("ignore") or []
+    assert isinstance(ignored, list)
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN if "SIGINT" in ignored else signal.default_int_handler
+    )
+    if "SIGTERM" in ignored:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # A signal that came since the fork acts now, as it would on a program just started.
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     try:
@@ -178,8 +189,9 @@ def as_probe(request: dict[str, object], fds: list[int], ready: int, entries: En
     return code
 
 
-def serve(control: socket.socket, entries: Entries) -> None:
-    """Answers the grader's requests to start one of `entries` until it closes its end."""
+def serve(control: socket.socket, entries: Entries, running: dict[int, str]) -> None:
+    """Answers the grader's requests to start one of `entries` until it closes its end.
+    `running` holds the children started and not reaped yet (pid: script)."""
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     os.set_blocking(wake_read, False)
@@ -197,7 +209,7 @@ def serve(control: socket.socket, entries: Entries) -> None:
                             break
                     except BlockingIOError:
                         break
-                reap(control)
+                reap(control, running)
                 continue
             data, fds, _, _ = socket.recv_fds(control, MESSAGE_BYTES, 3)
             if not data:
@@ -209,7 +221,9 @@ def serve(control: socket.socket, entries: Entries) -> None:
                     answer["error"] = f"cannot start {request['script']!r} here"
                 else:
                     try:
-                        answer["pid"] = start(request, fds, entries)
+                        pid = start(request, fds, entries)
+                        answer["pid"] = pid
+                        running[pid] = str(request["script"])
                     except OSError as e:
                         answer["error"] = f"fork failed: {e}"
                     except ProbeSetupError as e:
@@ -218,11 +232,11 @@ def serve(control: socket.socket, entries: Entries) -> None:
                 for fd in fds:
                     os.close(fd)
             control.send(json.dumps(answer).encode())
-        reap(control)
+        reap(control, running)
 
 
-def reap(control: socket.socket) -> None:
-    """Reports every child that has ended."""
+def reap(control: socket.socket | None, running: dict[int, str]) -> None:
+    """Reports every child that has ended (to `control`, unless None), and forgets it."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -230,11 +244,39 @@ def reap(control: socket.socket) -> None:
             return
         if pid == 0:
             return
-        control.send(json.dumps({"exited": pid, "status": status}).encode())
+        running.pop(pid, None)
+        if control is not None:
+            control.send(json.dumps({"exited": pid, "status": status}).encode())
 
 
-def main(fd: int, entries: Entries | None = None) -> None:
-    """Serves `entries` (the probes when None) on the socket descriptor `fd`."""
+ORPHAN_GRACE_S = 3.0
+"""How long a recorder told to stop may take to kill its program and end."""
+
+
+def stop_orphaned(running: dict[int, str]) -> None:
+    """Stops the probes still running once the grader is gone: a recorder (run_bounded.py) is
+    told to kill its program and end (SIGUSR2, as the grader's kill), then killed with its
+    process group if it has not ended within ORPHAN_GRACE_S; any other probe at once, with
+    its process group (a capture's tcpdump is in it)."""
+    for pid, script in list(running.items()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if script == "run_bounded.py":
+                os.kill(pid, signal.SIGUSR2)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + ORPHAN_GRACE_S
+    while running and time.monotonic() < deadline:
+        time.sleep(0.02)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            reap(None, running)
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def main(fd: int, entries: Entries | None = None, *, stop_orphans: bool = True) -> None:
+    """Serves `entries` (the probes when None) on the socket descriptor `fd`; then, with
+    `stop_orphans`, stops the children still running (stop_orphaned)."""
     # The grader may start this from a thread that holds SIGINT and SIGTERM back (while it
     # cleans up, or waits: grader.interrupts): a mask every fork and exec below would keep,
     # and a probe would never see the grader's stop.
@@ -245,8 +287,11 @@ def main(fd: int, entries: Entries | None = None) -> None:
     # Everything imported so far is shared with every fork, never to be collected: a
     # collection in a fork would otherwise touch (and copy) every page that holds it.
     gc.freeze()
+    running: dict[int, str] = {}
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the grader is gone
-        serve(control, entries)
+        serve(control, entries, running)
+    if stop_orphans:
+        stop_orphaned(running)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ class LaunchedProcess:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
+    @property
+    def launcher_alive(self) -> bool:
+        """Whether the launcher that forked it still runs (its exit can still be reported)."""
+        return self._launcher.alive
+
 
 class Launcher:
     """One running fork server (grader/probes/launcher.py's protocol) and the thread that
@@ -139,15 +144,17 @@ class Launcher:
         self,
         script: str,
         args: list[str],
-        cwd: str,
+        cwd: str | None,
         env: dict[str, str],
         fds: tuple[int, ...],
         *,
         new_session: bool = True,
+        ignore: tuple[str, ...] = (),
     ) -> LaunchedProcess:
-        """Forks `script` with `args`, in `cwd` with exactly `env`, its stdin, stdout and
-        stderr the three `fds`; in a session of its own unless `new_session` is False (then
-        in the launcher's). Raises InfrastructureError when the launcher cannot."""
+        """Forks `script` with `args`, in `cwd` (None: the launcher's) with exactly `env`,
+        its stdin, stdout and stderr the three `fds`; in a session of its own unless
+        `new_session` is False (then in the launcher's); the signals named in `ignore`
+        ("SIGINT", "SIGTERM") ignored. Raises InfrastructureError when the launcher cannot."""
         with self._lock:
             if not self.alive:
                 raise InfrastructureError(f"the grader's {self.name} has ended")
@@ -160,6 +167,7 @@ class Launcher:
                 "cwd": cwd,
                 "env": env,
                 "session": new_session,
+                "ignore": list(ignore),
             }
             try:
                 socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
