@@ -1,13 +1,14 @@
 """Grades many submissions at once: a pool of worker processes, one submission each at a time.
 
 Each worker grades with the same grade_submission as `socketlab check`. The workers are
-forked from one process, `python -m grader.batch SPEC [--backend NAME] [--hidden-checks
-FILE] --fork-server FD`, which has imported the grader and loaded the spec once: a worker of
-its own would spend most of a second of CPU on that, about as much as it then spends grading
-a lab 01 submission (grader/probes/launcher.py's protocol, grader.sandbox.launcher). A
-submission is graded in one worker from start to end, on its own lab network, so workers
-never share a container; each worker has its own Docker SDK client, made after the fork
-(whose connection pool, 10 connections, is far more than one grading uses at a time).
+forked from one process, `grader.batch SPEC [--backend NAME] [--hidden-checks FILE]
+--fork-server FD` run as `__main__` (LAUNCHER_BOOTSTRAP), which has imported the grader and
+loaded the spec once: a worker of its own would spend most of a second of CPU on that, about
+as much as it then spends grading a lab 01 submission (grader/probes/launcher.py's
+protocol, grader.sandbox.launcher). A submission is graded in one worker from start to
+end, on its own lab network, so workers never share a container; each worker has its own
+Docker SDK client, made after the fork (whose connection pool, 10 connections, is far more
+than one grading uses at a time).
 
 Protocol, one JSON object per line: the pool writes `{"submission": DIR, "target": DIR}` to
 a worker's stdin; the worker grades it, writes junit.xml, grade.json and the results.json to
@@ -287,8 +288,8 @@ class WorkerPool:
                 self._launcher = Launcher(
                     [
                         sys.executable,
-                        "-m",
-                        "grader.batch",
+                        "-c",
+                        LAUNCHER_BOOTSTRAP,
                         str(self.lab.path),
                         "--backend",
                         self.backend,
@@ -297,8 +298,9 @@ class WorkerPool:
                     ],
                     self._worker_env(),
                     name="worker launcher",
-                    # In the batch's process group: a Ctrl-C at the terminal reaches the
-                    # workers, as it does the batch (the launcher itself ignores it).
+                    # In the batch's process group: a Ctrl-C at the terminal, or a SIGTERM to
+                    # the group, reaches the workers as it does the batch; the launcher
+                    # ignores both (LAUNCHER_BOOTSTRAP) and ends when the batch closes it.
                     new_session=False,
                 )
             return self._launcher
@@ -315,10 +317,18 @@ class WorkerPool:
             process = self._worker_launcher().launch(
                 WORKER_ENTRY,
                 [],
-                os.getcwd(),
+                None,  # the batch's folder, as the launcher has it (even if it was removed)
                 self._worker_env(),
                 (stdin_read, stdout_write, log.fileno()),
                 new_session=False,
+                # As a worker started as a program of its own would have them: a batch
+                # started with SIGINT ignored (nohup, a script's background job) keeps
+                # its workers out of a Ctrl-C too.
+                ignore=tuple(
+                    name
+                    for name in ("SIGINT", "SIGTERM")
+                    if signal.getsignal(getattr(signal, name)) is signal.SIG_IGN
+                ),
             )
         except BaseException:
             os.close(stdin_write)
@@ -355,6 +365,11 @@ class WorkerPool:
                             worker = None
                             self._finished.put(Finished(job, None, 0.0, e))
                             continue
+                        except Exception as e:  # a grader bug: this submission is not graded
+                            worker = None
+                            failure = GraderBugError(f"could not start a worker: {e!r}")
+                            self._finished.put(Finished(job, None, 0.0, failure))
+                            continue
                     self._finished.put(self._grade(worker, job, log))
         finally:
             if worker is not None:
@@ -384,16 +399,22 @@ class WorkerPool:
                 return Finished(job, None, seconds, failure)
             log.seek(0, os.SEEK_END)
             log.seek(max(0, log.tell() - WORKER_LOG_TAIL_BYTES))
-            tail = log.read().decode("utf-8", "replace")
+            tail = log.read().decode("utf-8", "replace").strip()
+            how = (
+                f"was killed by {signal.Signals(-code).name}"
+                if code < 0 and -code in signal.valid_signals()
+                else f"ended with exit status {code}"
+            )
             failure = GraderBugError(
-                f"the grader's worker process ended (exit {code}) while grading; its last"
-                f" output:\n{tail}"
+                f"the grader's worker process {how} while grading"
+                + (f"; its last output:\n{tail}" if tail else " (it printed nothing)")
             )
             return Finished(job, None, seconds, failure)
         answer = json.loads(line)
         if answer["status"] == "interrupted":
-            launcher = self._launcher
-            if self._taking.is_set() and launcher is not None and not launcher.alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=WORKER_STOP_TIMEOUT_S)  # its exit tells whether it is lost
+            if self._taking.is_set() and worker.lost:
                 # Its parent-death signal, not the batch's stop: the grader's fault.
                 failure = GraderBugError("the batch's worker launcher ended while it graded")
                 return Finished(job, None, seconds, failure)
@@ -488,6 +509,13 @@ def _answer(channel: IO[str], answer: dict[str, Any]) -> None:
         os._exit(130)
 
 
+LAUNCHER_BOOTSTRAP = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    " signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " import runpy; runpy.run_module('grader.batch', run_name='__main__', alter_sys=True)"
+)
+"""`python -c` for the worker launcher: SIGINT and SIGTERM ignored before its imports (a
+Ctrl-C while it imports would print a traceback), then `python -m grader.batch`."""
 WORKER_ENTRY = "worker"
 """What the pool asks the worker launcher to fork: a worker (worker_main)."""
 
@@ -543,7 +571,11 @@ def fork_server(spec: Path, hidden_checks: Path | None, backend: str, fd: int) -
     if backend == "local":
         import grader.sandbox.local  # noqa: F401
     lab = load_spec(spec, hidden_checks)
-    fork_server_module.main(fd, {WORKER_ENTRY: lambda: _forked_worker(lab, backend)})
+    # The workers end on their own when this process dies (parent-death signal), and clean
+    # up as when the batch stops them: not stopped here as orphaned probes are.
+    fork_server_module.main(
+        fd, {WORKER_ENTRY: lambda: _forked_worker(lab, backend)}, stop_orphans=False
+    )
 
 
 def _forked_worker(lab: LabSpec, backend: str) -> None:

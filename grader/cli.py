@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -842,6 +843,11 @@ def _grade(
         ):
             for finished in pool.run(todo):
                 job = finished.job
+                if finished.interrupted and not interrupts.count():
+                    # Stopped by a signal this batch never got (sent to the worker alone):
+                    # not graded, and said, rather than left out as an interrupt would be.
+                    failure = GraderBugError("its worker was stopped by a signal from outside")
+                    finished = dataclasses.replace(finished, interrupted=False, failure=failure)
                 if finished.interrupted:
                     continue
                 if finished.cleanup_problem and finished.result is not None:
