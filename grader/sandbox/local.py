@@ -263,7 +263,7 @@ def _first_held(
 
 
 def _processes() -> Iterator[tuple[int, bytes]]:
-    """(pid, the start of /proc/PID/status) of each process running now (proc(5)); a process
+    """(pid, its /proc/PID/status) of each process running now (proc(5)); a process
     that ends while this reads is left out. Read as raw bytes, with no line-by-line parsing:
     a local grading reads the table after every program, and under a batch it is hundreds
     of processes long."""
@@ -275,15 +275,20 @@ def _processes() -> Iterator[tuple[int, bytes]]:
         except OSError:
             continue
         try:
-            yield int(name), os.read(descriptor, STATUS_READ_BYTES)
+            status = chunk = os.read(descriptor, STATUS_READ_BYTES)
+            while len(chunk) == STATUS_READ_BYTES:  # a long Groups: line comes before Threads:
+                chunk = os.read(descriptor, STATUS_READ_BYTES)
+                status += chunk
         except OSError:
             continue
         finally:
             os.close(descriptor)
+        yield int(name), status
 
 
 STATUS_READ_BYTES = 4096
-"""More than the lines of /proc/PID/status up to Threads:, whatever the process's name."""
+"""What one read of /proc/PID/status takes: the whole file, unless the process has hundreds
+of supplementary groups."""
 
 
 def _status_number(status: bytes, field: bytes) -> int | None:
