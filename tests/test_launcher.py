@@ -6,8 +6,11 @@ grader.sandbox.local.started_probe, with and without the launcher where the two 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,9 +167,16 @@ def test_a_launcher_started_with_signals_held_back_passes_none_of_that_on(
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     try:
         assert isinstance(running.process, launcher_module.LaunchedProcess)
-        status = Path(f"/proc/{running.process.pid}/status").read_text()
-        blocked = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
-        assert int(blocked.split()[1], 16) == 0
+        pid = running.process.pid
+
+        def blocked() -> int:
+            status = Path(f"/proc/{pid}/status").read_text()
+            line = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+            return int(line.split()[1], 16)
+
+        # The child lets signals through once its handlers are the probe's, just after its
+        # pid is answered: a mask handed on would stay.
+        assert Poll(10).until(lambda: blocked() == 0 or None), hex(blocked())
     finally:
         probe.__exit__(None, None, None)
 
@@ -261,5 +271,136 @@ def test_a_batch_worker_waits_for_its_launcher_before_it_ends(tmp_path: Path) ->
     )
     done = subprocess.run(
         [sys.executable, "-c", SUBREAPER, batch], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "none left", done.stdout + done.stderr
+
+
+def test_probes_still_running_when_the_grader_is_gone_are_stopped(tmp_path: Path) -> None:
+    # The grader's end closes when it exits or dies: nothing else would stop a recorder's
+    # program (until its lifetime ends) or any other probe.
+    seconds = f"120.{os.getpid()}"  # names this test's program among all others
+    launcher = launcher_module.Launcher(
+        [local.python3(), "-s", "-u", str(local.PROBES_DIR / "launcher.py")], ENV
+    )
+    options = options_file(tmp_path, "probe", f"exec sleep {seconds}")
+    with open(os.devnull, "rb") as stdin, open(tmp_path / "out", "wb") as out:
+        fds = (stdin.fileno(), out.fileno(), out.fileno())
+        recorder = launcher.launch("run_bounded.py", [options], str(tmp_path), ENV, fds)
+        assert Poll(10).until(lambda: sleeping(seconds) or None)
+        launcher.close()
+    assert Poll(10).until(lambda: not sleeping(seconds) or None)
+    assert Poll(10).until(lambda: not Path(f"/proc/{recorder.pid}").exists() or None)
+
+
+def sleeping(seconds: str) -> list[int]:
+    """The `sleep SECONDS` processes running now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "cmdline").read_bytes() == f"sleep\0{seconds}\0".encode():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a process other groups needs root")
+def test_the_tasks_of_a_uid_with_hundreds_of_groups_are_counted() -> None:
+    # A long Groups: line puts Threads: past the first read of /proc/PID/status.
+    uid = 61_999
+    groups = [4_000_000_000 + n for n in range(400)]
+    sleeper = subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=groups)
+    try:
+        assert Poll(10).until(lambda: local.pids_of(uid) or None) == [sleeper.pid]
+        assert len(Path(f"/proc/{sleeper.pid}/status").read_bytes()) > 4096
+        assert local.tasks_of(uid) == 1
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def fork_server_processes(session: int) -> list[int]:
+    """The worker launcher and the workers of the batch that leads `session`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            in_session = int((entry / "stat").read_text().rpartition(")")[2].split()[3])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"--fork-server" in arguments and in_session == session:
+            found.append(int(entry.name))
+    return found
+
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def running_batch(tmp_path: Path, *, sigint_ignored: bool) -> subprocess.Popen[str]:
+    solution = REPOSITORY / "solutions" / "01-tcp-hello"
+    second = shutil.copytree(solution, tmp_path / "second")
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "grader.cli", "grade", "01-tcp-hello"),
+            *(str(solution), str(second), "--out", str(tmp_path / "out")),
+            *("--backend", "local", "--jobs", "2"),
+        ],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=ignore_sigint if sigint_ignored else None,  # as nohup starts it
+    )
+
+
+@needs_capture
+def test_a_batch_started_with_sigint_ignored_keeps_its_workers_out_of_a_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    batch = running_batch(tmp_path, sigint_ignored=True)
+    try:
+        assert Poll(120).until(lambda: len(fork_server_processes(batch.pid)) >= 2 or None)
+        while batch.poll() is None:  # a Ctrl-C at the terminal, again and again
+            os.killpg(batch.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                batch.wait(timeout=0.2)
+        output = batch.stdout.read() if batch.stdout else ""
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(batch.pid, signal.SIGKILL)
+        batch.wait()
+    assert batch.returncode == 0, output
+    with (tmp_path / "out" / "gradebook.csv").open() as gradebook:
+        rows = list(csv.DictReader(gradebook))
+    assert [row["status"] for row in rows] == ["graded", "graded"], rows
+
+
+SIGTERM_TO_THE_GROUP = """
+import os, signal, subprocess, sys, time
+from pathlib import Path
+from tests.test_launcher import fork_server_processes, running_batch
+batch = running_batch(Path({folder!r}), sigint_ignored=False)
+deadline = time.monotonic() + 120
+while len(fork_server_processes(batch.pid)) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+os.killpg(batch.pid, signal.SIGTERM)
+sys.exit(0 if batch.wait(timeout=300) == 130 else 1)
+"""
+
+
+@needs_capture
+def test_a_sigterm_to_the_batchs_process_group_waits_for_its_workers(tmp_path: Path) -> None:
+    # timeout(1) and service managers signal the whole group: the worker launcher ignores it,
+    # so the batch still hears of its workers' ends and waits for them. Had it ended, they
+    # would be orphans, and come to the subreaper.
+    batch = SIGTERM_TO_THE_GROUP.format(folder=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", SUBREAPER, batch],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPOSITORY,
     )
     assert done.stdout.strip() == "none left", done.stdout + done.stderr
