@@ -843,9 +843,10 @@ def _grade(
         ):
             for finished in pool.run(todo):
                 job = finished.job
-                if finished.interrupted and not interrupts.count():
-                    # Stopped by a signal this batch never got (sent to the worker alone):
-                    # not graded, and said, rather than left out as an interrupt would be.
+                if finished.interrupted and not interrupts.count() and stopped is None:
+                    # Stopped by a signal this batch never got (sent to the worker alone),
+                    # not by the batch's own stop: not graded, and said, rather than left
+                    # out as an interrupt would be.
                     failure = GraderBugError("its worker was stopped by a signal from outside")
                     finished = dataclasses.replace(finished, interrupted=False, failure=failure)
                 if finished.interrupted:

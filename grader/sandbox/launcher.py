@@ -222,8 +222,8 @@ class Launcher:
                     self._answered.notify_all()
 
     def close(self) -> None:
-        """Ends the launcher and waits for it (probes still running go on, as they would
-        without it); safe to call more than once."""
+        """Ends the launcher and waits for it; safe to call more than once. A launcher of
+        probes stops those still running as it ends (grader/probes/launcher.py)."""
         with self._lock:
             self.alive = False
         with contextlib.suppress(OSError):  # closed already
