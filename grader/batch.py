@@ -361,13 +361,13 @@ class WorkerPool:
                         log.truncate()
                         try:
                             worker = self._start_worker(log)
-                        except InfrastructureError as e:
+                        except Exception as e:  # this submission is not graded, and says why
                             worker = None
-                            self._finished.put(Finished(job, None, 0.0, e))
-                            continue
-                        except Exception as e:  # a grader bug: this submission is not graded
-                            worker = None
-                            failure = GraderBugError(f"could not start a worker: {e!r}")
+                            failure = (
+                                e
+                                if isinstance(e, InfrastructureError)
+                                else GraderBugError(f"could not start a worker: {e!r}")
+                            )
                             self._finished.put(Finished(job, None, 0.0, failure))
                             continue
                     self._finished.put(self._grade(worker, job, log))

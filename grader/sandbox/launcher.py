@@ -23,7 +23,6 @@ import atexit
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -81,14 +80,6 @@ class LaunchedProcess:
     def send_signal(self, signum: int) -> None:
         if self.returncode is None and not self._ended.is_set():
             os.kill(self.pid, signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    @property
-    def launcher_alive(self) -> bool:
-        """Whether the launcher that forked it still runs (its exit can still be reported)."""
-        return self._launcher.alive
 
 
 class Launcher:
