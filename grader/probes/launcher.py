@@ -39,6 +39,7 @@ import resource  # noqa: F401
 import selectors
 import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -63,13 +64,81 @@ def probe_entries() -> Entries:
     import relay  # type: ignore[import-not-found]
     import run_bounded  # type: ignore[import-not-found]
     import stop_on_stdin  # type: ignore[import-not-found]  # noqa: F401
+    import student_zygote  # type: ignore[import-not-found]  # noqa: F401
 
     return {
         "capture_bounded.py": lambda: sys.exit(capture_bounded.main(json.loads(sys.argv[1]))),
         "peer.py": peer.main,
         "relay.py": relay.main,
-        "run_bounded.py": run_bounded.main,
+        "run_bounded.py": lambda: run_bounded.main(zygote=STUDENT_ZYGOTE.inherited),
     }
+
+
+class StudentZygote:
+    """This launcher's student_zygote.py, which its recorders ask to start students' Python
+    programs: started when the first recorder is, with what of that recorder's environment
+    (the program's own) Python reads as it starts, and ended when this launcher and its
+    recorders have closed their ends of its socket."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        """This launcher's end of the zygote's socket, once started."""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.inherited: int | None = None
+        """In a forked recorder: the descriptor of that socket it was given."""
+
+    def for_recorder(self, environment: dict[str, str]) -> int | None:
+        """The descriptor a recorder gets, starting the zygote if it has not started; None
+        when it cannot be started (the recorder then execs its program)."""
+        if self.fd is None:
+            import student_zygote  # beside this file
+
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            # Its stdout and stderr are a pipe nobody reads, as a recorder's program's are
+            # pipes: Python notes at its start whether they can seek.
+            unread, silent = os.pipe()
+            os.close(unread)
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-s", str(PROBES / "student_zygote.py"), str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    stdout=silent,
+                    stderr=silent,
+                    pass_fds=(theirs.fileno(),),
+                    # Python's start reads these; the rest (a run's address and ports,
+                    # its HOME) each child gets from its own request.
+                    env={
+                        name: value
+                        for name, value in environment.items()
+                        if name == "PATH" or name.startswith(student_zygote.STARTUP_VARIABLES)
+                    },
+                    start_new_session=True,
+                )
+            except OSError:
+                ours.close()
+                return None
+            finally:
+                theirs.close()
+                os.close(silent)
+            self.fd = ours.detach()
+        return self.fd
+
+    def end(self) -> None:
+        """Closes this launcher's end and waits for the zygote, which ends once its recorders
+        have (see stop_orphaned), killing it if it has not within ORPHAN_GRACE_S: it must not
+        outlive this launcher as an orphan."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=ORPHAN_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+STUDENT_ZYGOTE = StudentZygote()
 
 
 MESSAGE_BYTES = 1 << 20
@@ -89,6 +158,10 @@ def start(request: dict[str, object], fds: list[int], entries: Entries) -> int:
     is answered only after the child's setsid(), so the grader's kill of its process group
     cannot come before the group exists.
     """
+    keep = None
+    environment = request.get("env")
+    if request.get("script") == "run_bounded.py" and isinstance(environment, dict):
+        keep = STUDENT_ZYGOTE.for_recorder({str(k): str(v) for k, v in environment.items()})
     ready_read, ready_write = os.pipe()
     previous = signal.pthread_sigmask(signal.SIG_SETMASK, signal.valid_signals())
     try:
@@ -112,7 +185,7 @@ def start(request: dict[str, object], fds: list[int], entries: Entries) -> int:
     code = 70
     try:
         os.close(ready_read)
-        code = as_probe(request, fds, ready_write, entries)
+        code = as_probe(request, fds, ready_write, entries, keep)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT  # stopped before the probe began, as a new program would be
     except BaseException:  # the child must reach os._exit, whatever happens
@@ -132,16 +205,24 @@ def read_all(fd: int) -> bytes:
     return data
 
 
-def as_probe(request: dict[str, object], fds: list[int], ready: int, entries: Entries) -> int:
+def as_probe(
+    request: dict[str, object], fds: list[int], ready: int, entries: Entries, keep: int | None
+) -> int:
     """In the forked child: becomes the probe and runs it; returns its exit status. Says on
-    `ready` why it could not be set up, or closes it (nothing said) once it is."""
+    `ready` why it could not be set up, or closes it (nothing said) once it is. `keep`: a
+    descriptor the probe keeps beside its three (a recorder's to the student zygote)."""
     try:
         if request.get("session", True):
             os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-        os.closerange(3, ready)
-        os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
+        kept = sorted(fd for fd in (ready, keep) if fd is not None)
+        start = 3
+        for fd in kept:
+            os.closerange(start, fd)
+            start = fd + 1
+        os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+        STUDENT_ZYGOTE.inherited = keep
         if request.get("cwd") is not None:
             os.chdir(str(request["cwd"]))
         environment = request["env"]
@@ -244,8 +325,9 @@ def reap(control: socket.socket | None, running: dict[int, str]) -> None:
             return
         if pid == 0:
             return
-        running.pop(pid, None)
-        if control is not None:
+        # Only the probes are the grader's to hear of, not the student zygote: a pid it
+        # never heard of would be taken for a probe's that ended before it was answered.
+        if running.pop(pid, None) is not None and control is not None:
             control.send(json.dumps({"exited": pid, "status": status}).encode())
 
 
@@ -292,6 +374,7 @@ def main(fd: int, entries: Entries | None = None, *, stop_orphans: bool = True) 
         serve(control, entries, running)
     if stop_orphans:
         stop_orphaned(running)
+    STUDENT_ZYGOTE.end()
 
 
 if __name__ == "__main__":

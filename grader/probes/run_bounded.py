@@ -8,6 +8,10 @@ signal, trace, or read or write the memory or file descriptors of this root proc
 output reaches Docker's log only inside this wrapper's record: so nothing the program does can
 change what the record says about it.
 
+On the local backend the program may instead be forked by the probe launcher's student
+zygote (student_zygote.py, beside this file), an interpreter that has started already and
+becomes what the exec would have started; the rest is the same.
+
 The wrapper drains both pipes as fast as they come, so a flood never blocks or fills
 anything, and keeps the first and the last `keep_bytes // 2` bytes of each stream. At the end
 it prints one line `RUN {json}` with the exit status and both streams (base64).
@@ -343,14 +347,36 @@ class Stream:
         }
 
 
-def main() -> None:
+def main(zygote: int | None = None) -> None:
+    """`zygote`: the socket descriptor of a student_zygote.py (beside this file) to start
+    the program by, when it can; else (and by default) it is exec'd."""
     import probe_options  # type: ignore[import-not-found]  # beside this file
 
     options = probe_options.read(sys.argv[1])
     CGROUP_COUNTERS[0] = bool(options.get("cgroup", True))
     stdin_path = options.get("stdin")
     with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as stdin:
-        run(options, stdin)
+        run(options, stdin, zygote)
+
+
+def started_by_zygote(zygote: int, options: dict[str, Any], stdin: Any) -> Any:
+    """The program started by the student zygote, in Popen's shape; None when the zygote
+    cannot start it as an exec would, or has ended (it started nothing then). Raises OSError
+    when its setup failed, and when the zygote may have started it but did not say."""
+    import student_zygote  # type: ignore[import-not-found]  # beside this file
+
+    user = options.get("user")
+    with contextlib.suppress(student_zygote.ZygoteUnreachable):
+        return student_zygote.start(
+            zygote,
+            [str(part) for part in options["argv"]],
+            dict(os.environ),
+            options.get("cwd"),
+            [int(user[0]), int(user[1])] if user else None,
+            {str(k): int(v) for k, v in (options.get("rlimits") or {}).items()},
+            stdin.fileno(),
+        )
+    return None
 
 
 def with_limits(rlimits: dict[str, int]) -> Callable[[], None]:
@@ -451,10 +477,13 @@ class ListenWatch:
             sys.stdout.flush()
 
 
-def has_exited(pid: int) -> bool:
-    """Whether the child has exited, without reaping it (Popen reaps it later)."""
+def has_exited(child: Any) -> bool:
+    """Whether the program has exited, without reaping it (Popen reaps it later); one the
+    student zygote started is reaped by the zygote, which says so."""
+    if not isinstance(child, subprocess.Popen):
+        return child.poll() is not None
     try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # already reaped
         return True
 
@@ -529,7 +558,7 @@ class StopSignals:
         """
         if not self.waiting:
             return
-        exited = has_exited(child.pid)
+        exited = has_exited(child)
         if not (exited or ended):
             busy = printed or threads_running(self.pids())
             self.quiet = 0 if busy else self.quiet + 1
@@ -705,7 +734,7 @@ def kill_all_others_until_gone(timeout_s: float = SWEEP_TIMEOUT_S, *, reap: bool
         reap_all()
 
 
-def run(options: dict[str, Any], stdin: Any) -> None:
+def run(options: dict[str, Any], stdin: Any, zygote: int | None = None) -> None:
     # The grader may signal before the program is even started (a peer that was done at once,
     # a machine slow to start this wrapper): noted here and acted on once the program runs, so
     # no signal ends this wrapper without its record.
@@ -739,7 +768,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
     # take seconds before the first look.
     watch = ListenWatch(options["listen"], started) if options.get("listen") else None
     try:
-        child = subprocess.Popen(
+        child = started_by_zygote(zygote, options, stdin) if zygote is not None else None
+        child = child or subprocess.Popen(
             options["argv"],
             stdin=stdin,
             stdout=subprocess.PIPE,
@@ -754,7 +784,8 @@ def run(options: dict[str, Any], stdin: Any) -> None:
                 else with_limits(options.get("rlimits") or {})
             ),
         )
-    except (OSError, subprocess.SubprocessError) as e:  # SubprocessError: preexec_fn failed
+    # SubprocessError: preexec_fn failed; OSError: also the zygote's child's setup
+    except (OSError, subprocess.SubprocessError) as e:
         error = {"error": f"{type(e).__name__}: {e}", "argv": options["argv"]}
         sys.stdout.write("WRAPPER-ERROR " + json.dumps(error) + "\n")
         sys.stdout.flush()

@@ -1,0 +1,221 @@
+"""The student zygote starts a program as `python3 -s FILE` would: same output, same end.
+
+Each program here runs twice, forked by grader/probes/student_zygote.py and exec'd as the
+recorder would exec it, and the two runs must print the same bytes and end the same way. No
+Docker: the local backend's own machinery, on this machine's processes.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox.local import is_root, minimal_env, python3
+
+PROBES = Path(__file__).resolve().parent.parent / "grader" / "probes"
+sys.path.insert(0, str(PROBES))
+
+import launcher as probe_launcher  # type: ignore[import-not-found]  # noqa: E402
+import student_zygote  # type: ignore[import-not-found]  # noqa: E402
+
+UID = 64999
+"""The programs' uid when the tests run as root (as in an autograder's container)."""
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[int]:
+    """The socket descriptor of a zygote started as a probe launcher starts it."""
+    environment = minimal_env()
+    holder = probe_launcher.StudentZygote()
+    # The launcher's interpreter is the programs' (python3()); here the test's may differ.
+    saved, sys.executable = sys.executable, python3()
+    try:
+        fd = holder.for_recorder(environment)
+    finally:
+        sys.executable = saved
+    assert fd is not None
+    yield fd
+    os.close(fd)
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """The program's folder, which the programs' uid may enter (pytest's are root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="socketlab-zygote-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _drain(process: object) -> tuple[bytes, bytes, int]:
+    streams = {"out": b"", "err": b""}
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ, "out")  # type: ignore[attr-defined]
+    selector.register(process.stderr, selectors.EVENT_READ, "err")  # type: ignore[attr-defined]
+    while selector.get_map():
+        for key, _ in selector.select(timeout=30):
+            data = os.read(key.fd, 1 << 16)
+            if data:
+                streams[key.data] += data
+            else:
+                selector.unregister(key.fileobj)
+    return streams["out"], streams["err"], process.wait()  # type: ignore[attr-defined]
+
+
+def _user() -> list[int] | None:
+    return [UID, UID] if is_root() else None
+
+
+def _prepare(folder: Path) -> None:
+    if is_root():
+        folder.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)
+
+
+def forked(zygote: int, folder: Path, file: str, env: dict[str, str] | None = None) -> object:
+    with open(os.devnull, "rb") as stdin:
+        return student_zygote.start(
+            zygote,
+            [python3(), "-s", file],
+            env or minimal_env(),
+            str(folder),
+            _user(),
+            {"RLIMIT_NOFILE": 256},
+            stdin.fileno(),
+        )
+
+
+def run_both(zygote: int, folder: Path, file: str) -> tuple[tuple, tuple]:
+    _prepare(folder)
+    child = forked(zygote, folder, file)
+    assert child is not None, "the zygote found the program unsuitable"
+    by_zygote = _drain(child)
+    user = _user()
+
+    def become() -> None:
+        if user:
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+
+    with open(os.devnull, "rb") as stdin:
+        process = subprocess.Popen(
+            [python3(), "-s", file],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=minimal_env(),
+            cwd=folder,
+            start_new_session=True,
+            preexec_fn=become,
+        )
+    return by_zygote, _drain(process)
+
+
+SIGNALS_ITSELF = "import os, signal, time\nos.kill(os.getpid(), signal.{})\ntime.sleep(5)\n"
+PROGRAMS = {
+    "what-it-sees": """
+import os, signal, sys
+print(sys.argv, sys.orig_argv, sys.path[0], __file__, __name__, __package__, __spec__)
+print(type(__loader__).__name__, __cached__, __doc__, sorted(globals()))
+print(sys.stdout.seekable(), sys.stdin.seekable(), sys.stdout.encoding, sys.flags.no_user_site)
+print([signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)])
+print(os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid(), sorted(os.listdir("/proc/self/fd")))
+print(open("/proc/self/status").read().split("Uid:")[1].split()[:2], os.getcwd())
+print(sorted(k for k in os.environ))
+""",
+    "crashes": """
+def deeper():
+    raise ValueError("boom")
+deeper()
+""",
+    "syntax-error": "x = = 1\n",
+    "exits-with-a-message": "import sys\nsys.exit('bye')\n",
+    "exits-3": "import sys\nprint('out', flush=True)\nsys.exit(3)\n",
+    "interrupted": SIGNALS_ITSELF.format("SIGINT"),
+    "terminated": SIGNALS_ITSELF.format("SIGTERM"),
+    "threads-and-atexit": """
+import atexit, threading, time
+atexit.register(lambda: print("atexit", flush=True))
+threading.Thread(target=lambda: (time.sleep(0.2), print("thread", flush=True))).start()
+print("main done")
+""",
+}
+
+
+SOURCES = {
+    "declares-an-unknown-coding": b"# -*- coding: ansi -*-\nprint(1)\n",
+    "latin-1-in-a-comment": b"# caf\xe9\nprint(1)\n",
+    "latin-1-in-a-string": b"print('caf\xe9')\n",
+    "a-null-byte": b"print(1)\0\n",
+    "utf-8-with-bom": b"\xef\xbb\xbfprint('caf\xc3\xa9')\n",
+    "crlf": b"import sys\r\nprint(sys.argv)\r\n",
+}
+"""Source files that Python's own reading of a script judges (PyRun_SimpleFileExFlags), not
+compile()'s: their messages differ."""
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_a_forked_program_is_read_as_python_reads_a_script(
+    zygote: int, folder: Path, name: str
+) -> None:
+    (folder / "program.py").write_bytes(SOURCES[name])
+    by_zygote, by_exec = run_both(zygote, folder, "program.py")
+    assert by_zygote == by_exec
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_a_forked_program_prints_and_ends_as_an_execd_one(
+    zygote: int, folder: Path, name: str
+) -> None:
+    (folder / "program.py").write_text(PROGRAMS[name])
+    by_zygote, by_exec = run_both(zygote, folder, "program.py")
+    assert by_zygote == by_exec
+
+
+@pytest.mark.parametrize("module", ["socket", "selectors", "resource", "ctypes"])
+def test_a_module_beside_the_program_is_the_one_it_imports(
+    zygote: int, folder: Path, module: str
+) -> None:
+    """socket is kept imported in the zygote's children, resource and ctypes forgotten; a
+    program beside a module of any of those names imports its own."""
+    (folder / f"{module}.py").write_text("MINE = True\n")
+    (folder / "program.py").write_text(
+        f"import {module}\nprint({module}.MINE, {module}.__file__)\n"
+    )
+    by_zygote, by_exec = run_both(zygote, folder, "program.py")
+    assert by_zygote == by_exec
+    assert by_zygote[0].startswith(b"True ")
+
+
+def test_a_program_whose_environment_changes_pythons_start_is_left_to_an_exec(
+    zygote: int, folder: Path
+) -> None:
+    (folder / "program.py").write_text("pass\n")
+    _prepare(folder)
+    environment = {**minimal_env(), "PYTHONPATH": str(folder)}
+    assert forked(zygote, folder, "program.py", environment) is None
+
+
+def test_a_program_that_cannot_be_set_up_is_an_error_with_the_reason(
+    zygote: int, folder: Path
+) -> None:
+    with pytest.raises(OSError, match="FileNotFoundError"):
+        forked(zygote, folder / "missing", "program.py")
+
+
+def test_a_program_file_that_cannot_be_read_ends_as_pythons_own_message(
+    zygote: int, folder: Path
+) -> None:
+    by_zygote, by_exec = run_both(zygote, folder, "absent.py")
+    assert by_zygote == by_exec
+    assert b"can't open file" in by_zygote[1] and by_zygote[2] == 2
