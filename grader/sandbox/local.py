@@ -18,7 +18,8 @@ programs run differs:
   every process of that uid is killed, also those that left its session, and its files in
   SCRATCH_DIRS are removed. The submission is a copy only that uid's group reads; the run's
   other files are in a folder only root reads, and the options of the recorder and the
-  peers are passed in files there, not on command lines.
+  peers never go on command lines: a forked probe has them in its memory (its command line
+  is its launcher's), a probe started as a program in a file of that folder.
 - Not root (a student's own machine), programs run as the user who runs socketlab, with the
   same resource limits and a process limit above the user's own. That is no isolation: a
   student grades their own code there.
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -374,19 +376,28 @@ def tasks_of(uid: int) -> int:
     )
 
 
+Output = Path | int
+"""Where a process's stdout or stderr goes: a file, or an anonymous memory file's descriptor
+(memfd_create(2)), read from its start."""
+
+
 class LocalRunning:
     """A started process, in the shape of containers.Running: wait, signal, read its output.
 
-    Its stdout and stderr go to files of the run's private folder; the process leads a
-    session of its own, and the whole session is killed on exit.
+    Its stdout and stderr go to memory files (or files of the run's private folder where
+    there are none); the process leads a session of its own, and the whole session is
+    killed on exit.
     """
 
     def __init__(
-        self, process: subprocess.Popen[bytes] | LaunchedProcess, stdout: Path, stderr: Path
+        self, process: subprocess.Popen[bytes] | LaunchedProcess, stdout: Output, stderr: Output
     ) -> None:
         self.process = process
         self.stdout_path = stdout
         self.stderr_path = stderr
+        for output in (stdout, stderr):
+            if isinstance(output, int):  # the output stays readable as long as this object
+                weakref.finalize(self, os.close, output)
 
     @property
     def id(self) -> str:
@@ -440,9 +451,14 @@ class LocalRunning:
             self.process.wait(timeout=STOP_WAIT_S)
 
     def output(self, *, stdout: bool) -> bytes:
-        path = self.stdout_path if stdout else self.stderr_path
+        output = self.stdout_path if stdout else self.stderr_path
         try:
-            return path.read_bytes()
+            if isinstance(output, Path):
+                return output.read_bytes()
+            data = b""
+            while chunk := os.pread(output, 1 << 20, len(data)):
+                data += chunk
+            return data
         except OSError:
             return b""
 
@@ -479,10 +495,33 @@ def _running(
     start: Callable[[int, int, int], subprocess.Popen[bytes] | LaunchedProcess],
 ) -> Iterator[LocalRunning]:
     """The process `start` starts with stdin, stdout and stderr (descriptors: /dev/null and
-    folder/name.{out,err}), as a LocalRunning; its session is killed on exit."""
-    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
-    with open(os.devnull, "rb") as stdin, open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = start(stdin.fileno(), out.fileno(), err.fileno())
+    two memory files, or folder/name.{out,err} where there are none), as a LocalRunning;
+    its session is killed on exit.
+
+    Memory files, as a file on disk costs its creation and removal (half a millisecond each
+    on ext4 beside a batch's other gradings, which create and remove thousands), and a
+    grading starts a dozen processes."""
+    stdout: Output
+    stderr: Output
+    if hasattr(os, "memfd_create"):
+        out_fd = os.memfd_create(f"{name}.out", os.MFD_CLOEXEC)
+        err_fd = os.memfd_create(f"{name}.err", os.MFD_CLOEXEC)
+        with open(os.devnull, "rb") as stdin:
+            try:
+                process = start(stdin.fileno(), out_fd, err_fd)
+            except BaseException:
+                os.close(out_fd)
+                os.close(err_fd)
+                raise
+        stdout, stderr = out_fd, err_fd
+    else:
+        stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+        with (
+            open(os.devnull, "rb") as stdin,
+            open(stdout, "wb") as out,
+            open(stderr, "wb") as err,
+        ):
+            process = start(stdin.fileno(), out.fileno(), err.fileno())
     running = LocalRunning(process, stdout, stderr)
     try:
         yield running
@@ -495,6 +534,11 @@ LAUNCHED_ENV = "SOCKETLAB_LAUNCHER"
 grader/probes/launcher.py: for comparing the two, and where the launcher misbehaves."""
 
 
+def launched(script: str) -> bool:
+    """Whether started_probe starts `script` by the launcher (else as a program)."""
+    return os.environ.get(LAUNCHED_ENV) != "0" and script in LAUNCHABLE
+
+
 @contextmanager
 def started_probe(
     script: str, args: list[str], folder: Path, name: str, *, env: dict[str, str] | None = None
@@ -502,7 +546,7 @@ def started_probe(
     """Runs the grader's probe `script` (in PROBES_DIR) with `args`, as started_process runs
     a program: forked by this process's launcher (grader.sandbox.launcher) where it can, else
     as `python3 -s PROBE ARGS`. Raises InfrastructureError when it cannot be started."""
-    if os.environ.get(LAUNCHED_ENV) == "0" or script not in LAUNCHABLE:
+    if not launched(script):
         argv = [python3(), "-s", str(PROBES_DIR / script), *args]
         with started_process(argv, folder, name, env=env) as running:
             yield running
@@ -625,7 +669,7 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         if self.home is not None:
             program_env["HOME"] = str(self.home)
         name = self._name(role)
-        options = self.options_file(name, wrapper)
+        options = self.options_file(name, wrapper, "run_bounded.py")
         with started_probe("run_bounded.py", [options], self.private, name, env=program_env) as run:
             try:
                 yield run
@@ -661,14 +705,18 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         options.setdefault("loopback_replies", True)
         options.setdefault("interface", LOOPBACK_INTERFACE)
         name = self._name(role)
-        arguments = [self.options_file(name, options)]
+        arguments = [self.options_file(name, options, script)]
         with started_probe(script, arguments, self.private, name, env=minimal_env()) as running:
             yield running
 
-    def options_file(self, name: str, options: dict[str, Any]) -> str:
-        """`@PATH` of a file with `options` in the run's private folder: a command line is
-        every user's to read (/proc/PID/cmdline), and options name paths and hidden checks'
-        inputs."""
+    def options_file(self, name: str, options: dict[str, Any], script: str = "") -> str:
+        """The argument that gives probe `script` its `options`: `@PATH` of a file in the
+        run's private folder, as a command line is every user's to read (/proc/PID/cmdline),
+        and options name paths and hidden checks' inputs. A probe the launcher forks gets
+        them as they are: its arguments are in its memory only (its command line is the
+        launcher's), and a file costs its creation and removal."""
+        if launched(script):
+            return json.dumps(options)
         path = self.private / f"{name}.options.json"
         path.write_text(json.dumps(options))
         path.chmod(0o600)
