@@ -838,8 +838,9 @@ def _grade(
     try:
         with (
             interrupts.deferred(),
-            _BatchProgress(console, len(todo)) as progress,
+            # Before the progress bar, whose refresh is a thread: the pool may fork.
             batch.WorkerPool(lab, jobs, backend) as pool,
+            _BatchProgress(console, len(todo)) as progress,
         ):
             for finished in pool.run(todo):
                 job = finished.job

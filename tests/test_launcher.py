@@ -324,15 +324,23 @@ def test_the_tasks_of_a_uid_with_hundreds_of_groups_are_counted() -> None:
 
 
 def fork_server_processes(session: int) -> list[int]:
-    """The worker launcher and the workers of the batch that leads `session`."""
+    """The worker launcher and the workers of the batch that leads `session`: in its
+    session, and forks of the batch (the local backend's launcher is) or started with
+    `--fork-server` (a launcher started as a program), and forks of that."""
     found = []
+    try:
+        batch = Path(f"/proc/{session}/cmdline").read_bytes()
+    except OSError:
+        return found
     for entry in Path("/proc").iterdir():
         try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes()
             in_session = int((entry / "stat").read_text().rpartition(")")[2].split()[3])
         except (OSError, ValueError, IndexError):
             continue
-        if b"--fork-server" in arguments and in_session == session:
+        if in_session != session or entry.name == str(session):
+            continue
+        if command == batch or b"--fork-server" in command.split(b"\0"):
             found.append(int(entry.name))
     return found
 

@@ -23,9 +23,13 @@ import atexit
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +86,84 @@ class LaunchedProcess:
             os.kill(self.pid, signum)
 
 
+class ForkedServer:
+    """A fork server that is a fork of this process, in the shape of the Popen that Launcher
+    keeps of one it started as a program: `pid`, `args`, `wait`, `kill`.
+
+    The child ignores SIGINT and SIGTERM (the grader's to act on), has /dev/null for stdin
+    and stdout, keeps this process's stderr, holds no other descriptor of this process's
+    but `fd`, its end of the control socket, and runs `serve(fd)`; it ends by os._exit, so
+    nothing of this process's at-exit work runs twice. Fork only where this process has one
+    thread: a lock another thread holds would stay held in the child.
+    """
+
+    def __init__(self, serve: Callable[[int], object], fd: int, new_session: bool) -> None:
+        self.args = [f"fork of {os.getpid()}", str(fd)]
+        self.returncode: int | None = None
+        # Held back until the child ignores them: this process's handlers must not run there.
+        previous = signal.pthread_sigmask(signal.SIG_SETMASK, signal.valid_signals())
+        try:
+            self.pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            raise
+        if self.pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            return
+        code = 70
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            if new_session:
+                os.setsid()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(devnull, 1)
+            os.closerange(3, fd)
+            os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            serve(fd)
+            code = 0
+        except BaseException:  # the child must reach os._exit, whatever happens
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class Launcher:
     """One running fork server (grader/probes/launcher.py's protocol) and the thread that
     reads its answers.
 
     `command` starts it, with its end of the control socket's descriptor number appended;
-    `env` is its environment; `new_session` puts it in a session of its own. `name` says
-    what it is in errors. Raises InfrastructureError when it cannot be started.
+    or, a function, is what a fork of this process runs with that descriptor
+    (ForkedServer). `env` is its environment (a fork keeps this process's); `new_session`
+    puts it in a session of its own. `name` says what it is in errors. Raises
+    InfrastructureError when it cannot be started.
     """
 
     def __init__(
         self,
-        command: list[str],
+        command: list[str] | Callable[[int], object],
         env: dict[str, str],
         *,
         name: str = "probe launcher",
@@ -102,15 +172,19 @@ class Launcher:
         self.name = name
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._control = ours
+        self._process: subprocess.Popen[bytes] | ForkedServer
         try:
-            self._process = subprocess.Popen(
-                [*command, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                start_new_session=new_session,
-                env=env,
-            )
+            if callable(command):
+                self._process = ForkedServer(command, theirs.fileno(), new_session)
+            else:
+                self._process = subprocess.Popen(
+                    [*command, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    start_new_session=new_session,
+                    env=env,
+                )
         except OSError as e:
             ours.close()
             raise InfrastructureError(f"could not start the grader's {name}: {e}") from e
