@@ -94,6 +94,29 @@ def grade_submission(
     return outcome
 
 
+# pytest's built-in plugins that a grading never uses (its checks are items of the grader's
+# plugin: no doctests, unittest cases, temporary folders, monkeypatching, debugger or report
+# files of pytest's): each is registered, its hooks parsed, and its options added to the
+# command line's parser at the start of every session, a seventh of what a local grading of
+# lab 01 costs the grader.
+UNUSED_PYTEST_PLUGINS = (
+    "doctest",
+    "junitxml",
+    "pastebin",
+    "legacypath",
+    "stepwise",
+    "setuponly",
+    "setupplan",
+    "faulthandler",
+    "recwarn",
+    "monkeypatch",
+    "unittest",
+    "tmpdir",
+    "subtests",
+    "debugging",
+)
+
+
 def _run_pytest(
     lab: LabSpec,
     submission: Path,
@@ -114,6 +137,7 @@ def _run_pytest(
         # the grader's own objects that no grade reads.
         "-p",
         "no:unraisableexception",
+        *[option for name in UNUSED_PYTEST_PLUGINS for option in ("-p", f"no:{name}")],
         "--rootdir",
         str(lab.directory),
         "-c",
