@@ -7,18 +7,22 @@ Docker: the local backend's own machinery, on this machine's processes.
 
 from __future__ import annotations
 
+import marshal
 import os
 import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.sandbox.local import is_root, minimal_env, python3
+from grader.sandbox.waiting import Poll
 
 PROBES = Path(__file__).resolve().parent.parent / "grader" / "probes"
 sys.path.insert(0, str(PROBES))
@@ -31,8 +35,8 @@ UID = 64999
 
 
 @pytest.fixture(scope="module")
-def zygote() -> Iterator[int]:
-    """The socket descriptor of a zygote started as a probe launcher starts it."""
+def started() -> Iterator[Any]:
+    """A zygote started as a probe launcher starts it (launcher.StudentZygote)."""
     environment = minimal_env()
     holder = probe_launcher.StudentZygote()
     # The launcher's interpreter is the programs' (python3()); here the test's may differ.
@@ -42,8 +46,14 @@ def zygote() -> Iterator[int]:
     finally:
         sys.executable = saved
     assert fd is not None
-    yield fd
-    os.close(fd)
+    yield holder
+    holder.end()
+
+
+@pytest.fixture
+def zygote(started: Any) -> int:
+    """The socket descriptor a recorder asks the zygote with."""
+    return int(started.fd)
 
 
 @pytest.fixture
@@ -219,3 +229,43 @@ def test_a_program_file_that_cannot_be_read_ends_as_pythons_own_message(
     by_zygote, by_exec = run_both(zygote, folder, "absent.py")
     assert by_zygote == by_exec
     assert b"can't open file" in by_zygote[1] and by_zygote[2] == 2
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_a_program_whose_recorder_is_gone_before_its_answer_is_killed(
+    started: Any, folder: Path
+) -> None:
+    """A recorder killed while it waits (the grader stopping a scenario) cannot stop the
+    program it asked for, and the grader's sweep of the user may already have come: the
+    zygote kills a program whose pid it cannot tell."""
+    (folder / "program.py").write_text("import time\ntime.sleep(60)\n")
+    _prepare(folder)
+    request = {
+        "argv": [python3(), "-s", "program.py"],
+        "env": minimal_env(),
+        "cwd": str(folder),
+        "user": _user(),
+        "rlimits": {},
+    }
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.close()  # the recorder is gone before the answer comes
+    with open(os.devnull, "rb") as stdin, socket.socket(fileno=os.dup(started.fd)) as control:
+        fds = [theirs.fileno(), stdin.fileno(), stdin.fileno(), stdin.fileno()]
+        socket.send_fds(control, [marshal.dumps(request)], fds)
+    theirs.close()
+    # The zygote answers in order: once a later program has run, that one was handled.
+    (folder / "later.py").write_text("pass\n")
+    _prepare(folder)
+    later = forked(started.fd, folder, "later.py")
+    assert later is not None and _drain(later)[2] == 0
+    assert Poll(10).until(lambda: True if not children_of(started.process.pid) else None)

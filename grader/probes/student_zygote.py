@@ -228,9 +228,14 @@ def _start(
             answers.send(marshal.dumps({"error": problem.decode("utf-8", "replace")}))
         answers.close()
     else:
-        with _ignoring_oserror():
+        try:
             answers.send(marshal.dumps({"pid": pid}))
-        _children[pid] = answers
+            _children[pid] = answers
+        except OSError:
+            # The recorder is gone (killed while it waited): nobody would stop its program,
+            # and the grader's sweep of the program's user may have come before this fork.
+            os.killpg(pid, _signal.SIGKILL)
+            answers.close()
     # The child may have ended already: its SIGCHLD, held back until now, is acted on here.
     _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
     return None
