@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -343,3 +344,24 @@ def test_the_lab_address_is_not_localhost() -> None:
     assert LAB_ADDRESS != "127.0.0.1"
     with socket.socket() as probe:
         probe.bind((LAB_ADDRESS, 0))
+
+
+def test_a_traceback_names_the_submissions_folder_as_on_docker(tmp_path: Path) -> None:
+    """The copy a local run grades lives at a long temporary path; feedback names it
+    /submission, as Docker's mount, so Python's message fits and says the same thing."""
+    submission = tmp_path / "latin-1"
+    shutil.copytree(REPOSITORY / "solutions" / "01-tcp-hello", submission)
+    (submission / "client.py").write_bytes(b"# caf\xe9\n" + (submission / "client.py").read_bytes())
+    done = socketlab(
+        "check",
+        "01-tcp-hello",
+        "--submission",
+        str(submission),
+        "--backend",
+        "local",
+        env={NO_CAPTURE_ENV: "1"},
+    )
+    assert "in file /submission/client.py on line 1, but no encoding declared" in done.stdout, (
+        done.stdout
+    )
+    assert "socketlab-" not in done.stdout

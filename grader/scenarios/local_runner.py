@@ -22,6 +22,7 @@ from grader.packets.model import CapturedPackets, Packet
 from grader.packets.pcap import read_packets
 from grader.sandbox import staging
 from grader.sandbox.capture import CAPTURE_LIMIT_BYTES, CAPTURE_LIMIT_PACKETS, tcpdump_listening
+from grader.sandbox.containers import SUBMISSION_MOUNT
 from grader.sandbox.local import (
     LOOPBACK_INTERFACE,
     Lab,
@@ -40,6 +41,7 @@ from grader.scenarios.model import (
     Capture,
     ClientPeerReport,
     Observation,
+    ProgramRun,
     Scenario,
     ServerPeerReport,
     ServerSession,
@@ -173,6 +175,18 @@ class LocalSubmissionRun(SubmissionRun[LocalContext]):
         return context.student_program(
             staged, file, env, None, role, stdin, listen=listen, stop_grace_s=stop_grace_s
         )
+
+    def _as_shown(self, run: ProgramRun) -> ProgramRun:
+        """The run with the submission's copy named SUBMISSION_MOUNT in what the program
+        printed to stderr (tracebacks, Python's errors), as on Docker: the copy's own path
+        (/tmp/socketlab-…/submission-<32 hex digits>) says nothing to a student, differs
+        between runs, and would push Python's message past the feedback's line limit."""
+        if self._staged is None or not run.stderr:
+            return run
+        stderr = run.stderr
+        for folder in {str(self._staged), os.path.realpath(self._staged)}:
+            stderr = stderr.replace(os.fsencode(folder), SUBMISSION_MOUNT.encode())
+        return replace(run, stderr=stderr)
 
     def _finished(self, running: Any, peer: PeerReport | None = None) -> Capture | None:
         if running is None:
