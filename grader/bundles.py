@@ -5,7 +5,9 @@ engine: socketlab runs there with the local backend (grader.sandbox.local). A bu
 everything it needs, so that nothing is fetched while grading:
 
     grader/          socketlab itself (this package, as installed)
-    wheels/          its dependencies, as wheels for the platform's Python (pip download)
+    wheels/          its dependencies, as wheels for the platform's Python (pip download);
+                     PrairieLearn's has them unpacked already, in lib/ (see
+                     write_prairielearn_folder)
     lab/<id>/        the lab's spec.yaml (and hidden-checks.yaml, when given)
     ...              the platform's scripts (Gradescope: setup.sh, run_autograder;
                      PrairieLearn: run.sh and info.json's externalGradingOptions)
@@ -226,6 +228,15 @@ def write_prairielearn_folder(lab: LabSpec, out: Path, python_version: str) -> N
         shutil.rmtree(tests)
     tests.mkdir(parents=True)
     lay_out(tests, lab, python_version)
+    # Unpacked here, once: PrairieLearn starts every grading from a fresh copy of /grade, so
+    # run.sh would unpack them again each time (2 to 4 s), where Gradescope's setup.sh runs
+    # once per autograder image.
+    unpacking = tests / "lib.partial"
+    for wheel in sorted((tests / "wheels").glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(unpacking)
+    unpacking.rename(tests / "lib")
+    shutil.rmtree(tests / "wheels")
     _executable(tests / "run.sh", PRAIRIELEARN_RUN.format(lab=lab.id, install=install, run=run))
     options = {
         "externalGradingOptions": {

@@ -41,7 +41,7 @@ from grader.errors import (
     SpecError,
 )
 from grader.grading import GradingOutcome, grade_submission
-from grader.labs import available_labs, find_lab
+from grader.labs import INSTALLED_LABS, available_labs, find_lab
 from grader.reporting import github
 from grader.reporting.gradebook import GradebookRow, write_gradebook
 from grader.reporting.names import printable
@@ -420,6 +420,14 @@ def check(
 ) -> int:
     spec_path = find_lab(lab_name)
     lab = load_spec(spec_path)
+    if submission is None and spec_path.resolve().is_relative_to(INSTALLED_LABS.resolve()):
+        # Its lab folder is the installed package's copy of the starters: grading it would
+        # give the student the starters' score for their own work.
+        raise SocketlabError(
+            f"{lab.id} comes with the installed socketlab, and its folder holds the starters,"
+            " not your work: say which folder holds your server.py and client.py with"
+            " --submission DIR (--submission . for this one)"
+        )
     submission = (submission or spec_path.parent).resolve()
     _require_directory(submission)
     captures = (captures or Path.cwd() / "socketlab-captures" / lab.id).resolve()

@@ -143,6 +143,17 @@ def test_a_pip_installed_socketlab_grades_two_files_outside_the_repository(
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Total: 15 / 15" in checked.stdout, checked.stdout
 
+    # Without --submission, the installed lab's folder would be its starters, not the work.
+    unsaid = subprocess.run(
+        [installed.socketlab, "check", "01-tcp-hello"],
+        cwd=student,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert unsaid.returncode == 2, unsaid.stdout + unsaid.stderr
+    assert "--submission DIR" in unsaid.stdout + unsaid.stderr
+
     out = tmp_path / "out"
     graded = subprocess.run(
         [installed.socketlab, "grade", "01-tcp-hello", str(student), "--out", str(out)],
