@@ -146,3 +146,10 @@ def test_a_single_memory_hog_is_named_for_memory() -> None:
     assert verdict.summary == (
         f"server.py was killed: it used more than {LAB.limits.memory_mb} MB of memory"
     )
+
+
+def test_a_short_greeting_cut_short_blames_the_text_not_send() -> None:
+    from grader.checks.server_sends import likely_cause
+
+    assert "lacks the last 1 byte, b'!'" in likely_cause(b"Hello, Client!", b"Hello, Client")
+    assert "sendall()" in likely_cause(b"x" * 100_000, b"x" * 500)

@@ -26,10 +26,26 @@ class Params:
     )
 
 
+WHOLE_SEND_BYTES = 64 * 1024
+"""A blocking send() of at most this many bytes on a new connection queues all of them (the
+socket's send buffer holds them): a shorter greeting followed by an orderly close was
+written that way."""
+
+
 def likely_cause(expected: bytes, received: bytes) -> str:
+    """One sentence naming why a server that sent `received` (all it sent, as far as the
+    grader's client and the capture saw) before it ended the connection did not send
+    `expected`."""
     if received.rstrip(b"\r\n") == expected and received != expected:
         return "The server sends a line ending the protocol does not have: send the bytes alone."
     if received and expected.startswith(received):
+        missing = expected[len(received) :]
+        if len(expected) <= WHOLE_SEND_BYTES:
+            return (
+                f"The message in the server's code ends early: it lacks the last"
+                f" {bytes_text(len(missing))}, {shown(missing)} (one send() of a message this"
+                " short sends all of it); send exactly the bytes the lab's README gives."
+            )
         return "The server stopped sending part-way: use sendall(), which sends every byte."
     if not received:
         return "The server closed the connection without sending anything: call sendall()."
