@@ -7,10 +7,12 @@ Docker: the local backend's own machinery, on this machine's processes.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -269,3 +271,45 @@ def test_a_program_whose_recorder_is_gone_before_its_answer_is_killed(
     later = forked(started.fd, folder, "later.py")
     assert later is not None and _drain(later)[2] == 0
     assert Poll(10).until(lambda: True if not children_of(started.process.pid) else None)
+
+
+STOPPER = """
+import os, signal, threading, time
+def stop_everything():
+    end = time.monotonic() + 8
+    while time.monotonic() < end:
+        try:
+            os.kill(-1, signal.SIGSTOP)
+        except OSError:
+            pass
+for _ in range(2):
+    threading.Thread(target=stop_everything).start()
+print("stopping", flush=True)
+"""
+
+
+@pytest.mark.skipif(not is_root(), reason="the programs get a user of their own only under root")
+def test_a_program_cannot_stop_the_zygote_by_stopping_the_next_program_as_it_starts(
+    zygote: int, folder: Path
+) -> None:
+    """While the zygote waits for a child to be set up, the child's real and saved uids are
+    still root's: the programs' user cannot signal it, so a program that stops every process
+    of its user stops its own programs, never the zygote's answers (which a recorder would
+    otherwise wait for, and report as the grader's failure)."""
+    (folder / "stopper.py").write_text(STOPPER)
+    (folder / "later.py").write_text("pass\n")
+    _prepare(folder)
+    stopper = forked(zygote, folder, "stopper.py")
+    assert stopper is not None
+    assert os.read(stopper.stdout.fileno(), 100).startswith(b"stopping")  # type: ignore[attr-defined]
+    started = []
+    try:
+        for _ in range(40):
+            later = forked(zygote, folder, "later.py")  # raises ZygoteGone if not answered
+            assert later is not None
+            started.append(later)
+    finally:
+        for program in [stopper, *started]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(program.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+            program.wait()  # type: ignore[attr-defined]

@@ -66,7 +66,17 @@ REQUEST_BYTES = 1 << 20
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
 SETUP_FAILED = 70
+SETUP_MESSAGE_BYTES = 4096
+"""The most the zygote reads of why a child could not be set up (one write, within
+PIPE_BUF)."""
 
+_libc = ctypes.CDLL(None, use_errno=True)
+# What the end of this file uses, kept from FILE's reach (it may rebind builtins and sys).
+_getattr, _KeyboardInterrupt, _SystemExit = getattr, KeyboardInterrupt, SystemExit
+FRAMES_ABOVE_FILE = 4
+"""What FILE's recursion depth counts above its own frame and a program of its own does not
+have: this file's frame, exec's, the frame of file "sys" and the call into C (ctypes), on
+Python 3.11 (tests/test_student_zygote.py compares the depths)."""
 _children: dict[int, "_socket.socket"] = {}
 _control: "_socket.socket | None" = None
 _BUILTIN_IMPORTER = sys.modules["_frozen_importlib"].BuiltinImporter
@@ -210,16 +220,23 @@ def _start(
             _become(request, fds, ready_write)
         except BaseException as e:  # told to the recorder, which reports it as its own failure
             try:
-                os.write(ready_write, f"{type(e).__name__}: {e}".encode()[:4000])
+                message = f"{type(e).__name__}: {e}".encode()[: SETUP_MESSAGE_BYTES - 96]
+                os.write(ready_write, message)
             finally:
                 os._exit(SETUP_FAILED)
         os.close(ready_write)
+        try:
+            _become_user(request)
+        except BaseException:  # cannot happen (see there); never run as anyone else
+            os._exit(SETUP_FAILED)
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
         return request
     os.close(ready_write)
-    problem = b""
-    while chunk := os.read(ready_read, 4096):
+    problem = b""  # at most what the child writes: nothing, or one message of 4000 bytes
+    while len(problem) < SETUP_MESSAGE_BYTES and (
+        chunk := os.read(ready_read, SETUP_MESSAGE_BYTES - len(problem))
+    ):
         problem += chunk
     os.close(ready_read)
     if problem:
@@ -242,8 +259,16 @@ def _start(
 
 
 def _become(request: dict[str, Any], fds: list[int], ready: int) -> None:
-    """In the child, still as this process's user: what run_bounded.py's `as_user` (or
-    `with_limits`) and Popen's start_new_session do before they exec the program."""
+    """In the child: what run_bounded.py's `as_user` (or `with_limits`) and Popen's
+    start_new_session do before they exec the program, all that can fail done before the
+    zygote is told (`ready`).
+
+    The program's user becomes only the effective uid here: the real and saved uids stay
+    this process's (root) until `_become_user`, once the zygote has been told. Until then no
+    process of that user may signal or trace this one (kill(2) and ptrace(2) compare with
+    those uids), so none can stop it while the zygote waits for it, nor write to `ready`
+    in its stead. The folder is entered with the effective uid, as the program's own.
+    """
     os.setsid()
     for target, fd in enumerate(fds[1:]):
         os.dup2(fd, target)
@@ -258,17 +283,24 @@ def _become(request: dict[str, Any], fds: list[int], ready: int) -> None:
         os.setgid(int(user[1]))
     _set_rlimits(request.get("rlimits") or {})
     if user:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-        os.setuid(int(user[0]))
-        # A change of user leaves a process undumpable (its /proc files root's); an exec
-        # by the new user, which is what the program would have had, makes it dumpable.
-        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        os.setresuid(-1, int(user[0]), -1)
     if request.get("cwd") is not None:
         os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+
+
+def _become_user(request: dict[str, Any]) -> None:
+    """In the child, once the zygote has been told: the program's user in full. An
+    unprivileged process may take its effective uid as its real and saved ones, so this
+    does not fail. A change of user leaves a process undumpable (its /proc files root's);
+    an exec by the new user, which is what the program would have had, makes it dumpable."""
+    user = request.get("user")
+    if user:
+        os.setresuid(int(user[0]), int(user[0]), int(user[0]))
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
 
 
 def _set_rlimits(rlimits: dict[str, Any]) -> None:
@@ -323,12 +355,12 @@ def _fopen_function() -> Any:
     return function
 
 
-def run_program(request: dict[str, Any]) -> int:
-    """In the child, at this file's top level: runs FILE as `python3 -s FILE` runs it, with a
-    fresh `__main__` module, and returns what its run returned (0, or -1 after an uncaught
-    exception, which Python has printed). A FILE that is not a regular file this user can
-    open, or beside a module of a PRELOADED name, is exec'd instead (Python says why it
-    cannot run it, or runs it with its own modules)."""
+def prepared(request: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
+    """In the child: PyRun_SimpleFileExFlags and its arguments, which run FILE as `python3
+    -s FILE` runs it, with a fresh `__main__` module (the caller calls it at this file's top
+    level, so that FILE's frame has as few above it as can be). A FILE that is not a regular
+    file this user can open, or beside a module of a PRELOADED name, is exec'd instead
+    (Python says why it cannot run it, or runs it with its own modules)."""
     argv = request["argv"]
     path = os.path.abspath(argv[2])
     folder = os.path.dirname(os.path.realpath(path))
@@ -353,7 +385,10 @@ def run_program(request: dict[str, Any]) -> int:
         {"__annotations__": {}, "__builtins__": __builtins__, "__loader__": _BUILTIN_IMPORTER}
     )
     sys.modules["__main__"] = module
-    return int(run_file(handle, os.fsencode(path), 1, ctypes.byref(flags)))
+    # FILE runs below this file's frame and the call into C, which count against the
+    # recursion limit: FILE gets the depth it would have as a program of its own.
+    sys.setrecursionlimit(sys.getrecursionlimit() + FRAMES_ABOVE_FILE)
+    return run_file, (handle, os.fsencode(path), 1, ctypes.byref(flags))
 
 
 class ZygoteGone(OSError):
@@ -470,11 +505,17 @@ def start(
 
 
 if __name__ == "__main__":
-    if run_program(serve(int(sys.argv[1]))) != 0:
-        if getattr(sys, "last_type", None) is KeyboardInterrupt:
+    _run, _arguments = prepared(serve(int(sys.argv[1])))
+    # Called from a frame of file "sys", line 1, in a module "sys": what Python names the
+    # place of a warning attributed above a program's top level (stacklevel=2), which is
+    # then shown or hidden, and printed, as it is for a program of its own.
+    _call = {"run": _run, "arguments": _arguments, "__name__": "sys"}
+    exec(compile("status = run(*arguments)", "sys", "exec"), _call)
+    if _call["status"] != 0:
+        if _getattr(sys, "last_type", None) is _KeyboardInterrupt:
             # Python ends a program whose KeyboardInterrupt nothing caught by SIGINT once it
             # has finalized (Modules/main.c), noting it as that exception leaves the main
             # module's code: this file's end is that same exception, printed already.
             sys.excepthook = lambda *exception: None
-            raise KeyboardInterrupt
-        sys.exit(1)  # as Python's start does when its file's run returns -1
+            raise _KeyboardInterrupt
+        raise _SystemExit(1)  # as Python's start does when its file's run returns -1
