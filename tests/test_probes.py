@@ -23,6 +23,7 @@ import pytest
 
 from grader.probes import listen_watch, run_bounded
 from grader.sandbox.containers import PROBES_DIR, RUN_BOUNDED
+from grader.sandbox.local import reserved_uid
 from grader.sandbox.waiting import Poll
 
 
@@ -71,17 +72,18 @@ def test_wrapper_reports_status_and_both_streams() -> None:
 def test_a_program_run_as_another_user_can_gain_no_privileges() -> None:
     # A set-user-ID program (su, mount) must not hand back what the uid change took: the
     # local backend's programs, as root in an autograder's container, have only this.
-    options = {
-        "argv": ["/bin/sh", "-c", "id -u; grep NoNewPrivs /proc/self/status"],
-        "keep_bytes": 1024,
-        "user": [64999, 64999],
-        "cwd": "/",
-        "sweep": False,
-        "cgroup": False,
-    }
-    record = wrapper_record(options)
+    with reserved_uid() as uid:  # held as a grading holds its own: no other run's
+        options = {
+            "argv": ["/bin/sh", "-c", "id -u; grep NoNewPrivs /proc/self/status"],
+            "keep_bytes": 1024,
+            "user": [uid, uid],
+            "cwd": "/",
+            "sweep": False,
+            "cgroup": False,
+        }
+        record = wrapper_record(options)
     output = base64.b64decode(record["stdout"]["head"]).decode()
-    assert output.split() == ["64999", "NoNewPrivs:", "1"]
+    assert output.split() == [str(uid), "NoNewPrivs:", "1"]
 
 
 def test_a_host_mode_run_that_could_not_be_swept_gives_up_its_host() -> None:

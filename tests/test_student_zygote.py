@@ -23,7 +23,14 @@ from typing import Any
 
 import pytest
 
-from grader.sandbox.local import is_root, minimal_env, python3
+from grader.sandbox.local import (
+    clear_uid_files,
+    is_root,
+    kill_uid,
+    minimal_env,
+    python3,
+    reserved_uid,
+)
 from grader.sandbox.waiting import Poll
 
 PROBES = Path(__file__).resolve().parent.parent / "grader" / "probes"
@@ -32,8 +39,27 @@ sys.path.insert(0, str(PROBES))
 import launcher as probe_launcher  # type: ignore[import-not-found]  # noqa: E402
 import student_zygote  # type: ignore[import-not-found]  # noqa: E402
 
-UID = 64999
+_uid: int | None = None
 """The programs' uid when the tests run as root (as in an autograder's container)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def programs_uid() -> Iterator[int | None]:
+    """A uid of these tests' own, held as a grading run holds its own (reserved_uid): a
+    program here that signals every process of its user (kill(-1)) reaches none of a
+    grading that runs beside these tests, and none of its programs reaches these."""
+    global _uid
+    if not is_root():
+        yield None
+        return
+    with reserved_uid() as uid:
+        _uid = uid
+        try:
+            yield uid
+        finally:
+            kill_uid(uid)
+            clear_uid_files(uid)
+            _uid = None
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +99,9 @@ def _drain(process: object) -> tuple[bytes, bytes, int]:
     selector.register(process.stdout, selectors.EVENT_READ, "out")  # type: ignore[attr-defined]
     selector.register(process.stderr, selectors.EVENT_READ, "err")  # type: ignore[attr-defined]
     while selector.get_map():
-        for key, _ in selector.select(timeout=30):
+        ready = selector.select(timeout=30)
+        assert ready, f"the program printed nothing for 30 s: {streams!r}"
+        for key, _ in ready:
             data = os.read(key.fd, 1 << 16)
             if data:
                 streams[key.data] += data
@@ -83,7 +111,7 @@ def _drain(process: object) -> tuple[bytes, bytes, int]:
 
 
 def _user() -> list[int] | None:
-    return [UID, UID] if is_root() else None
+    return [_uid, _uid] if _uid is not None else None
 
 
 def _prepare(folder: Path) -> None:
