@@ -51,6 +51,7 @@ import's), unless its folder holds a module of one of their names, which its imp
 find instead: then the child execs the program (shadowed)."""
 
 import _socket  # noqa: E402
+import contextlib  # noqa: E402
 import ctypes  # noqa: E402  # what a child needs, imported once here and forgotten in each
 import gc  # noqa: E402
 import marshal  # noqa: E402
@@ -116,7 +117,7 @@ def _reap(signum: object = None, frame: object = None) -> None:
             return
         answers = _children.pop(pid, None)
         if answers is not None:
-            with _ignoring_oserror():
+            with contextlib.suppress(OSError):
                 answers.send(marshal.dumps({"status": status}))
             answers.close()
 
@@ -170,21 +171,11 @@ def serve(fd: int) -> dict[str, Any]:
             if child is not None:
                 return child
         else:
-            with _ignoring_oserror():
+            with contextlib.suppress(OSError):
                 answers.send(marshal.dumps({"unsuitable": reason}))
             answers.close()
         for descriptor in fds[1:]:
             os.close(descriptor)
-
-
-class _ignoring_oserror:
-    """A recorder that is gone cannot be answered."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> bool:
-        return isinstance(value, OSError)
 
 
 def _start(
@@ -205,7 +196,7 @@ def _start(
         _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
         os.close(ready_read)
         os.close(ready_write)
-        with _ignoring_oserror():
+        with contextlib.suppress(OSError):
             answers.send(marshal.dumps({"error": f"fork failed: {e}"}))
         answers.close()
         return None
@@ -241,7 +232,7 @@ def _start(
     os.close(ready_read)
     if problem:
         os.waitpid(pid, 0)
-        with _ignoring_oserror():
+        with contextlib.suppress(OSError):
             answers.send(marshal.dumps({"error": problem.decode("utf-8", "replace")}))
         answers.close()
     else:
