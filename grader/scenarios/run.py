@@ -123,6 +123,10 @@ class SubmissionRun(ABC, Generic[ContextT]):
         """A running capture of `scenario`'s packets when a check needs them, else None;
         `observed` is the program (or grader peer) whose traffic is captured."""
 
+    def _finish(self, program: Program, file: str, timeout_s: float) -> ProgramRun:
+        """steps.finish_program's run of `program`, as its feedback shows it (_as_shown)."""
+        return self._as_shown(steps.finish_program(program, file, timeout_s))
+
     def _as_shown(self, run: ProgramRun) -> ProgramRun:
         """The program's run as its feedback shows it (the local backend names the
         submission's folder as Docker's mount does)."""
@@ -263,7 +267,7 @@ class SubmissionRun(ABC, Generic[ContextT]):
                 gone = not program.is_running()
                 program.signal("SIGTERM")
                 wait_s = steps.after_stop_signal_s(self.lab)
-            run = self._as_shown(steps.finish_program(program, server.file, wait_s))
+            run = self._finish(program, server.file, wait_s)
             if gone:
                 run = replace(run, ended_before_sigterm=True)
             captured = self._finished(packets, tcp_peer or udp_peer)
@@ -303,7 +307,7 @@ class SubmissionRun(ABC, Generic[ContextT]):
             packets = stack.enter_context(self._maybe_capture(context, scenario, peer.running))
             env = steps.program_env(self.port, client=True)
             with self._student_program(context, staged, "client", env, scenario.stdin) as program:
-                run = self._as_shown(steps.finish_program(program, client.file, run_s))
+                run = self._finish(program, client.file, run_s)
             report = peer.report()
             captured = self._finished(packets, report)
         return ClientSessionObservation(
@@ -360,9 +364,7 @@ class SubmissionRun(ABC, Generic[ContextT]):
                 )
             env = {**steps.program_env(self.port, client=True), **dict(scenario.env)}
             with self._student_program(context, staged, "client", env) as program:
-                run = self._as_shown(
-                    steps.finish_program(program, client.file, self.lab.timeouts.run_s)
-                )
+                run = self._finish(program, client.file, self.lab.timeouts.run_s)
             report = steps.stop_and_report(front)
         relayed = tuple(
             RelayedDatagram(
@@ -404,14 +406,12 @@ class SubmissionRun(ABC, Generic[ContextT]):
                 with self._student_program(
                     context, staged, "client", client_env, scenario.stdin
                 ) as client_program:
-                    client_run = self._as_shown(
-                        steps.finish_program(client_program, client.file, timeouts.run_s)
-                    )
+                    client_run = self._finish(client_program, client.file, timeouts.run_s)
             wait_s = timeouts.exit_s
             if server.serves_forever:
                 server_program.signal("SIGTERM")
                 wait_s = steps.after_stop_signal_s(self.lab)
-            server_run = self._as_shown(steps.finish_program(server_program, server.file, wait_s))
+            server_run = self._finish(server_program, server.file, wait_s)
             captured = self._finished(packets)
         return EndToEndObservation(
             server=server_run, listen=listen, client=client_run, capture=captured
