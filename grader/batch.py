@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -214,11 +214,8 @@ class WorkerPool:
             # new interpreter. The Docker backend's too: this process may hold an engine
             # client, whose connections a fork must not share.
             with self._lock:
-                self._launcher = Launcher(
-                    lambda fd: serve_workers(self.lab, self.backend, fd),
-                    self._worker_env(),
-                    name="worker launcher",
-                    new_session=False,
+                self._launcher = self._new_launcher(
+                    lambda fd: serve_workers(self.lab, self.backend, fd)
                 )
         return self
 
@@ -299,7 +296,7 @@ class WorkerPool:
         with self._lock:
             if self._launcher is None or not self._launcher.alive:
                 hidden = self.lab.hidden_checks_path
-                self._launcher = Launcher(
+                self._launcher = self._new_launcher(
                     [
                         sys.executable,
                         "-c",
@@ -309,15 +306,22 @@ class WorkerPool:
                         self.backend,
                         *(["--hidden-checks", str(hidden)] if hidden else []),
                         "--fork-server",
-                    ],
-                    self._worker_env(),
-                    name="worker launcher",
-                    # In the batch's process group: a Ctrl-C at the terminal, or a SIGTERM to
-                    # the group, reaches the workers as it does the batch; the launcher
-                    # ignores both (LAUNCHER_BOOTSTRAP) and ends when the batch closes it.
-                    new_session=False,
+                    ]
                 )
             return self._launcher
+
+    def _new_launcher(self, command: list[str] | Callable[[int], object]) -> Launcher:
+        """The worker launcher `command` starts (see Launcher). Raises InfrastructureError
+        when it cannot be started."""
+        return Launcher(
+            command,
+            self._worker_env(),
+            name="worker launcher",
+            # In the batch's process group: a Ctrl-C at the terminal, or a SIGTERM to the
+            # group, reaches the workers as it does the batch; the launcher ignores both
+            # (LAUNCHER_BOOTSTRAP, ForkedServer) and ends when the batch closes it.
+            new_session=False,
+        )
 
     def _worker_env(self) -> dict[str, str]:
         return {**os.environ, OWNER_PID_ENV: os.environ.get(OWNER_PID_ENV, str(os.getpid()))}
