@@ -142,7 +142,8 @@ STUDENT_ZYGOTE = StudentZygote()
 
 
 MESSAGE_BYTES = 1 << 20
-"""The largest request: options travel in files (`@PATH`), so requests are small."""
+"""The largest request: options travel in files (`@PATH`), or inline when they are small
+(grader.sandbox.local.INLINE_OPTIONS_BYTES), so requests are small."""
 SIGNALS_RESET = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR2, signal.SIGALRM)
 
 

@@ -534,6 +534,11 @@ LAUNCHED_ENV = "SOCKETLAB_LAUNCHER"
 grader/probes/launcher.py: for comparing the two, and where the launcher misbehaves."""
 
 
+INLINE_OPTIONS_BYTES = 16 * 1024
+"""The largest options a forked probe gets in its arguments (options_argument): far below
+grader/probes/launcher.py's MESSAGE_BYTES and a socket's largest datagram."""
+
+
 def launched(script: str) -> bool:
     """Whether started_probe starts `script` by the launcher (else as a program)."""
     return os.environ.get(LAUNCHED_ENV) != "0" and script in LAUNCHABLE
@@ -669,7 +674,7 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         if self.home is not None:
             program_env["HOME"] = str(self.home)
         name = self._name(role)
-        options = self.options_file(name, wrapper, "run_bounded.py")
+        options = self.options_argument(name, wrapper, "run_bounded.py")
         with started_probe("run_bounded.py", [options], self.private, name, env=program_env) as run:
             try:
                 yield run
@@ -705,20 +710,22 @@ class LocalContext:  # mutable: `lab` changes when a scenario needs a fresh port
         options.setdefault("loopback_replies", True)
         options.setdefault("interface", LOOPBACK_INTERFACE)
         name = self._name(role)
-        arguments = [self.options_file(name, options, script)]
+        arguments = [self.options_argument(name, options, script)]
         with started_probe(script, arguments, self.private, name, env=minimal_env()) as running:
             yield running
 
-    def options_file(self, name: str, options: dict[str, Any], script: str = "") -> str:
+    def options_argument(self, name: str, options: dict[str, Any], script: str) -> str:
         """The argument that gives probe `script` its `options`: `@PATH` of a file in the
         run's private folder, as a command line is every user's to read (/proc/PID/cmdline),
         and options name paths and hidden checks' inputs. A probe the launcher forks gets
-        them as they are: its arguments are in its memory only (its command line is the
-        launcher's), and a file costs its creation and removal."""
-        if launched(script):
-            return json.dumps(options)
+        them as they are, when they are small: its arguments are in its memory only (its
+        command line is the launcher's), and a file costs its creation and removal; large
+        ones (a spec's long payload) stay in a file, within the launcher's request size."""
+        text = json.dumps(options)
+        if launched(script) and len(text) <= INLINE_OPTIONS_BYTES:
+            return text
         path = self.private / f"{name}.options.json"
-        path.write_text(json.dumps(options))
+        path.write_text(text)
         path.chmod(0o600)
         return f"@{path}"
 
