@@ -329,6 +329,9 @@ def test_a_program_cannot_stop_the_zygote_by_stopping_the_next_program_as_it_sta
     _prepare(folder)
     stopper = forked(zygote, folder, "stopper.py")
     assert stopper is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(stopper.stdout, selectors.EVENT_READ)  # type: ignore[attr-defined]
+        assert selector.select(timeout=30), "the stopper did not start within 30 s"
     assert os.read(stopper.stdout.fileno(), 100).startswith(b"stopping")  # type: ignore[attr-defined]
     started = []
     try:

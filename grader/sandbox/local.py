@@ -536,7 +536,8 @@ grader/probes/launcher.py: for comparing the two, and where the launcher misbeha
 
 INLINE_OPTIONS_BYTES = 16 * 1024
 """The largest options a forked probe gets in its arguments (options_argument): far below
-grader/probes/launcher.py's MESSAGE_BYTES and a socket's largest datagram."""
+grader/probes/launcher.py's MESSAGE_BYTES and the launcher's socket's send buffer (about
+208 KiB by default), which bounds one request too."""
 
 
 def launched(script: str) -> bool:
